@@ -1,0 +1,1 @@
+//! Examples and the command-line tool (being built).

@@ -1,0 +1,58 @@
+//! mockall mocks of the three traits (feature `mock`), for users' own test suites.
+//!
+//! ```
+//! use mastodon_auth_core::mock::MockHttpTransport;
+//! use mastodon_auth_core::HttpTransport;
+//! let mut transport = MockHttpTransport::new();
+//! transport.expect_send().returning(|_req| Ok(http::Response::new(bytes::Bytes::from_static(b"{}"))));
+//! # let _ = transport;
+//! ```
+
+use bytes::Bytes;
+
+use crate::error::{HeaderError, RateLimitError, StoreError};
+use crate::instance_url::InstanceUrl;
+use crate::ratelimit::{RateLimitInfo, RateLimitKey, Verdict};
+use crate::store::{AccountKey, AppCredentials, UserCredentials};
+use crate::transport::TransportError;
+
+mockall::mock! {
+    /// A mock [`HttpTransport`](crate::HttpTransport).
+    pub HttpTransport {}
+    #[async_trait::async_trait]
+    impl crate::HttpTransport for HttpTransport {
+        async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError>;
+    }
+}
+
+mockall::mock! {
+    /// A mock [`CredentialStore`](crate::CredentialStore).
+    pub CredentialStore {}
+    #[async_trait::async_trait]
+    impl crate::CredentialStore for CredentialStore {
+        async fn load_app(&self, instance: &InstanceUrl) -> Result<Option<AppCredentials>, StoreError>;
+        async fn save_app(&self, app: &AppCredentials) -> Result<(), StoreError>;
+        async fn load_user(&self, account: &AccountKey) -> Result<Option<UserCredentials>, StoreError>;
+        async fn load_active_user(&self) -> Result<Option<UserCredentials>, StoreError>;
+        async fn save_user(&self, user: &UserCredentials) -> Result<(), StoreError>;
+        async fn remove_user(&self, account: &AccountKey) -> Result<bool, StoreError>;
+        async fn list_users(&self) -> Result<Vec<AccountKey>, StoreError>;
+        async fn active_user(&self) -> Result<Option<AccountKey>, StoreError>;
+        async fn set_active_user(&self, account: &AccountKey) -> Result<(), StoreError>;
+    }
+}
+
+mockall::mock! {
+    /// A mock [`RateLimiter`](crate::RateLimiter).
+    pub RateLimiter {}
+    #[async_trait::async_trait]
+    impl crate::RateLimiter for RateLimiter {
+        async fn before_request(&self, key: RateLimitKey) -> Result<(), RateLimitError>;
+        async fn after_response(
+            &self,
+            key: RateLimitKey,
+            status: http::StatusCode,
+            info: Result<Option<RateLimitInfo>, HeaderError>,
+        ) -> Result<Verdict, RateLimitError>;
+    }
+}

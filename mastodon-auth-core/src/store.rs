@@ -1,0 +1,280 @@
+//! The pluggable credential store, and the credentials it keeps.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use crate::error::{Error, StoreError};
+use crate::instance_url::InstanceUrl;
+use crate::scope::Scopes;
+use crate::secret::{AccessToken, ClientSecret, RefreshToken};
+
+/// A registered application: what `create_app` returns and what a store keeps per instance.
+///
+/// ```
+/// use mastodon_auth_core::{AppCredentials, ClientSecret};
+/// let app = AppCredentials::new("https://example.com".parse()?, "id", ClientSecret::new("secret"));
+/// assert!(!format!("{app:?}").contains("secret\""));
+/// # Ok::<(), mastodon_auth_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct AppCredentials {
+    /// The instance the app is registered with.
+    pub instance: InstanceUrl,
+    /// The OAuth client id.
+    pub client_id: String,
+    /// The OAuth client secret.
+    pub client_secret: ClientSecret,
+    /// The application's name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The scopes the app was registered with, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Scopes>,
+    /// The redirect URIs the app was registered with, when known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_uris: Vec<String>,
+}
+
+impl AppCredentials {
+    /// Credentials with only the required parts.
+    #[must_use]
+    pub fn new(
+        instance: InstanceUrl,
+        client_id: impl Into<String>,
+        client_secret: ClientSecret,
+    ) -> Self {
+        Self {
+            instance,
+            client_id: client_id.into(),
+            client_secret,
+            name: None,
+            scopes: None,
+            redirect_uris: Vec::new(),
+        }
+    }
+
+    /// Sets the application name.
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// A logged-in user's credentials: what `log_in` produces and what a store keeps per account.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct UserCredentials {
+    /// The instance.
+    pub instance: InstanceUrl,
+    /// `user@instance`, once known (a Mastodon.py token file does not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountKey>,
+    /// The bearer token.
+    pub access_token: AccessToken,
+    /// The refresh token, from servers that issue them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<RefreshToken>,
+    /// When the access token expires, for servers that say (`expires_in`).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "epoch_secs")]
+    pub expires_at: Option<SystemTime>,
+    /// The scopes granted, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Scopes>,
+    /// The app's client id (needed to revoke or refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The app's client secret (needed to revoke or refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<ClientSecret>,
+}
+
+impl UserCredentials {
+    /// Credentials with only a token.
+    #[must_use]
+    pub fn new(instance: InstanceUrl, access_token: AccessToken) -> Self {
+        Self {
+            instance,
+            account: None,
+            access_token,
+            refresh_token: None,
+            expires_at: None,
+            scopes: None,
+            client_id: None,
+            client_secret: None,
+        }
+    }
+
+    /// Sets the account.
+    #[must_use]
+    pub fn with_account(mut self, account: AccountKey) -> Self {
+        self.account = Some(account);
+        self
+    }
+
+    /// Sets the app credentials.
+    #[must_use]
+    pub fn with_client(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: ClientSecret,
+    ) -> Self {
+        self.client_id = Some(client_id.into());
+        self.client_secret = Some(client_secret);
+        self
+    }
+}
+
+mod epoch_secs {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[allow(clippy::ref_option)]
+    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s))))
+    }
+}
+
+/// An account, as `user@host` (the instance's host name, lower-cased).
+///
+/// ```
+/// use mastodon_auth_core::AccountKey;
+/// let key: AccountKey = "Alice@Social.Example".parse()?;
+/// assert_eq!(key.to_string(), "Alice@social.example");
+/// assert_eq!(key.username(), "Alice");
+/// assert!("alice".parse::<AccountKey>().is_err());
+/// # Ok::<(), mastodon_auth_core::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AccountKey {
+    key: String,
+    at: usize,
+}
+
+impl AccountKey {
+    /// The key of `username` on `instance`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty user name or one with `@` or white space.
+    pub fn new(username: &str, instance: &InstanceUrl) -> Result<Self, Error> {
+        Self::parse(&format!("{username}@{}", instance.host()))
+    }
+
+    /// Parses `user@host` (a leading `@` is allowed, as in `@alice@example.com`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when it is not of that form.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let s = s.trim().strip_prefix('@').unwrap_or(s.trim());
+        let bad =
+            || Error::InvalidArgument(format!("invalid account {s:?}: expected user@instance"));
+        let (user, host) = s.split_once('@').ok_or_else(bad)?;
+        let ok = |p: &str| {
+            !p.is_empty() && !p.contains('@') && !p.chars().any(|c| c.is_whitespace() || c == '/')
+        };
+        if !ok(user) || !ok(host) {
+            return Err(bad());
+        }
+        Ok(Self {
+            key: format!("{user}@{}", host.to_ascii_lowercase()),
+            at: user.len(),
+        })
+    }
+
+    /// The user name.
+    #[must_use]
+    pub fn username(&self) -> &str {
+        &self.key[..self.at]
+    }
+
+    /// The instance's host.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.key[self.at + 1..]
+    }
+
+    /// `user@host`.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+}
+
+impl fmt::Display for AccountKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key)
+    }
+}
+
+impl fmt::Debug for AccountKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccountKey({:?})", self.key)
+    }
+}
+
+impl FromStr for AccountKey {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<String> for AccountKey {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self, Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<AccountKey> for String {
+    fn from(k: AccountKey) -> String {
+        k.key
+    }
+}
+
+/// Keeps app and user credentials. Implementations live in `mastodon-auth-store` (memory,
+/// Mastodon.py files, a multi-account file); applications can plug their own storage.
+///
+/// Single-account stores (a Mastodon.py token file) ignore account names: their one user is
+/// the active one.
+#[async_trait::async_trait]
+pub trait CredentialStore: Send + Sync {
+    /// The app registered with `instance`, if any.
+    async fn load_app(&self, instance: &InstanceUrl) -> Result<Option<AppCredentials>, StoreError>;
+
+    /// Keeps `app` (replacing the one for the same instance).
+    async fn save_app(&self, app: &AppCredentials) -> Result<(), StoreError>;
+
+    /// The credentials of `account`.
+    async fn load_user(&self, account: &AccountKey) -> Result<Option<UserCredentials>, StoreError>;
+
+    /// The credentials of the active account (a single-account store's only one).
+    async fn load_active_user(&self) -> Result<Option<UserCredentials>, StoreError>;
+
+    /// Keeps `user` (replacing the same account's) and makes it the active account.
+    async fn save_user(&self, user: &UserCredentials) -> Result<(), StoreError>;
+
+    /// Forgets `account`; `Ok(false)` when it was not there.
+    async fn remove_user(&self, account: &AccountKey) -> Result<bool, StoreError>;
+
+    /// Every account kept, in a stable order.
+    async fn list_users(&self) -> Result<Vec<AccountKey>, StoreError>;
+
+    /// The active account.
+    async fn active_user(&self) -> Result<Option<AccountKey>, StoreError>;
+
+    /// Makes `account` the active one.
+    async fn set_active_user(&self, account: &AccountKey) -> Result<(), StoreError>;
+}

@@ -1,0 +1,1 @@
+//! mastodon-auth-http (being built).

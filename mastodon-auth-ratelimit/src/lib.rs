@@ -1,0 +1,1 @@
+//! mastodon-auth-ratelimit (being built).

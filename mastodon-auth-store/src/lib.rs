@@ -1,0 +1,1 @@
+//! mastodon-auth-store (being built).

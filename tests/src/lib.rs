@@ -1,0 +1,1 @@
+//! LocalInstance (being built).
