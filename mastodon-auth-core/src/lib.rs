@@ -14,11 +14,35 @@
 //!   a multi-account file);
 //! - [`RateLimiter`] paces requests (`mastodon-auth-ratelimit`'s `Pacer`: wait / throw / pace).
 //!
+//! ```
+//! use mastodon_auth_core::{Mastodon, Scopes, TransportError};
+//! # use bytes::Bytes;
+//! # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+//! # rt.block_on(async {
+//! // Any `Fn(http::Request<Bytes>) -> Future<Output = Result<http::Response<Bytes>, _>>` is a
+//! // transport; real code uses `mastodon_auth_http::HyperTransport`.
+//! let transport = |_req: http::Request<Bytes>| async {
+//!     Ok::<_, TransportError>(http::Response::builder().status(404).body(Bytes::new()).unwrap())
+//! };
+//! let client = Mastodon::builder("https://social.example")
+//!     .client("CLIENT_ID", "CLIENT_SECRET")
+//!     .transport(transport)
+//!     .build()
+//!     .await?;
+//! let (url, pending) = client.auth_request_url().scopes(Scopes::default()).build().await?;
+//! assert!(url.starts_with("https://social.example/oauth/authorize?client_id=CLIENT_ID&response_type=code"));
+//! # let _ = pending;
+//! # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+//! ```
 
 #![warn(missing_docs)]
 
+mod client;
+mod entities;
 mod error;
+mod form;
 mod instance_url;
+mod metadata;
 #[cfg(feature = "mock")]
 pub mod mock;
 mod random;
@@ -29,10 +53,16 @@ mod store;
 mod transport;
 mod version;
 
+pub use client::{
+    AuthRequestBuilder, AuthorizedCode, CreateApp, FeatureSet, LoginGrant, Mastodon,
+    MastodonBuilder, OOB_REDIRECT_URI, PendingAuthorization, VersionCheckMode,
+};
+pub use entities::{Account, Application, OAuthUserInfo, RegisteredApp};
 pub use error::{
     ApiError, ApiErrorKind, Error, HeaderError, MalformedResponse, RateLimitError, StoreError,
 };
 pub use instance_url::InstanceUrl;
+pub use metadata::OAuthServerInfo;
 pub use ratelimit::{
     NoRateLimit, RateLimitInfo, RateLimitKey, RateLimiter, RatelimitMethod, Verdict,
 };

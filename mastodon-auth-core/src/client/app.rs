@@ -1,0 +1,125 @@
+//! App registration (`POST /api/v1/apps`).
+
+use http::Method;
+
+use super::request::Call;
+use super::{Mastodon, OOB_REDIRECT_URI};
+use crate::entities::RegisteredApp;
+use crate::error::Error;
+use crate::scope::Scopes;
+use crate::store::AppCredentials;
+
+/// Registers an application; made by [`Mastodon::create_app`].
+#[must_use = "nothing is registered until .send() is awaited"]
+pub struct CreateApp<'a> {
+    client: &'a Mastodon,
+    name: String,
+    scopes: Scopes,
+    redirect_uris: Vec<String>,
+    website: Option<String>,
+}
+
+impl CreateApp<'_> {
+    /// The scopes the app may ask for (default `read write follow push`). Pass the same
+    /// scopes to `auth_request_url` and `log_in`.
+    pub fn scopes(mut self, scopes: Scopes) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// One redirect URI (default the out-of-band `urn:ietf:wg:oauth:2.0:oob`).
+    pub fn redirect_uri(self, uri: impl Into<String>) -> Self {
+        self.redirect_uris(vec![uri.into()])
+    }
+
+    /// Several redirect URIs (sent newline-separated, as Mastodon.py does).
+    pub fn redirect_uris(mut self, uris: Vec<String>) -> Self {
+        self.redirect_uris = uris;
+        self
+    }
+
+    /// The application's website.
+    pub fn website(mut self, website: impl Into<String>) -> Self {
+        self.website = Some(website.into());
+        self
+    }
+
+    /// Registers the app. On success the client adopts its id and secret, and a configured
+    /// store keeps them (Mastodon.py's `to_file`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty name or no redirect URI; [`Error::Api`] with
+    /// the server's message for a rejected registration (Mastodon answers 422
+    /// `Validation failed: …`); network, malformed-response and store errors.
+    pub async fn send(self) -> Result<RegisteredApp, Error> {
+        if self.name.trim().is_empty() {
+            return Err(Error::InvalidArgument(
+                "the application name must not be empty".into(),
+            ));
+        }
+        if self.redirect_uris.is_empty() {
+            return Err(Error::InvalidArgument(
+                "an application needs at least one redirect URI".into(),
+            ));
+        }
+        let mut call = Call::new(Method::POST, self.client.base_url().join("/api/v1/apps"))
+            .param("client_name", self.name.clone())
+            .param("scopes", self.scopes.to_string())
+            .param("redirect_uris", self.redirect_uris.join("\n"));
+        if let Some(website) = self.website {
+            call = call.param("website", website);
+        }
+        // As in Mastodon.py: only a User-Agent, no token, no language, no pacing.
+        call = call.oauth().anonymous();
+        call.with_lang = false;
+        let reply = self.client.call(call).await?;
+        let app: RegisteredApp = reply.json()?;
+        {
+            let mut state = self.client.state();
+            state.client_id = Some(app.client_id.clone());
+            state.client_secret = Some(app.client_secret.clone());
+            state.metadata = None;
+        }
+        if let Some(store) = &self.client.inner.store {
+            let mut creds = AppCredentials::new(
+                self.client.base_url().clone(),
+                app.client_id.clone(),
+                app.client_secret.clone(),
+            )
+            .with_name(self.name);
+            creds.scopes = Some(self.scopes);
+            creds.redirect_uris = self.redirect_uris;
+            store.save_app(&creds).await?;
+        }
+        Ok(app)
+    }
+}
+
+impl Mastodon {
+    /// Registers an application named `name` with the instance (Mastodon.py's `create_app`).
+    ///
+    /// ```
+    /// # use mastodon_auth_core::{Mastodon, Scopes, TransportError};
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let transport = |req: http::Request<bytes::Bytes>| async move {
+    ///     assert_eq!(req.body().as_ref(), b"client_name=My+Bot&scopes=read&redirect_uris=urn%3Aietf%3Awg%3Aoauth%3A2.0%3Aoob");
+    ///     Ok::<_, TransportError>(http::Response::new(bytes::Bytes::from_static(
+    ///         br#"{"id":"1","name":"My Bot","client_id":"CID","client_secret":"CSEC"}"#)))
+    /// };
+    /// let client = Mastodon::builder("social.example").transport(transport).build().await?;
+    /// let app = client.create_app("My Bot").scopes("read".parse()?).send().await?;
+    /// assert_eq!(app.client_id, "CID");
+    /// assert_eq!(client.client_id().as_deref(), Some("CID"));
+    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+    /// ```
+    pub fn create_app(&self, name: impl Into<String>) -> CreateApp<'_> {
+        CreateApp {
+            client: self,
+            name: name.into(),
+            scopes: Scopes::default(),
+            redirect_uris: vec![OOB_REDIRECT_URI.to_owned()],
+            website: None,
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Getting a token (`POST /oauth/token`) and giving it back (`POST /oauth/revoke`).
+
+use std::time::{Duration, SystemTime};
+
+use http::Method;
+
+use super::authorize::AuthorizedCode;
+use super::request::Call;
+use super::{Mastodon, OOB_REDIRECT_URI, Token, VersionCheckMode};
+use crate::entities::TokenResponse;
+use crate::error::Error;
+use crate::scope::Scopes;
+use crate::secret::{AccessToken, Password, RefreshToken};
+
+/// How to obtain a token with [`Mastodon::log_in`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoginGrant {
+    /// The authorization-code grant: the code from [`PendingAuthorization`](super::PendingAuthorization),
+    /// with its redirect URI, scopes and PKCE verifier.
+    AuthorizationCode(AuthorizedCode),
+    /// The password grant. Gone from Mastodon 4.4; some other servers still offer it.
+    Password {
+        /// The e-mail address (Mastodon) or user name.
+        username: String,
+        /// The password.
+        password: Password,
+        /// The scopes to ask for.
+        scopes: Scopes,
+    },
+    /// Trade a refresh token for a new access token (Pleroma-family servers; Mastodon never
+    /// issues refresh tokens).
+    RefreshToken {
+        /// The refresh token.
+        token: RefreshToken,
+        /// The scopes to ask for.
+        scopes: Scopes,
+    },
+    /// A token for the app itself, not for a user.
+    ClientCredentials {
+        /// The scopes to ask for.
+        scopes: Scopes,
+    },
+}
+
+impl LoginGrant {
+    fn grant_type(&self) -> &'static str {
+        match self {
+            LoginGrant::AuthorizationCode(_) => "authorization_code",
+            LoginGrant::Password { .. } => "password",
+            LoginGrant::RefreshToken { .. } => "refresh_token",
+            LoginGrant::ClientCredentials { .. } => "client_credentials",
+        }
+    }
+
+    fn scopes(&self) -> &Scopes {
+        match self {
+            LoginGrant::AuthorizationCode(code) => &code.scopes,
+            LoginGrant::Password { scopes, .. }
+            | LoginGrant::RefreshToken { scopes, .. }
+            | LoginGrant::ClientCredentials { scopes } => scopes,
+        }
+    }
+}
+
+impl Mastodon {
+    /// Obtains an access token and makes it the client's (Mastodon.py's `log_in`).
+    ///
+    /// Checks first that the server offers the grant (from its metadata), then that the
+    /// granted scopes cover the requested ones with the scope hierarchy. The new token is
+    /// the client's even when the scope check fails, so it can still be revoked.
+    ///
+    /// ```
+    /// # use mastodon_auth_core::{LoginGrant, Mastodon, TransportError};
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let transport = |req: http::Request<bytes::Bytes>| async move {
+    ///     let resp = match req.uri().path() {
+    ///         "/oauth/token" => http::Response::new(bytes::Bytes::from_static(
+    ///             br#"{"access_token":"TOKEN","token_type":"Bearer","scope":"read","created_at":1}"#)),
+    ///         _ => http::Response::builder().status(404).body(bytes::Bytes::new()).unwrap(),
+    ///     };
+    ///     Ok::<_, TransportError>(resp)
+    /// };
+    /// let client = Mastodon::builder("social.example").client("CID", "CSEC").transport(transport).build().await?;
+    /// let (_url, pending) = client.auth_request_url().scopes("read".parse()?).build().await?;
+    /// let token = client.log_in(LoginGrant::AuthorizationCode(pending.code("CODE"))).await?;
+    /// assert_eq!(token.expose(), "TOKEN");
+    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedGrant`] when the server says it lacks the grant; [`Error::Api`]
+    /// with the server's OAuth error (`invalid_grant` for a bad password or code, …);
+    /// [`Error::ScopeMismatch`]; [`Error::InvalidArgument`] without client credentials.
+    pub async fn log_in(&self, grant: LoginGrant) -> Result<AccessToken, Error> {
+        let info = self.oauth_authorization_server_info().await?;
+        let grant_type = grant.grant_type();
+        if let Some(false) = info.as_ref().and_then(|i| i.grant_listed(grant_type)) {
+            return Err(Error::UnsupportedGrant {
+                grant: grant_type,
+                message: self.unsupported_grant_message(&grant).await,
+            });
+        }
+        let (Some(client_id), Some(client_secret)) = (self.client_id(), self.client_secret())
+        else {
+            return Err(Error::InvalidArgument(
+                "logging in needs the app's client id and secret: register an app (create_app) or configure one".into(),
+            ));
+        };
+        let requested = grant.scopes().clone();
+        let is_refresh = matches!(grant, LoginGrant::RefreshToken { .. });
+        let endpoint = self.oauth_endpoint(
+            info.as_ref().and_then(|i| i.token_endpoint.as_ref()),
+            "/oauth/token",
+        )?;
+        let mut call = Call::new(Method::POST, endpoint).oauth().anonymous();
+        // Field order as Mastodon.py sends them, so recorded traffic matches.
+        match grant {
+            LoginGrant::Password {
+                ref username,
+                ref password,
+                ..
+            } => {
+                call = call
+                    .param("username", username.clone())
+                    .param("password", password.expose())
+                    .param("redirect_uri", OOB_REDIRECT_URI);
+            }
+            LoginGrant::AuthorizationCode(ref code) => {
+                call = call
+                    .param("code", code.code.expose())
+                    .param("redirect_uri", code.redirect_uri.clone());
+            }
+            LoginGrant::RefreshToken { ref token, .. } => {
+                call = call
+                    .param("redirect_uri", OOB_REDIRECT_URI)
+                    .param("refresh_token", token.expose());
+            }
+            LoginGrant::ClientCredentials { .. } => {}
+        }
+        call = call
+            .param("grant_type", grant_type)
+            .param("client_id", client_id)
+            .param("client_secret", client_secret.expose());
+        if let LoginGrant::AuthorizationCode(AuthorizedCode {
+            verifier: Some(ref v),
+            ..
+        }) = grant
+        {
+            call = call.param("code_verifier", v.expose());
+        }
+        call = call.param("scope", requested.to_string());
+
+        let reply = self.call(call).await?;
+        let response: TokenResponse = reply.json()?;
+        let granted = match &response.scope {
+            Some(s) => Some(
+                Scopes::parse(s)
+                    .map_err(|_| reply.malformed("the granted `scope` is not a scope list"))?,
+            ),
+            None => None,
+        };
+        let expires_at = match &response.expires_in {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => {
+                let secs = v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                    .ok_or_else(|| reply.malformed("`expires_in` is not a number of seconds"))?;
+                SystemTime::now().checked_add(Duration::from_secs(secs))
+            }
+        };
+        let token = response.access_token.clone();
+        {
+            let mut state = self.state();
+            let old_refresh = state.token.as_ref().and_then(|t| t.refresh.clone());
+            state.token = Some(Token {
+                access: token.clone(),
+                // A refresh that returns no new refresh token keeps the old one usable.
+                refresh: response
+                    .refresh_token
+                    .or(if is_refresh { old_refresh } else { None }),
+                expires_at,
+                scopes: granted.clone().or_else(|| Some(requested.clone())),
+            });
+            if !is_refresh {
+                state.account = None;
+            }
+        }
+        if let Some(granted) = granted
+            && !granted.covers(&requested)
+        {
+            return Err(Error::ScopeMismatch { granted, requested });
+        }
+        let retry_version = self.inner.config.version_check_mode != VersionCheckMode::None
+            && self.state().version.worked != Some(true);
+        if retry_version {
+            // Servers in limited-federation mode only show their version to logged-in users.
+            self.retrieve_mastodon_version().await?;
+        }
+        Ok(token)
+    }
+
+    async fn unsupported_grant_message(&self, grant: &LoginGrant) -> String {
+        match grant {
+            LoginGrant::Password { .. } => {
+                if self.verify_minimum_version("4.4.0", false).await.unwrap_or(false) {
+                    "Password flow is no longer supported in Mastodon 4.4.0 and later. Please use the code flow instead."
+                        .into()
+                } else {
+                    "Password flow is not supported by this instance. Please use the code flow instead.".into()
+                }
+            }
+            LoginGrant::AuthorizationCode(_) => {
+                "Authorization code flow is not supported by this instance. Please obtain a token in some other way."
+                    .into()
+            }
+            LoginGrant::RefreshToken { .. } => {
+                "Refresh tokens are not supported by this instance (Mastodon never issues them).".into()
+            }
+            LoginGrant::ClientCredentials { .. } => "The client credentials grant is not supported by this instance.".into(),
+        }
+    }
+
+    /// Revokes the client's access token and forgets it (Mastodon.py's
+    /// `revoke_access_token`). The store is not touched; remove the account there if wanted.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when not logged in or without client credentials; the
+    /// server's error (Mastodon answers 403 `unauthorized_client` for another app's token),
+    /// in which case the token is kept.
+    pub async fn revoke_access_token(&self) -> Result<(), Error> {
+        let token = self.access_token().ok_or_else(|| {
+            Error::InvalidArgument("Not logged in, do not have a token to revoke.".into())
+        })?;
+        let (Some(client_id), Some(client_secret)) = (self.client_id(), self.client_secret())
+        else {
+            return Err(Error::InvalidArgument(
+                "Client authentication (id + secret) is required to revoke tokens.".into(),
+            ));
+        };
+        let info = self.oauth_authorization_server_info().await?;
+        let named = info
+            .as_ref()
+            .and_then(|i| i.revocation_endpoint.as_ref())
+            .map(|u| u.trim_end_matches('/').to_owned());
+        let endpoint = self.oauth_endpoint(named.as_ref(), "/oauth/revoke")?;
+        let call = Call::new(Method::POST, endpoint)
+            .oauth()
+            .param("client_id", client_id)
+            .param("client_secret", client_secret.expose())
+            .param("token", token.expose());
+        self.call(call).await?;
+        let mut state = self.state();
+        if state.token.as_ref().is_some_and(|t| t.access == token) {
+            state.token = None;
+        }
+        state.account = None;
+        Ok(())
+    }
+}

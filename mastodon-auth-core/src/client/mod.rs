@@ -1,0 +1,287 @@
+//! The client: configuration, state, and every flow of Mastodon.py's "Authentication & Setup".
+
+mod app;
+mod authorize;
+mod builder;
+mod login;
+mod request;
+mod verify;
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+pub use app::CreateApp;
+pub use authorize::{AuthRequestBuilder, AuthorizedCode, PendingAuthorization};
+pub use builder::{FeatureSet, MastodonBuilder, VersionCheckMode};
+pub use login::LoginGrant;
+
+use crate::error::Error;
+use crate::instance_url::InstanceUrl;
+use crate::metadata::OAuthServerInfo;
+use crate::ratelimit::RateLimiter;
+use crate::scope::Scopes;
+use crate::secret::{AccessToken, ClientSecret, RefreshToken};
+use crate::store::{AccountKey, AppCredentials, CredentialStore, UserCredentials};
+use crate::transport::HttpTransport;
+use crate::version::MastodonVersion;
+
+/// The out-of-band redirect URI: the server shows the code for the person to copy.
+pub const OOB_REDIRECT_URI: &str = "urn:ietf:wg:oauth:2.0:oob";
+
+/// A Mastodon API client's authentication layer.
+///
+/// Cheap to clone; clones share credentials, caches and the rate limiter, so one client can
+/// serve many tasks. Built with [`Mastodon::builder`].
+///
+/// `Debug` shows no secret:
+///
+/// ```
+/// # use mastodon_auth_core::{Mastodon, TransportError};
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// # rt.block_on(async {
+/// # let transport = |_r: http::Request<bytes::Bytes>| async {
+/// #     Err::<http::Response<bytes::Bytes>, _>(TransportError::Other("offline".into())) };
+/// let client = Mastodon::builder("social.example")
+///     .client("id", "the-client-secret")
+///     .access_token("the-token")
+///     .transport(transport)
+///     .build()
+///     .await?;
+/// let debug = format!("{client:?}");
+/// assert!(!debug.contains("the-client-secret") && !debug.contains("the-token"));
+/// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Mastodon {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    base: InstanceUrl,
+    transport: Arc<dyn HttpTransport>,
+    limiter: Arc<dyn RateLimiter>,
+    store: Option<Arc<dyn CredentialStore>>,
+    config: Config,
+    state: Mutex<State>,
+    /// Serialises token refreshes so that concurrent requests refresh once.
+    refresh: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    request_timeout: Duration,
+    user_agent: Option<http::HeaderValue>,
+    debug_requests: bool,
+    version_check_mode: VersionCheckMode,
+    feature_set: FeatureSet,
+    allow_http: bool,
+}
+
+#[derive(Default)]
+struct State {
+    client_id: Option<String>,
+    client_secret: Option<ClientSecret>,
+    token: Option<Token>,
+    lang: Option<String>,
+    account: Option<AccountKey>,
+    metadata: Option<Option<Arc<OAuthServerInfo>>>,
+    version: VersionState,
+}
+
+#[derive(Clone)]
+struct Token {
+    access: AccessToken,
+    refresh: Option<RefreshToken>,
+    expires_at: Option<SystemTime>,
+    scopes: Option<Scopes>,
+}
+
+#[derive(Clone, Default)]
+struct VersionState {
+    version: Option<MastodonVersion>,
+    api_version: Option<u64>,
+    /// `Some(true)` once the version came from the server (or the caller), `Some(false)` after
+    /// a failed attempt; `None` before any attempt. Never retried in a loop.
+    worked: Option<bool>,
+}
+
+impl Mastodon {
+    /// A builder for a client of the instance at `base_url` (normalised like Mastodon.py:
+    /// `social.example` means `https://social.example`).
+    pub fn builder(base_url: impl AsRef<str>) -> MastodonBuilder {
+        MastodonBuilder::new(base_url.as_ref())
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock can only come from a bug in this crate; the state
+        // is still consistent (every update is a single assignment), so keep using it.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The instance's base URL.
+    #[must_use]
+    pub fn base_url(&self) -> &InstanceUrl {
+        &self.inner.base
+    }
+
+    /// The app's client id, if known.
+    #[must_use]
+    pub fn client_id(&self) -> Option<String> {
+        self.state().client_id.clone()
+    }
+
+    /// The app's client secret, if known.
+    #[must_use]
+    pub fn client_secret(&self) -> Option<ClientSecret> {
+        self.state().client_secret.clone()
+    }
+
+    /// The current access token, if logged in.
+    #[must_use]
+    pub fn access_token(&self) -> Option<AccessToken> {
+        self.state().token.as_ref().map(|t| t.access.clone())
+    }
+
+    /// The refresh token, from servers that issue them.
+    #[must_use]
+    pub fn refresh_token(&self) -> Option<RefreshToken> {
+        self.state().token.as_ref().and_then(|t| t.refresh.clone())
+    }
+
+    /// When the access token expires, for servers that say.
+    #[must_use]
+    pub fn token_expires_at(&self) -> Option<SystemTime> {
+        self.state().token.as_ref().and_then(|t| t.expires_at)
+    }
+
+    /// The scopes granted with the current token, when known.
+    #[must_use]
+    pub fn granted_scopes(&self) -> Option<Scopes> {
+        self.state().token.as_ref().and_then(|t| t.scopes.clone())
+    }
+
+    /// The logged-in account, once `account_verify_credentials` (or the store) told it.
+    #[must_use]
+    pub fn account(&self) -> Option<AccountKey> {
+        self.state().account.clone()
+    }
+
+    /// The feature set the client was configured for.
+    #[must_use]
+    pub fn feature_set(&self) -> FeatureSet {
+        self.inner.config.feature_set
+    }
+
+    /// The language sent with requests (`lang`), if any.
+    #[must_use]
+    pub fn language(&self) -> Option<String> {
+        self.state().lang.clone()
+    }
+
+    /// Sets (or with `None` clears) the language the server should answer in: it is sent as
+    /// `lang` with every request, so error messages come back translated.
+    ///
+    /// ```
+    /// # use mastodon_auth_core::{Mastodon, TransportError};
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// # let t = |_r: http::Request<bytes::Bytes>| async { Err::<http::Response<bytes::Bytes>, _>(TransportError::Other("x".into())) };
+    /// let client = Mastodon::builder("social.example").transport(t).build().await?;
+    /// client.set_language(Some("de"));
+    /// assert_eq!(client.language().as_deref(), Some("de"));
+    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+    /// ```
+    pub fn set_language(&self, lang: Option<&str>) {
+        self.state().lang = lang.map(str::to_owned);
+    }
+
+    /// Forgets the cached OAuth metadata and instance version, so the next call asks again.
+    /// Credentials and rate-limit state are kept.
+    pub fn clear_caches(&self) {
+        let mut state = self.state();
+        state.metadata = None;
+        state.version.worked = None;
+    }
+
+    /// The credentials to keep so that a later client can log in without asking the user:
+    /// token, base URL, client id and secret (Mastodon.py's `persistable_login_credentials`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when not logged in, or when the app's id and secret are not
+    /// known.
+    pub fn persistable_login_credentials(&self) -> Result<UserCredentials, Error> {
+        let state = self.state();
+        let token = state.token.as_ref().ok_or_else(|| {
+            Error::InvalidArgument("Not logged in, do not have a token to persist.".into())
+        })?;
+        let (Some(id), Some(secret)) = (&state.client_id, &state.client_secret) else {
+            return Err(Error::InvalidArgument(
+                "Client authentication (id + secret) is required to persist tokens.".into(),
+            ));
+        };
+        let mut creds = UserCredentials::new(self.inner.base.clone(), token.access.clone())
+            .with_client(id.clone(), secret.clone());
+        creds.account = state.account.clone();
+        creds.refresh_token = token.refresh.clone();
+        creds.expires_at = token.expires_at;
+        creds.scopes = token.scopes.clone();
+        Ok(creds)
+    }
+
+    /// The app's credentials, when known.
+    #[must_use]
+    pub fn app_credentials(&self) -> Option<AppCredentials> {
+        let state = self.state();
+        Some(AppCredentials::new(
+            self.inner.base.clone(),
+            state.client_id.clone()?,
+            state.client_secret.clone()?,
+        ))
+    }
+
+    /// Saves the app and the logged-in user to the configured store, learning the account
+    /// name first (one `verify_credentials` call) when it is not known yet. The saved user
+    /// becomes the store's active account.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] without a store or without credentials to save; the store's
+    /// and the server's errors.
+    pub async fn save_credentials(&self) -> Result<UserCredentials, Error> {
+        let store = self.store()?;
+        let mut user = self.persistable_login_credentials()?;
+        if user.account.is_none() {
+            self.account_verify_credentials().await?;
+            user.account = self.account();
+        }
+        if let Some(app) = self.app_credentials() {
+            store.save_app(&app).await?;
+        }
+        store.save_user(&user).await?;
+        Ok(user)
+    }
+
+    fn store(&self) -> Result<&Arc<dyn CredentialStore>, Error> {
+        self.inner.store.as_ref().ok_or_else(|| {
+            Error::InvalidArgument("no credential store is configured for this client".into())
+        })
+    }
+}
+
+impl fmt::Debug for Mastodon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("Mastodon")
+            .field("base_url", &self.inner.base.as_str())
+            .field("client_id", &state.client_id)
+            .field("client_secret", &state.client_secret)
+            .field("access_token", &state.token.as_ref().map(|t| &t.access))
+            .field("account", &state.account)
+            .field("lang", &state.lang)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,372 @@
+//! The one path every request takes: language, authentication, pacing, sending, rate-limit
+//! feedback, error mapping, and redacted debug logging.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::Mastodon;
+use crate::error::{ApiError, Error, MalformedResponse, RateLimitError};
+use crate::form;
+use crate::ratelimit::{RateLimitInfo, RateLimitKey, Verdict};
+use crate::secret::AccessToken;
+use crate::transport::RequestTimeout;
+
+/// Tokens this close to their expiry are refreshed before use.
+const REFRESH_MARGIN: Duration = Duration::from_secs(30);
+
+/// How long a body excerpt in an error may be.
+const EXCERPT_CHARS: usize = 120;
+
+/// One request, described before it is sent.
+pub(super) struct Call {
+    pub method: Method,
+    /// Absolute URL without query.
+    pub url: String,
+    /// Query parameters for GET, form fields otherwise; in order.
+    pub params: Vec<(&'static str, String)>,
+    /// Send the current bearer token (refreshing it first when it is about to expire).
+    pub bearer: bool,
+    /// Run through the rate limiter (API endpoints); OAuth endpoints are not rate-limited,
+    /// as in Mastodon.py, and a 429 there is an error at once.
+    pub rate_limited: bool,
+    /// The request or response carries secrets: no body in logs or error excerpts.
+    pub sensitive: bool,
+    /// Append the client's `lang`.
+    pub with_lang: bool,
+}
+
+impl Call {
+    pub fn new(method: Method, url: String) -> Self {
+        Self {
+            method,
+            url,
+            params: Vec::new(),
+            bearer: true,
+            rate_limited: true,
+            sensitive: false,
+            with_lang: true,
+        }
+    }
+
+    pub fn param(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.params.push((key, value.into()));
+        self
+    }
+
+    /// An OAuth endpoint: not rate-limited, secrets in the body or answer.
+    pub fn oauth(mut self) -> Self {
+        self.rate_limited = false;
+        self.sensitive = true;
+        self
+    }
+
+    pub fn anonymous(mut self) -> Self {
+        self.bearer = false;
+        self
+    }
+}
+
+/// A successful response.
+pub(super) struct Reply {
+    pub status: StatusCode,
+    pub body: Bytes,
+    pub endpoint: String,
+    pub sensitive: bool,
+}
+
+impl Reply {
+    /// Parses the body as `T`, or says precisely what is wrong with it.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| self.malformed(&describe_json_error(&e, &self.body, self.sensitive)))
+    }
+
+    pub fn malformed(&self, problem: &str) -> Error {
+        Error::MalformedResponse(MalformedResponse {
+            status: self.status.as_u16(),
+            endpoint: self.endpoint.clone(),
+            problem: problem.to_owned(),
+            excerpt: (!self.sensitive).then(|| excerpt(&self.body)),
+        })
+    }
+}
+
+fn describe_json_error(e: &serde_json::Error, body: &[u8], sensitive: bool) -> String {
+    use serde_json::error::Category;
+    let trimmed = body.trim_ascii_start();
+    match e.classify() {
+        _ if trimmed.is_empty() => "the body is empty, expected JSON".to_owned(),
+        Category::Eof => "the JSON is truncated".to_owned(),
+        Category::Syntax if trimmed.first() == Some(&b'<') => {
+            "expected JSON, got an HTML page".to_owned()
+        }
+        Category::Syntax | Category::Io => format!("the body is not valid JSON ({e})"),
+        // serde's data errors can quote values; for answers that carry secrets keep only
+        // messages that name a field, never a value.
+        Category::Data if !sensitive || e.to_string().starts_with("missing field") => e.to_string(),
+        Category::Data => "a field has an unexpected type".to_owned(),
+    }
+}
+
+fn excerpt(body: &[u8]) -> String {
+    String::from_utf8_lossy(body)
+        .chars()
+        .take(EXCERPT_CHARS)
+        .collect()
+}
+
+/// Method and path of a URL, for messages (never the query).
+fn endpoint_label(method: &Method, url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path = url[after_scheme..]
+        .find('/')
+        .map_or("/", |i| &url[after_scheme + i..]);
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    format!("{method} {path}")
+}
+
+/// Builds the [`ApiError`] for an error status from the body Mastodon sends.
+pub(super) fn api_error(status: StatusCode, body: &[u8], endpoint: String) -> ApiError {
+    let mut err = ApiError::new(status.as_u16(), endpoint);
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(map)) => {
+            err.error = map.get("error").map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+            err.error_description = map
+                .get("error_description")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+        }
+        Ok(serde_json::Value::String(s)) => err.error = Some(s),
+        _ => {}
+    }
+    err
+}
+
+impl Mastodon {
+    /// Sends `call` and returns a successful (< 400) reply.
+    pub(super) async fn call(&self, mut call: Call) -> Result<Reply, Error> {
+        let token = if call.bearer {
+            self.bearer_token().await?
+        } else {
+            None
+        };
+        if call.with_lang
+            && let Some(lang) = self.language()
+        {
+            call.params.push(("lang", lang));
+        }
+        let pairs: Vec<(&str, &str)> = call.params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let encoded = form::encode(&pairs);
+        let (url, body) = if call.method == Method::GET || call.method == Method::HEAD {
+            (
+                if encoded.is_empty() {
+                    call.url.clone()
+                } else {
+                    format!("{}?{encoded}", call.url)
+                },
+                Bytes::new(),
+            )
+        } else {
+            (call.url.clone(), Bytes::from(encoded))
+        };
+        let endpoint = endpoint_label(&call.method, &call.url);
+        let key = token
+            .as_ref()
+            .map_or(RateLimitKey::ANONYMOUS, RateLimitKey::for_token);
+        let limiter = &self.inner.limiter;
+        loop {
+            if call.rate_limited {
+                limiter.before_request(key).await?;
+            }
+            let request = self.http_request(&call.method, &url, body.clone(), token.as_ref())?;
+            if self.inner.config.debug_requests {
+                tracing::debug!(
+                    target: "mastodon_auth::request",
+                    method = %call.method,
+                    url = %form::redact_url(&url),
+                    body = %if call.sensitive { form::redact(&String::from_utf8_lossy(&body)) } else { String::from_utf8_lossy(&body).into_owned() },
+                    "sending request"
+                );
+            }
+            let response = self.inner.transport.send(request).await?;
+            let (parts, resp_body) = response.into_parts();
+            if self.inner.config.debug_requests {
+                tracing::debug!(
+                    target: "mastodon_auth::request",
+                    status = parts.status.as_u16(),
+                    endpoint = %endpoint,
+                    bytes = resp_body.len(),
+                    ratelimit_remaining = ?parts.headers.get("x-ratelimit-remaining"),
+                    "received response"
+                );
+            }
+            if call.rate_limited {
+                let info = RateLimitInfo::from_headers(&parts.headers);
+                if limiter.after_response(key, parts.status, info).await? == Verdict::Retry {
+                    continue;
+                }
+            } else if parts.status == StatusCode::TOO_MANY_REQUESTS {
+                let now = SystemTime::now();
+                let reset = RateLimitInfo::from_headers(&parts.headers)
+                    .ok()
+                    .flatten()
+                    .and_then(|i| i.reset_local(now))
+                    .filter(|r| *r > now);
+                return Err(RateLimitError::Hit { reset }.into());
+            }
+            if parts.status.as_u16() >= 400 {
+                return Err(api_error(parts.status, &resp_body, endpoint).into());
+            }
+            return Ok(Reply {
+                status: parts.status,
+                body: resp_body,
+                endpoint,
+                sensitive: call.sensitive,
+            });
+        }
+    }
+
+    fn http_request(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Bytes,
+        token: Option<&AccessToken>,
+    ) -> Result<http::Request<Bytes>, Error> {
+        let bad = |what: &str| {
+            Error::InvalidArgument(format!(
+                "cannot build a request to {}: {what}",
+                form::redact_url(url)
+            ))
+        };
+        let has_body = !body.is_empty();
+        let mut request = http::Request::builder()
+            .method(method.clone())
+            .uri(url)
+            .body(body)
+            .map_err(|e| bad(&e.to_string()))?;
+        let headers = request.headers_mut();
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        if has_body {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+        }
+        if let Some(ua) = &self.inner.config.user_agent {
+            headers.insert(header::USER_AGENT, ua.clone());
+        }
+        if let Some(token) = token {
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    bad("the access token contains characters that cannot go in a header")
+                })?;
+            value.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        request
+            .extensions_mut()
+            .insert(RequestTimeout(self.inner.config.request_timeout));
+        Ok(request)
+    }
+
+    /// The token to send, refreshed first (once, however many tasks ask) when it is about to
+    /// expire and a refresh token is at hand.
+    async fn bearer_token(&self) -> Result<Option<AccessToken>, Error> {
+        let Some(token) = self.state().token.clone() else {
+            return Ok(None);
+        };
+        let expiring = token
+            .expires_at
+            .is_some_and(|at| at <= SystemTime::now() + REFRESH_MARGIN);
+        let Some(refresh) = token.refresh.clone().filter(|_| expiring) else {
+            return Ok(Some(token.access));
+        };
+        let _guard = self.inner.refresh.lock().await;
+        // Another task may have refreshed while this one waited.
+        if let Some(current) = self.state().token.as_ref()
+            && current.access != token.access
+        {
+            return Ok(Some(current.access.clone()));
+        }
+        let scopes = token.scopes.clone().unwrap_or_default();
+        let fresh = Box::pin(self.log_in(super::LoginGrant::RefreshToken {
+            token: refresh,
+            scopes,
+        }))
+        .await?;
+        if self.inner.store.is_some() && self.state().account.is_some() {
+            // Keep the store in step, or the next process would start from a dead token.
+            let user = self.persistable_login_credentials()?;
+            self.store()?.save_user(&user).await?;
+        }
+        Ok(Some(fresh))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_drop_scheme_host_and_query() {
+        assert_eq!(
+            endpoint_label(&Method::GET, "https://x.example/api/v1/a?access_token=S"),
+            "GET /api/v1/a"
+        );
+        assert_eq!(endpoint_label(&Method::POST, "https://x.example"), "POST /");
+    }
+
+    #[test]
+    fn api_errors_keep_error_and_description() {
+        let e = api_error(
+            StatusCode::BAD_REQUEST,
+            br#"{"error":"invalid_grant","error_description":"The provided authorization grant is invalid"}"#,
+            "POST /oauth/token".into(),
+        );
+        assert_eq!(e.error.as_deref(), Some("invalid_grant"));
+        assert_eq!(
+            e.error_description.as_deref(),
+            Some("The provided authorization grant is invalid")
+        );
+        let bare = api_error(StatusCode::NOT_IMPLEMENTED, br#""nope""#, "GET /".into());
+        assert_eq!(bare.error.as_deref(), Some("nope"));
+        let nested = api_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            br#"{"error":{"a":1}}"#,
+            "GET /".into(),
+        );
+        assert_eq!(nested.error.as_deref(), Some(r#"{"a":1}"#));
+        let html = api_error(StatusCode::BAD_GATEWAY, b"<html>502</html>", "GET /".into());
+        assert_eq!(html.error, None);
+    }
+
+    #[test]
+    fn json_errors_say_what_is_wrong_without_secrets() {
+        let reply = |body: &'static [u8], sensitive| Reply {
+            status: StatusCode::OK,
+            body: Bytes::from_static(body),
+            endpoint: "POST /oauth/token".into(),
+            sensitive,
+        };
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct T {
+            n: u32,
+        }
+        let msg = |body, sensitive| reply(body, sensitive).json::<T>().unwrap_err().to_string();
+        assert!(msg(b"{\"n\": 1", false).contains("truncated"));
+        assert!(msg(b"<html>", false).contains("HTML"));
+        assert!(msg(b"", false).contains("empty"));
+        assert!(msg(b"{}", true).contains("missing field `n`"));
+        let typed = msg(b"{\"n\": \"SECRET\"}", true);
+        assert!(!typed.contains("SECRET"), "{typed}");
+        assert!(msg(b"{\"n\": \"visible\"}", false).contains("visible"));
+    }
+}

@@ -1,0 +1,198 @@
+//! Verifying credentials, user info, and the instance's version.
+
+use http::Method;
+
+use super::request::Call;
+use super::{Mastodon, VersionCheckMode, VersionState};
+use crate::entities::{Account, Application, OAuthUserInfo};
+use crate::error::Error;
+use crate::store::AccountKey;
+use crate::version::MastodonVersion;
+
+/// The version assumed when the server would not tell (Mastodon.py's fallback).
+const FALLBACK_VERSION: (u64, u64, u64) = (1, 0, 0);
+
+impl Mastodon {
+    /// The app the token belongs to (`GET /api/v1/apps/verify_credentials`).
+    ///
+    /// # Errors
+    /// [`Error::Api`] (401 for a bad or revoked token), [`Error::Version`] when the version
+    /// check refuses, network and parse errors.
+    pub async fn app_verify_credentials(&self) -> Result<Application, Error> {
+        self.check_endpoint_version((2, 0, 0), (4, 3, 0))?;
+        self.call(Call::new(
+            Method::GET,
+            self.base_url().join("/api/v1/apps/verify_credentials"),
+        ))
+        .await?
+        .json()
+    }
+
+    /// The logged-in account (`GET /api/v1/accounts/verify_credentials`). Remembers it as the
+    /// client's [`account`](Self::account).
+    ///
+    /// # Errors
+    /// [`Error::Api`] (401 for a bad or revoked token, 422 for an app-only token), network and
+    /// parse errors.
+    pub async fn account_verify_credentials(&self) -> Result<Account, Error> {
+        let reply = self
+            .call(Call::new(
+                Method::GET,
+                self.base_url().join("/api/v1/accounts/verify_credentials"),
+            ))
+            .await?;
+        let account: Account = reply.json()?;
+        let key = AccountKey::new(&account.username, self.base_url())
+            .map_err(|_| reply.malformed("the account's `username` is not a user name"))?;
+        self.state().account = Some(key);
+        Ok(account)
+    }
+
+    /// OpenID-style information about the logged-in user (`/oauth/userinfo`, Mastodon ≥ 4.4;
+    /// needs the `profile` scope).
+    ///
+    /// # Errors
+    /// [`Error::Api`] (404 on servers without it, 403 without `profile`), [`Error::Version`],
+    /// network and parse errors.
+    pub async fn oauth_userinfo(&self) -> Result<OAuthUserInfo, Error> {
+        self.check_endpoint_version((4, 3, 0), (4, 4, 0))?;
+        let info = self.oauth_authorization_server_info().await?;
+        let named = info
+            .as_ref()
+            .and_then(|i| i.userinfo_endpoint.as_ref())
+            .map(|u| u.trim_end_matches('/').to_owned());
+        let endpoint = self.oauth_endpoint(named.as_ref(), "/oauth/userinfo")?;
+        self.call(Call {
+            rate_limited: false,
+            ..Call::new(Method::GET, endpoint)
+        })
+        .await?
+        .json()
+    }
+
+    /// Asks the instance for its version (`/api/v1/instance/`, then `/api/v2/instance/` for
+    /// `api_versions.mastodon`). When the server will not tell, the version is taken as 1.0.0,
+    /// as Mastodon.py does, and the next call asks again; there is never a retry loop.
+    ///
+    /// # Errors
+    /// None today: failures fall back to 1.0.0. The `Result` leaves room for a strict mode.
+    pub async fn retrieve_mastodon_version(&self) -> Result<MastodonVersion, Error> {
+        let v1 = self
+            .call(Call::new(
+                Method::GET,
+                self.base_url().join("/api/v1/instance/"),
+            ))
+            .await;
+        let parsed = match v1.and_then(|reply| {
+            let doc: serde_json::Value = reply.json()?;
+            let raw = doc
+                .get("version")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| reply.malformed("no `version`"))?;
+            MastodonVersion::parse(raw)
+        }) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(target: "mastodon_auth", error = %e, "could not learn the instance version; assuming 1.0.0");
+                None
+            }
+        };
+        let api_version = match self
+            .call(Call::new(
+                Method::GET,
+                self.base_url().join("/api/v2/instance/"),
+            ))
+            .await
+        {
+            Ok(reply) => serde_json::from_slice::<serde_json::Value>(&reply.body)
+                .ok()
+                .and_then(|doc| {
+                    doc.pointer("/api_versions/mastodon")
+                        .and_then(serde_json::Value::as_u64)
+                }),
+            Err(_) => None,
+        };
+        let worked = parsed.is_some();
+        let version = parsed.unwrap_or_else(|| {
+            MastodonVersion::new(FALLBACK_VERSION.0, FALLBACK_VERSION.1, FALLBACK_VERSION.2)
+        });
+        if worked && api_version.is_none() && version.at_least(4, 3, 0) {
+            tracing::warn!(target: "mastodon_auth", %version, "version is at least 4.3.0 but the server reports no API version");
+        }
+        self.state().version = VersionState {
+            version: Some(version.clone()),
+            api_version,
+            worked: Some(worked),
+        };
+        Ok(version)
+    }
+
+    /// `true` when the instance is at least `version` (Mastodon.py's `verify_minimum_version`).
+    /// Asks the server unless a version is already known (with `cached`, any earlier answer
+    /// counts, even the 1.0.0 fallback).
+    ///
+    /// # Errors
+    /// [`Error::Version`] when `version` itself cannot be parsed.
+    pub async fn verify_minimum_version(&self, version: &str, cached: bool) -> Result<bool, Error> {
+        let required = MastodonVersion::parse(version)?;
+        let known = {
+            let state = self.state();
+            match (&state.version.version, state.version.worked) {
+                (Some(v), Some(true)) => Some(v.clone()),
+                (Some(v), Some(false)) if cached => Some(v.clone()),
+                _ => None,
+            }
+        };
+        let current = match known {
+            Some(v) => v,
+            None => self.retrieve_mastodon_version().await?,
+        };
+        Ok(current >= required)
+    }
+
+    /// The instance version known to the client (given at build time or retrieved), if any.
+    #[must_use]
+    pub fn mastodon_version(&self) -> Option<MastodonVersion> {
+        self.state().version.version.clone()
+    }
+
+    /// The instance's `api_versions.mastodon`, when retrieved.
+    #[must_use]
+    pub fn api_version(&self) -> Option<u64> {
+        self.state().version.api_version
+    }
+
+    /// Mastodon.py's per-endpoint version check; never makes a request.
+    fn check_endpoint_version(
+        &self,
+        created: (u64, u64, u64),
+        changed: (u64, u64, u64),
+    ) -> Result<(), Error> {
+        let need = match self.inner.config.version_check_mode {
+            VersionCheckMode::None => return Ok(()),
+            VersionCheckMode::Created => created,
+            VersionCheckMode::Changed => changed.max(created),
+        };
+        let have = self
+            .state()
+            .version
+            .version
+            .as_ref()
+            .map_or(FALLBACK_VERSION, |v| (v.major, v.minor, v.patch));
+        if have >= need {
+            return Ok(());
+        }
+        let patch_only = (have.0, have.1) == (need.0, need.1);
+        Err(Error::Version(format!(
+            "Version check failed (Need Mastodon instance version {}.{}.{} to call this endpoint){}",
+            need.0,
+            need.1,
+            need.2,
+            if patch_only {
+                format!(". Patch is {}.", have.2)
+            } else {
+                String::new()
+            }
+        )))
+    }
+}
