@@ -1,1 +1,178 @@
-//! mastodon-auth-http (being built).
+//! The hyper + rustls [`HttpTransport`] for mastodon-auth.
+//!
+//! [`HyperTransport`] sends requests through hyper-util's pooled client (keep-alive, HTTP/1.1
+//! and HTTP/2 chosen by ALPN) over rustls with the *ring* provider chosen explicitly, so no
+//! process-wide crypto provider has to be installed. It needs a Tokio runtime when sending.
+//!
+//! Policy: HTTPS only, except to loopback hosts (`127.0.0.0/8`, `::1`, `localhost`) or when
+//! [`HyperTransportBuilder::allow_http`] is set; redirects are returned, never followed; the
+//! `Authorization` header is marked sensitive; failures come back as core's typed
+//! [`TransportError`], which never quotes a header value or a URL's query.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use mastodon_auth_core::{HttpTransport, TransportError};
+//! use mastodon_auth_http::HyperTransport;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), TransportError> {
+//! let transport = HyperTransport::new()?;
+//! // Plain HTTP to a public host is refused before any connection is made.
+//! let request = http::Request::get("http://example.com/api/v1/instance?secret=1")
+//!     .body(Bytes::new())
+//!     .map_err(|e| TransportError::InvalidRequest(e.to_string()))?;
+//! let err = transport.send(request).await.unwrap_err();
+//! assert_eq!(
+//!     err,
+//!     TransportError::InsecureUrl { url: "http://example.com/api/v1/instance".into() }
+//! );
+//! # Ok(()) }
+//! ```
+
+mod body;
+mod builder;
+mod classify;
+mod connect;
+mod policy;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderValue;
+use http::header::{AUTHORIZATION, PROXY_AUTHORIZATION, USER_AGENT};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use mastodon_auth_core::{HttpTransport, RequestTimeout, TimeoutPhase, TransportError};
+
+pub use builder::HyperTransportBuilder;
+
+/// The default cap on a response body: 8 MiB.
+pub const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;
+/// The default time allowed for connecting (DNS, TCP and TLS together).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default time allowed for a whole request when it carries no [`RequestTimeout`]
+/// (Mastodon.py's `request_timeout` default, 300 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// The default `User-Agent`, sent when a request has none.
+pub const DEFAULT_USER_AGENT: &str = concat!("mastodon-auth/", env!("CARGO_PKG_VERSION"));
+
+/// An [`HttpTransport`] on hyper 1, hyper-util's pooled client and rustls (ring).
+///
+/// Cheap to clone: clones share one connection pool. Build one with [`HyperTransport::new`]
+/// or [`HyperTransport::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use mastodon_auth_http::HyperTransport;
+///
+/// let transport = HyperTransport::builder()
+///     .connect_timeout(Duration::from_secs(5))
+///     .default_timeout(Duration::from_secs(60))
+///     .max_body_size(1024 * 1024)
+///     .user_agent("my-bot/1.0")
+///     .build()?;
+/// let shared = transport.clone(); // same pool
+/// # drop(shared);
+/// # Ok::<(), mastodon_auth_core::TransportError>(())
+/// ```
+#[derive(Clone)]
+pub struct HyperTransport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client<connect::Connector, Full<Bytes>>,
+    default_timeout: Duration,
+    connect_timeout: Duration,
+    max_body_size: usize,
+    user_agent: HeaderValue,
+    allow_http: bool,
+}
+
+impl fmt::Debug for HyperTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("HyperTransport")
+            .field("connect_timeout", &i.connect_timeout)
+            .field("default_timeout", &i.default_timeout)
+            .field("max_body_size", &i.max_body_size)
+            .field("user_agent", &i.user_agent)
+            .field("allow_http", &i.allow_http)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HyperTransport {
+    /// A transport with the defaults: webpki roots, 30 s connect timeout, 300 s request
+    /// timeout, 8 MiB body cap, `User-Agent: mastodon-auth/<version>`, HTTPS only.
+    ///
+    /// ```
+    /// let transport = mastodon_auth_http::HyperTransport::new()?;
+    /// # drop(transport);
+    /// # Ok::<(), mastodon_auth_core::TransportError>(())
+    /// ```
+    pub fn new() -> Result<Self, TransportError> {
+        Self::builder().build()
+    }
+
+    /// A builder to change roots, timeouts, body cap, user agent or the HTTP policy.
+    pub fn builder() -> HyperTransportBuilder {
+        HyperTransportBuilder::new()
+    }
+
+    async fn exchange(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let inner = &*self.inner;
+        let response = inner
+            .client
+            .request(request)
+            .await
+            .map_err(|e| classify::request_error(&e))?;
+        let (parts, body) = response.into_parts();
+        if body::declared_length(&parts.headers).is_some_and(|n| n > inner.max_body_size as u64) {
+            return Err(TransportError::BodyTooLarge {
+                limit: inner.max_body_size,
+            });
+        }
+        let bytes = body::collect(body, inner.max_body_size).await?;
+        Ok(http::Response::from_parts(parts, bytes))
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpTransport for HyperTransport {
+    async fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let inner = &*self.inner;
+        policy::check(request.uri(), inner.allow_http)?;
+        let (mut parts, body) = request.into_parts();
+        let timeout = parts
+            .extensions
+            .get::<RequestTimeout>()
+            .map_or(inner.default_timeout, |t| t.0);
+        if !parts.headers.contains_key(USER_AGENT) {
+            parts.headers.insert(USER_AGENT, inner.user_agent.clone());
+        }
+        for name in [AUTHORIZATION, PROXY_AUTHORIZATION] {
+            if let http::header::Entry::Occupied(mut entry) = parts.headers.entry(name) {
+                for value in entry.iter_mut() {
+                    value.set_sensitive(true);
+                }
+            }
+        }
+        let request = http::Request::from_parts(parts, Full::new(body));
+        match tokio::time::timeout(timeout, self.exchange(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(TransportError::Timeout {
+                phase: TimeoutPhase::Response,
+                after: timeout,
+            }),
+        }
+    }
+}
