@@ -1,1 +1,30 @@
-//! mastodon-auth-store (being built).
+//! # mastodon-auth-store
+//!
+//! Implementations of [`mastodon_auth_core::CredentialStore`]:
+//!
+//! - [`MemoryStore`]: in memory, for tests and short-lived programs;
+//! - [`MastodonPyFiles`]: Mastodon.py's `clientcred.secret` / `usercred.secret` files, read in
+//!   every form Mastodon.py has written and written byte for byte as it writes them;
+//! - [`AccountsFile`]: several accounts on several instances in one JSON file, with an active
+//!   account to switch between.
+//!
+//! The file stores write atomically (temporary file, flush, rename, flush the folder), keep
+//! files at mode 0600 and created folders at 0700, and take an advisory lock on a sibling
+//! `<file>.lock` so that several processes never lose each other's updates. A file that cannot
+//! be read or parsed is a [`StoreError`](mastodon_auth_core::StoreError) naming it (and the
+//! line, for line-based files); it is never overwritten or deleted as a side effect. No error
+//! quotes a secret. The building blocks are public in [`atomic`] for custom stores.
+//!
+//! File work runs on tokio's blocking pool when a tokio runtime is running, and in place
+//! otherwise.
+
+#![warn(missing_docs)]
+
+mod accounts;
+pub mod atomic;
+pub mod mastodon_py;
+mod memory;
+
+pub use accounts::{AccountsFile, FORMAT_VERSION};
+pub use mastodon_py::MastodonPyFiles;
+pub use memory::MemoryStore;
