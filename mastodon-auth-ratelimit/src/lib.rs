@@ -1,1 +1,42 @@
-//! mastodon-auth-ratelimit (being built).
+//! # mastodon-auth-ratelimit
+//!
+//! The [`Pacer`]: a [`RateLimiter`](mastodon_auth_core::RateLimiter) for `mastodon-auth-core`
+//! that keeps a client within a Mastodon server's rate limits.
+//!
+//! - A client-side [governor](https://docs.rs/governor) quota per access token (default: 300
+//!   requests per 5 minutes, Mastodon's default), so pacing starts with the first request and
+//!   many tasks sharing one client never overshoot together.
+//! - Mastodon.py's rate-limit state machine, driven by the `X-RateLimit-*` headers of each
+//!   response, with its three methods: `wait` (sleep on a 429 and resend), `throw` (a 429 is an
+//!   error) and `pace` (spread requests over the window so that 429s do not happen).
+//! - An injectable [`Clock`]: [`TokioClock`] for real use, [`FakeClock`] to test every timing
+//!   decision without sleeping.
+//!
+//! ```
+//! use std::time::Duration;
+//! use mastodon_auth_core::{RateLimitKey, RateLimiter, RatelimitMethod};
+//! use mastodon_auth_ratelimit::{FakeClock, Pacer};
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let clock = FakeClock::at_unix_secs(1000);
+//! // At most 3 requests in any 10 s.
+//! let pacer = Pacer::with_clock(RatelimitMethod::Wait, clock.clone())
+//!     .quota(3, Duration::from_secs(10))?;
+//! for _ in 0..4 {
+//!     pacer.before_request(RateLimitKey::ANONYMOUS).await?;
+//! }
+//! // The fourth request had to wait for the window to move on.
+//! assert!(clock.total_slept() > Duration::ZERO);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+#![warn(missing_docs)]
+
+mod clock;
+mod pacer;
+mod state;
+
+pub use clock::{Clock, FakeClock, GovernorClock, TokioClock};
+pub use governor::Quota;
+pub use pacer::{Pacer, window_quota};
+pub use state::PacerState;

@@ -1,0 +1,493 @@
+//! The [`Pacer`]: a governor quota in front of Mastodon.py's header-driven state machine.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::StateStore;
+use governor::{NotUntil, Quota};
+use mastodon_auth_core::{
+    Error, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, RatelimitMethod,
+    Verdict,
+};
+
+use crate::clock::{Clock, GovernorClock, TokioClock};
+use crate::state::PacerState;
+
+/// Everything kept per key: the header state and the quota's theoretical arrival time.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    state: PacerState,
+    /// governor's GCRA state in nanoseconds since the limiter started; 0 = never used (a real
+    /// one is always at least one replenish interval).
+    tat: u64,
+}
+
+impl Entry {
+    const FRESH: Self = Self {
+        state: PacerState::INITIAL,
+        tat: 0,
+    };
+}
+
+type Map = HashMap<RateLimitKey, Entry>;
+
+/// One map holds both the header state and governor's cell per key, so each key costs one
+/// entry and can be forgotten as a whole.
+#[derive(Clone, Default)]
+struct Store(Arc<Mutex<Map>>);
+
+impl Store {
+    fn lock(&self) -> MutexGuard<'_, Map> {
+        // Nothing panics while holding the lock; recover the map rather than propagate.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl StateStore for Store {
+    type Key = RateLimitKey;
+
+    fn measure_and_replace<T, F, E>(&self, key: &RateLimitKey, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        let mut map = self.lock();
+        let entry = map.entry(*key).or_insert(Entry::FRESH);
+        let old = (entry.tat != 0).then(|| Nanos::new(entry.tat));
+        let (outcome, tat) = f(old)?;
+        entry.tat = tat.as_u64();
+        Ok(outcome)
+    }
+}
+
+type Governor<C> =
+    governor::RateLimiter<RateLimitKey, Store, GovernorClock<C>, NoOpMiddleware<Nanos>>;
+
+struct QuotaLimiter<C: Clock> {
+    quota: Quota,
+    limiter: Governor<C>,
+    /// A monotonic reading taken just after governor read its own start time, so that
+    /// `origin + tat` is never earlier than the real theoretical arrival time.
+    origin: Duration,
+}
+
+/// Paces requests per access token: Mastodon.py's `wait` / `throw` / `pace` state machine
+/// (reference §14) driven by the `X-RateLimit-*` headers, behind a client-side
+/// [governor](https://docs.rs/governor) quota.
+///
+/// # The quota
+///
+/// By default each key may start at most 300 requests in any 5 minutes, Mastodon's default
+/// limit, so a client paces from its first request instead of learning the limit from a 429,
+/// and many tasks sharing one client never overshoot together. In `wait` and `pace` mode a
+/// request over the quota waits for its turn; in `throw` mode it fails with
+/// [`RateLimitError::QuotaExhausted`]. See [`Pacer::quota`], [`Pacer::with_quota`] and
+/// [`Pacer::without_quota`].
+///
+/// # The header state machine
+///
+/// Per key, exactly as Mastodon.py 2.3 does per client object (see [`PacerState`] for the
+/// fields):
+///
+/// - after every response the headers update the state: `X-RateLimit-Remaining` (and the time
+///   of the response), `X-RateLimit-Limit`, `X-RateLimit-Reset` corrected for the difference
+///   between the local clock and the server's `Date`. A reset that is not in the future is
+///   unusable and dropped. A usable reset, or any status below 400, puts the backoff back to 2 s.
+/// - `pace`: once a response has been seen, a request without a usable reset fails with
+///   [`RateLimitError::NoUsableReset`] before it is sent; with nothing remaining it waits for
+///   the reset; otherwise it waits `((reset − now) / remaining − (now − lastcall)) / pacefactor`.
+///   On a 429 it waits for the reset and resends, or fails with `NoUsableReset`.
+/// - `wait`: on a 429 it waits for the reset and resends; without a usable reset it waits 2 s,
+///   then 4 s, doubling up to 5 min, and resends without limit.
+/// - `throw`: a 429 becomes [`RateLimitError::Hit`].
+///
+/// No single wait lasts more than 5 minutes.
+///
+/// **Headers that cannot be parsed** (Mastodon.py quirk Q14, which fails even successful
+/// calls): in `pace` mode they are an error ([`RateLimitError::BadHeader`]), because pacing
+/// needs them; in `wait` and `throw` mode they are ignored: the state keeps its previous values
+/// and the response is handled as if it had no rate-limit headers.
+///
+/// **Concurrency.** Mastodon.py is single-threaded. Here, each paced request reserves its slot
+/// (the planned send time becomes `lastcall`, `remaining` drops by one) so that tasks pacing on
+/// the same key are spread out instead of all sleeping the same time and sending together; the
+/// next response's headers overwrite both, so a sequential client behaves exactly like
+/// Mastodon.py.
+///
+/// # Contract with the client
+///
+/// Call [`before_request`](RateLimiter::before_request) once before sending a rate-limited
+/// request and [`after_response`](RateLimiter::after_response) after each response. On
+/// `Ok(Verdict::Retry)` the pacer has already waited (and taken a quota slot for the resend):
+/// resend **without** calling `before_request` again, as Mastodon.py does not repeat the pre-send
+/// pacing.
+///
+/// ```
+/// use std::time::Duration;
+/// use http::StatusCode;
+/// use mastodon_auth_core::{RateLimitInfo, RateLimitKey, RateLimiter, RatelimitMethod, Verdict};
+/// use mastodon_auth_ratelimit::{FakeClock, Pacer};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let clock = FakeClock::at_unix_secs(1000);
+/// let pacer = Pacer::with_clock(RatelimitMethod::Wait, clock.clone());
+/// let key = RateLimitKey::ANONYMOUS;
+///
+/// pacer.before_request(key).await?;
+/// // The server says 429 and that the window resets at 1010: wait 10 s, then resend.
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+/// headers.insert("x-ratelimit-reset", "1010".parse().unwrap());
+/// let info = RateLimitInfo::from_headers(&headers);
+/// let verdict = pacer.after_response(key, StatusCode::TOO_MANY_REQUESTS, info).await?;
+/// assert_eq!(verdict, Verdict::Retry);
+/// assert_eq!(clock.sleeps(), vec![Duration::from_secs(10)]);
+/// # Ok::<(), mastodon_auth_core::RateLimitError>(())
+/// # }).unwrap();
+/// ```
+pub struct Pacer<C: Clock = TokioClock> {
+    method: RatelimitMethod,
+    /// The pace factor, checked: `RatelimitMethod::Pace` can be built by hand with any value.
+    pacefactor: f64,
+    clock: Arc<C>,
+    store: Store,
+    quota: Option<QuotaLimiter<C>>,
+}
+
+/// Mastodon's default: 300 requests per 5 minutes per account.
+const DEFAULT_REQUESTS: u32 = 300;
+const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
+
+impl Pacer<TokioClock> {
+    /// A pacer on the real clock with the default quota (300 requests per 5 minutes per key).
+    ///
+    /// ```
+    /// use mastodon_auth_core::RatelimitMethod;
+    /// use mastodon_auth_ratelimit::Pacer;
+    /// let pacer = Pacer::new(RatelimitMethod::pace(1.1)?);
+    /// assert_eq!(pacer.method(), RatelimitMethod::Pace { pacefactor: 1.1 });
+    /// # Ok::<(), mastodon_auth_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn new(method: RatelimitMethod) -> Self {
+        Self::with_clock(method, TokioClock::new())
+    }
+}
+
+impl Default for Pacer<TokioClock> {
+    /// Mastodon.py's default method, `wait`, with the default quota.
+    fn default() -> Self {
+        Self::new(RatelimitMethod::Wait)
+    }
+}
+
+impl<C: Clock> Pacer<C> {
+    /// A pacer on `clock` (a [`FakeClock`](crate::FakeClock) in tests) with the default quota.
+    ///
+    /// A `Pace` factor that is not a positive finite number (only possible by building the
+    /// variant by hand: [`RatelimitMethod::pace`] refuses it) is replaced by 1.0, an even
+    /// spread.
+    #[must_use]
+    pub fn with_clock(method: RatelimitMethod, clock: C) -> Self {
+        let pacefactor = match method {
+            RatelimitMethod::Pace { pacefactor } if pacefactor.is_finite() && pacefactor > 0.0 => {
+                pacefactor
+            }
+            RatelimitMethod::Pace { pacefactor } => {
+                tracing::warn!(pacefactor, "invalid pace factor replaced by 1.0");
+                1.0
+            }
+            _ => RatelimitMethod::DEFAULT_PACEFACTOR,
+        };
+        let pacer = Self {
+            method,
+            pacefactor,
+            clock: Arc::new(clock),
+            store: Store::default(),
+            quota: None,
+        };
+        match window_quota(DEFAULT_REQUESTS, DEFAULT_WINDOW) {
+            Ok(quota) => pacer.with_quota(quota),
+            // Unreachable with the constants above; a pacer without quota is still correct.
+            Err(_) => pacer,
+        }
+    }
+
+    /// Uses a governor [`Quota`] as it is (GCRA: a burst of `burst_size`, then one request per
+    /// `replenish_interval`). Note that such a quota admits up to
+    /// `burst_size − 1 + ⌈W / replenish_interval⌉` requests in a window of length `W`; use
+    /// [`Pacer::quota`] for a hard "n per window" limit.
+    ///
+    /// Resets every key's quota allowance; meant for construction time.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use governor::Quota;
+    /// use mastodon_auth_core::RatelimitMethod;
+    /// use mastodon_auth_ratelimit::Pacer;
+    /// let pacer = Pacer::new(RatelimitMethod::Wait)
+    ///     .with_quota(Quota::per_second(NonZeroU32::new(5).unwrap()));
+    /// assert_eq!(pacer.current_quota().map(|q| q.burst_size().get()), Some(5));
+    /// ```
+    #[must_use]
+    pub fn with_quota(mut self, quota: Quota) -> Self {
+        for entry in self.store.lock().values_mut() {
+            entry.tat = 0;
+        }
+        let limiter = governor::RateLimiter::new(
+            quota,
+            self.store.clone(),
+            GovernorClock::new(Arc::clone(&self.clock)),
+        );
+        let origin = self.clock.monotonic();
+        self.quota = Some(QuotaLimiter {
+            quota,
+            limiter,
+            origin,
+        });
+        self
+    }
+
+    /// Never starts more than `requests` requests per key in any span of `per` (see
+    /// [`window_quota`] for how this becomes a governor quota).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `requests` is 0 or `per` is zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mastodon_auth_core::RatelimitMethod;
+    /// use mastodon_auth_ratelimit::Pacer;
+    /// // Mastodon's media upload limit: 30 per 30 minutes.
+    /// let pacer = Pacer::new(RatelimitMethod::Wait).quota(30, Duration::from_secs(1800))?;
+    /// assert!(Pacer::new(RatelimitMethod::Wait).quota(0, Duration::from_secs(1)).is_err());
+    /// # Ok::<(), mastodon_auth_core::Error>(())
+    /// ```
+    pub fn quota(self, requests: u32, per: Duration) -> Result<Self, Error> {
+        Ok(self.with_quota(window_quota(requests, per)?))
+    }
+
+    /// Turns the client-side quota off: only the server's headers pace requests.
+    ///
+    /// ```
+    /// use mastodon_auth_core::RatelimitMethod;
+    /// use mastodon_auth_ratelimit::Pacer;
+    /// assert!(Pacer::new(RatelimitMethod::Throw).without_quota().current_quota().is_none());
+    /// ```
+    #[must_use]
+    pub fn without_quota(mut self) -> Self {
+        self.quota = None;
+        self
+    }
+
+    /// The governor quota in use, if any.
+    #[must_use]
+    pub fn current_quota(&self) -> Option<Quota> {
+        self.quota.as_ref().map(|q| q.quota)
+    }
+
+    /// The rate-limit method.
+    #[must_use]
+    pub fn method(&self) -> RatelimitMethod {
+        self.method
+    }
+
+    /// The clock.
+    #[must_use]
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// `key`'s header state, or `None` for a key that has never been used (its state is then
+    /// [`PacerState::INITIAL`]).
+    #[must_use]
+    pub fn snapshot(&self, key: RateLimitKey) -> Option<PacerState> {
+        self.store.lock().get(&key).map(|e| e.state)
+    }
+
+    /// How many keys the pacer holds state for.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.store.lock().len()
+    }
+
+    /// `true` when no key has state.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.store.lock().is_empty()
+    }
+
+    /// Drops all state of `key` (for example after its token was revoked). Returns whether
+    /// there was any.
+    pub fn forget(&self, key: RateLimitKey) -> bool {
+        self.store.lock().remove(&key).is_some()
+    }
+
+    /// Drops the keys whose state would make no difference any more: no usable reset, no
+    /// pending backoff, and a quota allowance that has refilled. Returns how many were dropped.
+    /// Call it now and then in a process that serves many accounts.
+    pub fn prune(&self) -> usize {
+        let now = self.clock.now();
+        let mono = self.clock.monotonic();
+        let quota_full = |tat: u64| match &self.quota {
+            None => true,
+            Some(q) => q.origin.saturating_add(Duration::from_nanos(tat)) <= mono,
+        };
+        let mut map = self.store.lock();
+        let before = map.len();
+        map.retain(|_, e| !(e.state.is_idle(now) && quota_full(e.tat)));
+        map.shrink_to_fit();
+        before - map.len()
+    }
+
+    fn is_pace(&self) -> bool {
+        matches!(self.method, RatelimitMethod::Pace { .. })
+    }
+
+    /// Takes one quota slot for `key`, waiting for it unless the method is `throw`.
+    async fn take_quota(&self, key: RateLimitKey) -> Result<(), RateLimitError> {
+        let Some(q) = &self.quota else {
+            return Ok(());
+        };
+        loop {
+            let wait = match q.limiter.check_key(&key) {
+                Ok(()) => return Ok(()),
+                Err(not_until) => wait_for(&not_until, &*self.clock),
+            };
+            if matches!(self.method, RatelimitMethod::Throw) {
+                return Err(RateLimitError::QuotaExhausted { wait });
+            }
+            // A zero wait means the slot is free by now: try again at once.
+            if !wait.is_zero() {
+                tracing::debug!(key = key.id(), ?wait, "client-side quota: waiting");
+                self.clock.sleep(wait).await;
+            }
+        }
+    }
+
+    async fn sleep(&self, key: RateLimitKey, duration: Duration, why: &'static str) {
+        if !duration.is_zero() {
+            tracing::debug!(key = key.id(), ?duration, why, "rate limit: waiting");
+            self.clock.sleep(duration).await;
+        }
+    }
+}
+
+fn wait_for<C: Clock>(not_until: &NotUntil<Nanos>, clock: &C) -> Duration {
+    let now = Nanos::new(u64::try_from(clock.monotonic().as_nanos()).unwrap_or(u64::MAX));
+    not_until.wait_time_from(now)
+}
+
+/// A governor quota that never admits more than `requests` in any span of `per`.
+///
+/// governor's GCRA with a burst of `b` and one new request every `τ` admits at most
+/// `b − 1 + ⌈W / τ⌉` requests in a span `W`. A burst of `requests` (governor's
+/// `Quota::new(requests, per)`) would therefore allow almost twice the limit in one server
+/// window. This quota keeps a small burst (`b = max(1, requests / 30)`, 10 for Mastodon's 300)
+/// for a quick start and sets `τ = ⌈per / (requests − b + 1)⌉`, so the bound is exactly
+/// `requests`; the sustained rate is `(requests − b + 1) / per`, 97 % of the limit for 300.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when `requests` is 0 or `per` is zero.
+///
+/// ```
+/// use std::time::Duration;
+/// use mastodon_auth_ratelimit::window_quota;
+/// let q = window_quota(300, Duration::from_secs(300))?;
+/// assert_eq!(q.burst_size().get(), 10);
+/// // 291 intervals fit in 5 minutes: 10 − 1 + 291 = 300 requests at most.
+/// assert!(q.replenish_interval() * 291 >= Duration::from_secs(300));
+/// # Ok::<(), mastodon_auth_core::Error>(())
+/// ```
+pub fn window_quota(requests: u32, per: Duration) -> Result<Quota, Error> {
+    let Some(n) = NonZeroU32::new(requests) else {
+        return Err(Error::InvalidArgument(
+            "a rate-limit quota must allow at least one request".into(),
+        ));
+    };
+    if per.is_zero() {
+        return Err(Error::InvalidArgument(
+            "a rate-limit quota's window must be longer than zero".into(),
+        ));
+    }
+    let burst = (n.get() / 30).max(1);
+    let intervals = u128::from(n.get() - burst + 1);
+    // Rounded up: a shorter interval would let one more request into the window.
+    let tau_nanos = per.as_nanos().div_ceil(intervals);
+    let tau = Duration::from_nanos(u64::try_from(tau_nanos).unwrap_or(u64::MAX));
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(tau)
+        .map(|q| q.allow_burst(burst))
+        .ok_or_else(|| Error::InvalidArgument("a rate-limit quota's interval is zero".into()))
+}
+
+impl<C: Clock> fmt::Debug for Pacer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pacer")
+            .field("method", &self.method)
+            .field("quota", &self.current_quota())
+            .field("keys", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl<C: Clock> RateLimiter for Pacer<C> {
+    async fn before_request(&self, key: RateLimitKey) -> Result<(), RateLimitError> {
+        if self.is_pace() {
+            let now = self.clock.now();
+            if let Some(entry) = self.store.lock().get(&key) {
+                entry.state.pace_check(now)?;
+            }
+        }
+        self.take_quota(key).await?;
+        if self.is_pace() {
+            let now = self.clock.now();
+            let delay = self
+                .store
+                .lock()
+                .get_mut(&key)
+                .map_or(Duration::ZERO, |e| e.state.pace_delay(now, self.pacefactor));
+            self.sleep(key, delay, "pace").await;
+        }
+        Ok(())
+    }
+
+    async fn after_response(
+        &self,
+        key: RateLimitKey,
+        status: http::StatusCode,
+        info: Result<Option<RateLimitInfo>, HeaderError>,
+    ) -> Result<Verdict, RateLimitError> {
+        let info = match info {
+            Ok(info) => info,
+            Err(bad) if self.is_pace() => return Err(RateLimitError::BadHeader(bad)),
+            // Quirk Q14: wait/throw keep their state rather than fail a good response.
+            Err(bad) => {
+                tracing::debug!(error = %bad, "ignoring an unparseable rate-limit header");
+                None
+            }
+        };
+        let now = self.clock.now();
+        let delay = {
+            let mut map = self.store.lock();
+            let state = &mut map.entry(key).or_insert(Entry::FRESH).state;
+            state.apply_response(info.as_ref(), status.as_u16() < 400, now);
+            if status != http::StatusCode::TOO_MANY_REQUESTS {
+                return Ok(Verdict::Accept);
+            }
+            match self.method {
+                RatelimitMethod::Pace { .. } => state.pace_429(now)?,
+                RatelimitMethod::Wait => state.wait_429(now),
+                _ => return Err(state.hit(now)),
+            }
+        };
+        self.sleep(key, delay, "429").await;
+        // The resend is a request like any other: it needs a quota slot too.
+        self.take_quota(key).await?;
+        Ok(Verdict::Retry)
+    }
+}
