@@ -158,14 +158,27 @@ fn parse_url(line: &str, n: usize, path: &Path) -> Result<Option<InstanceUrl>, S
     if line.is_empty() {
         return Ok(None);
     }
-    // The parse error quotes the line; a scrambled file could have a secret there.
-    InstanceUrl::parse(line).map(Some).map_err(|_| {
+    let bad = || {
         corrupt(
             path,
             Some(n),
             "should hold the instance's base URL, but it is not a valid http(s) URL",
         )
-    })
+    };
+    // Mastodon.py writes this line with its scheme, and a line without one is accepted as
+    // Mastodon.py accepts it, but only when it looks like a host name: swapped or scrambled
+    // files put a secret here, and a bare secret would otherwise pass as a host name and be
+    // shown in a base-URL mismatch error.
+    if !line.contains("://") {
+        let authority = line.split('/').next().unwrap_or_default();
+        let host_like =
+            authority.contains(['.', ':', '[']) || authority.eq_ignore_ascii_case("localhost");
+        if !host_like {
+            return Err(bad());
+        }
+    }
+    // The parse error quotes the line; keep it out for the same reason.
+    InstanceUrl::parse(line).map(Some).map_err(|_| bad())
 }
 
 fn required(line: &str, n: usize, what: &str, count: usize, path: &Path) -> Result<(), StoreError> {
@@ -661,6 +674,10 @@ impl CredentialStore for MastodonPyFiles {
             }
         }
         let removed = atomic::blocking(&path.clone(), move || {
+            // Nothing to remove: do not create a lock file (or its folders) just to find out.
+            if std::fs::symlink_metadata(&path).is_err() {
+                return Ok(false);
+            }
             let _lock = atomic::lock(&path)?;
             atomic::remove(&path)
         })
@@ -764,6 +781,25 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
         let err = parse_user_file("tok\nsup3rs3cret token\n", p()).unwrap_err();
         assert!(!err.to_string().contains("sup3rs3cret"));
+    }
+
+    #[test]
+    fn url_lines_without_scheme_must_look_like_hosts() {
+        for ok in [
+            "example.com",
+            "localhost",
+            "127.0.0.1:3000",
+            "example.com/sub",
+        ] {
+            assert!(parse_user_file(&format!("t\n{ok}\n"), p()).is_ok(), "{ok}");
+        }
+        for bad in ["abcDEF123_-xyz", "Zm9vYmFy/x"] {
+            let err = parse_user_file(&format!("t\n{bad}\n"), p()).unwrap_err();
+            assert!(
+                matches!(err, StoreError::Corrupt { line: Some(2), .. }),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

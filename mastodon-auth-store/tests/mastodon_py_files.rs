@@ -134,6 +134,27 @@ async fn test_url_errors_any_evil_url_is_a_mismatch() {
 }
 
 #[tokio::test]
+async fn swapped_paths_never_show_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = dir.path().join("clientcred.secret");
+    let user = dir.path().join("usercred.secret");
+    let secret = "Xq3vJ9kLm2Pz8Rt5Wy1Bn4Cd7Fg0Hs6Ja-KeMo";
+    fs::write(&client, format!("cid\n{secret}\nhttps://e.example\nApp\n")).unwrap();
+    fs::write(&user, "tok\nhttps://e.example\ncid\nclientsecret\n").unwrap();
+    // The client file given as the user file, and the other way round.
+    let swapped = MastodonPyFiles::new(&user, &client).with_instance(url("e.example"));
+    let user_only = MastodonPyFiles::user_only(&client).with_instance(url("e.example"));
+    for err in [
+        swapped.load_active_user().await.unwrap_err(),
+        user_only.load_active_user().await.unwrap_err(),
+    ] {
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(!shown.contains("clientsecret"), "{shown}");
+    }
+}
+
+#[tokio::test]
 async fn a_one_line_token_file_needs_a_configured_instance() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("token.secret");
