@@ -58,6 +58,12 @@ pub(crate) fn corrupt(path: &Path, line: Option<usize>, reason: impl Into<String
 /// for a file that is not a regular file, holds NUL bytes or is not UTF-8;
 /// [`StoreError::Io`] when it cannot be read.
 pub fn read_bounded(path: &Path) -> Result<Option<String>, StoreError> {
+    // Look before opening: opening a named pipe for reading would block until a writer came.
+    match check_target(path) {
+        Ok(false) => return Ok(None),
+        Ok(true) => {}
+        Err(e) => return Err(e),
+    }
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -65,11 +71,7 @@ pub fn read_bounded(path: &Path) -> Result<Option<String>, StoreError> {
     };
     let meta = file.metadata().map_err(|e| io_err("inspect", path, e))?;
     if !meta.is_file() {
-        return Err(corrupt(
-            path,
-            None,
-            "is not a regular file (a folder or a device?)",
-        ));
+        return Err(not_regular(path));
     }
     if meta.len() > MAX_FILE_SIZE {
         return Err(StoreError::TooLarge {
@@ -107,6 +109,29 @@ pub fn read_bounded(path: &Path) -> Result<Option<String>, StoreError> {
                 "is not valid UTF-8 text",
             ))
         }
+    }
+}
+
+fn not_regular(path: &Path) -> StoreError {
+    corrupt(
+        path,
+        None,
+        "is not a regular file (a folder, a pipe or a device?)",
+    )
+}
+
+/// `Ok(true)` when `target` is a regular file, `Ok(false)` when nothing is there; an error for
+/// anything else (a folder, a device, a path without a file name), before any lock file or
+/// temporary file is made beside it.
+fn check_target(target: &Path) -> Result<bool, StoreError> {
+    if target.file_name().is_none() {
+        return Err(corrupt(target, None, "does not name a file"));
+    }
+    match fs::metadata(target) {
+        Ok(meta) if meta.is_file() => Ok(true),
+        Ok(_) => Err(not_regular(target)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_err("inspect", target, e)),
     }
 }
 
@@ -205,8 +230,10 @@ impl Drop for FileLock {
 /// inside one process.
 ///
 /// # Errors
-/// [`StoreError::Io`] when the lock file cannot be created or locked.
+/// [`StoreError::Io`] when the lock file cannot be created or locked;
+/// [`StoreError::Corrupt`] when `target` exists but is not a regular file.
 pub fn lock(target: &Path) -> Result<FileLock, StoreError> {
+    check_target(target)?;
     create_private_dirs(parent_of(target))?;
     let path = sibling(target, ".lock", false);
     let file = private_open_options()
@@ -300,8 +327,10 @@ fn sync_dir(_dir: &Path) -> Result<(), StoreError> {
 /// flushes it to disk; creates missing parent folders with mode 0700.
 ///
 /// # Errors
-/// [`StoreError::Io`] naming the folder or temporary file that failed.
+/// [`StoreError::Io`] naming the folder or temporary file that failed;
+/// [`StoreError::Corrupt`] when `target` exists but is not a regular file.
 pub fn stage(target: &Path, contents: &[u8]) -> Result<StagedWrite, StoreError> {
+    check_target(target)?;
     create_private_dirs(parent_of(target))?;
     let (temp, mut file) = loop {
         let nanos = SystemTime::now()
@@ -466,6 +495,33 @@ mod tests {
         b.commit().unwrap();
         a.commit().unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"a");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_named_pipe_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo").arg(&path).status();
+        if !status.is_ok_and(|s| s.success()) {
+            return; // no mkfifo here: nothing to check
+        }
+        assert!(matches!(
+            read_bounded(&path),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(lock(&path).is_err());
+    }
+
+    #[test]
+    fn nothing_is_made_beside_a_folder_or_a_nameless_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("sub");
+        fs::create_dir(&folder).unwrap();
+        assert!(lock(&folder).is_err());
+        assert!(stage(&folder, b"x").is_err());
+        assert!(lock(Path::new("/")).is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
