@@ -1,0 +1,295 @@
+//! A small loopback HTTP(S) test server and a test PKI (CA + leaf certificates) built with
+//! rcgen, for the transport's integration tests.
+
+#![allow(dead_code)] // Each test file uses a different part.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// A test certificate authority.
+pub struct TestCa {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+/// A server certificate chain and its key.
+pub struct Leaf {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> TestCa {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().expect("CA key");
+        let issuer = CertifiedIssuer::self_signed(params, key).expect("CA certificate");
+        TestCa { issuer }
+    }
+
+    /// The CA certificate, PEM-encoded, for `add_root_pem`.
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// The CA certificate, DER-encoded.
+    pub fn der(&self) -> Vec<u8> {
+        self.issuer.der().to_vec()
+    }
+
+    /// A leaf for `names` (DNS names or IP addresses), valid now.
+    pub fn leaf(&self, names: &[&str]) -> Leaf {
+        self.leaf_with(names, false)
+    }
+
+    /// A leaf for `names` that expired in 2001.
+    pub fn expired_leaf(&self, names: &[&str]) -> Leaf {
+        self.leaf_with(names, true)
+    }
+
+    fn leaf_with(&self, names: &[&str], expired: bool) -> Leaf {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(names).expect("leaf params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "test server");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("leaf certificate");
+        Leaf {
+            chain: vec![cert.der().clone(), self.issuer.der().clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        }
+    }
+}
+
+/// Which protocols the TLS server offers by ALPN.
+#[derive(Clone, Copy)]
+pub enum Alpn {
+    H2AndHttp11,
+    Http11Only,
+}
+
+pub fn tls_config(leaf: Leaf, alpn: Alpn) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(leaf.chain, leaf.key)
+        .expect("server certificate");
+    config.alpn_protocols = match alpn {
+        Alpn::H2AndHttp11 => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        Alpn::Http11Only => vec![b"http/1.1".to_vec()],
+    };
+    Arc::new(config)
+}
+
+pub type Handler =
+    Arc<dyn Fn(&http::Request<Incoming>) -> http::Response<Full<Bytes>> + Send + Sync>;
+
+/// What the server does with each accepted connection.
+#[derive(Clone)]
+pub enum Behaviour {
+    /// Serve HTTP (1.1 or 2) with the handler.
+    Http(Handler),
+    /// Serve HTTP, answering each request only after the delay.
+    SlowHttp(std::time::Duration, Handler),
+    /// Read whatever comes and never answer.
+    Silent,
+    /// Write these raw bytes once the request head has arrived, then close.
+    Raw(&'static [u8]),
+    /// Answer with a chunked body that never ends (within the test): `chunks` of 16 KiB.
+    EndlessChunked { chunks: usize },
+}
+
+/// A loopback server; stops (with every connection) when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestServer {
+    /// A plain-HTTP server on 127.0.0.1.
+    pub async fn plain(behaviour: Behaviour) -> TestServer {
+        Self::start(None, behaviour).await
+    }
+
+    /// An HTTPS server on 127.0.0.1.
+    pub async fn tls(config: Arc<rustls::ServerConfig>, behaviour: Behaviour) -> TestServer {
+        Self::start(Some(config), behaviour).await
+    }
+
+    /// How many TCP connections the server has accepted.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    pub fn url(&self, scheme: &str, path: &str) -> String {
+        format!("{scheme}://{}{path}", self.addr)
+    }
+
+    async fn start(tls: Option<Arc<rustls::ServerConfig>>, behaviour: Behaviour) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        let task = tokio::spawn(async move {
+            // Dropping the set (when this task is aborted) aborts every connection task.
+            let mut connections = JoinSet::new();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let behaviour = behaviour.clone();
+                let acceptor = acceptor.clone();
+                connections.spawn(async move {
+                    match acceptor {
+                        Some(acceptor) => {
+                            // A failed handshake is what some tests provoke.
+                            if let Ok(stream) = acceptor.accept(tcp).await {
+                                serve(stream, behaviour).await;
+                            }
+                        }
+                        None => serve(tcp, behaviour).await,
+                    }
+                });
+                // Reap finished connections so the set does not grow without bound.
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        TestServer {
+            addr,
+            accepted,
+            task,
+        }
+    }
+}
+
+async fn serve<S>(mut stream: S, behaviour: Behaviour)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match behaviour {
+        Behaviour::Http(handler) => serve_http(stream, None, handler).await,
+        Behaviour::SlowHttp(delay, handler) => serve_http(stream, Some(delay), handler).await,
+        Behaviour::Silent => {
+            let mut buf = [0u8; 4096];
+            while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+        }
+        Behaviour::Raw(bytes) => {
+            read_head(&mut stream).await;
+            let _ = stream.write_all(bytes).await;
+            let _ = stream.shutdown().await;
+        }
+        Behaviour::EndlessChunked { chunks } => {
+            read_head(&mut stream).await;
+            let head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+            if stream.write_all(head).await.is_err() {
+                return;
+            }
+            let chunk = vec![b'x'; 16 * 1024];
+            for _ in 0..chunks {
+                let size = format!("{:x}\r\n", chunk.len());
+                if stream.write_all(size.as_bytes()).await.is_err()
+                    || stream.write_all(&chunk).await.is_err()
+                    || stream.write_all(b"\r\n").await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn serve_http<S>(stream: S, delay: Option<std::time::Duration>, handler: Handler)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req: http::Request<Incoming>| {
+        let response = handler(&req);
+        async move {
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            Ok::<_, Infallible>(response)
+        }
+    });
+    // Errors here are the client going away, which several tests provoke.
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+/// Reads until the end of the request head (a blank line).
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+            _ => return,
+        }
+    }
+}
+
+/// A handler answering `{"ok":true}` on every path, echoing the User-Agent it saw.
+pub fn hello() -> Handler {
+    Arc::new(|req| {
+        let ua = req
+            .headers()
+            .get(http::header::USER_AGENT)
+            .cloned()
+            .unwrap_or_else(|| http::HeaderValue::from_static("none"));
+        http::Response::builder()
+            .header("content-type", "application/json")
+            .header("x-seen-user-agent", ua)
+            .body(Full::new(Bytes::from_static(b"{\"ok\":true}")))
+            .expect("valid response")
+    })
+}
+
+/// A GET request with an empty body.
+pub fn get(url: &str) -> http::Request<Bytes> {
+    http::Request::get(url)
+        .body(Bytes::new())
+        .expect("valid request")
+}
