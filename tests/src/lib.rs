@@ -25,7 +25,7 @@ mod params;
 mod profile;
 mod random;
 mod record;
-
+mod replay;
 mod reply;
 mod server;
 mod state;
@@ -38,4 +38,8 @@ pub use instance::{LocalInstance, LocalInstanceBuilder, StartError};
 pub use oauth::{Approval, AuthorizeError};
 pub use profile::Profile;
 pub use record::{REDACTED, RecordedRequest};
+pub use replay::{
+    Cassette, CassetteError, Interaction, RECORDED_ORIGIN, RecordedCall, RecordedResponse,
+    ReplayServer, ReplayedRequest,
+};
 pub use state::TestUser;

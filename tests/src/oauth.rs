@@ -471,9 +471,12 @@ fn issue(shared: &Shared, st: &mut State, app: &App, user: bool, scopes: Vec<Str
         ]),
     };
     // Rails collapses Doorkeeper's `no-store, no-cache` to `no-store` (as recorded).
-    Reply::json(200, body)
-        .with("cache-control", "no-store")
-        .with("pragma", "no-cache")
+    let reply = Reply::json(200, body).with("cache-control", "no-store");
+    if profile.token_pragma() {
+        reply.with("pragma", "no-cache")
+    } else {
+        reply
+    }
 }
 
 fn revoke_forbidden() -> Reply {

@@ -129,6 +129,11 @@ impl Profile {
         matches!(self, Self::Mastodon4_2)
     }
 
+    /// Token answers carry `Pragma: no-cache` (recorded on 4.7.3, absent before 4.4).
+    pub(crate) fn token_pragma(self) -> bool {
+        matches!(self, Self::Current)
+    }
+
     pub(crate) fn epoch_reset_header(self) -> bool {
         matches!(self, Self::GoToSocial)
     }
