@@ -97,6 +97,7 @@ pub struct MastodonBuilder {
     client_secret: Option<ClientSecret>,
     access_token: Option<AccessToken>,
     account: Option<AccountKey>,
+    load_user: bool,
     transport: Option<Arc<dyn HttpTransport>>,
     limiter: Option<Arc<dyn RateLimiter>>,
     store: Option<Arc<dyn CredentialStore>>,
@@ -121,6 +122,7 @@ impl MastodonBuilder {
             client_secret: None,
             access_token: None,
             account: None,
+            load_user: true,
             transport: None,
             limiter: None,
             store: None,
@@ -168,6 +170,12 @@ impl MastodonBuilder {
     /// Which of the store's accounts to load (default: the store's active account).
     pub fn account(mut self, account: AccountKey) -> Self {
         self.account = Some(account);
+        self
+    }
+
+    /// Load only the app from the store, not a user: for logging in another account.
+    pub fn skip_stored_user(mut self) -> Self {
+        self.load_user = false;
         self
     }
 
@@ -291,7 +299,7 @@ impl MastodonBuilder {
                     client_secret = client_secret.or(Some(app.client_secret));
                 }
             }
-            if token.is_none() {
+            if token.is_none() && self.load_user {
                 let user = match &self.account {
                     Some(key) => store.load_user(key).await?,
                     None => store.load_active_user().await?,
