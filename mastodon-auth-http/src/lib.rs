@@ -29,6 +29,8 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 mod body;
 mod builder;
 mod classify;
