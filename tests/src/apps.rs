@@ -59,7 +59,7 @@ pub(crate) fn create(shared: &Shared, st: &mut State, req: &Req) -> Reply {
     }
     let known = profile.scopes();
     if scopes.iter().any(|s| !known.contains(&s.as_str())) {
-        errors.push(format!("Scopes {}", profile.scope_mismatch_message()));
+        errors.push(profile.scope_mismatch_message().to_owned());
     }
     if name.chars().count() > 60 {
         errors.push("Application name is too long (maximum is 60 characters)".into());
