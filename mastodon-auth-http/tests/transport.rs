@@ -247,6 +247,25 @@ async fn the_request_timeout_extension_overrides_a_shorter_default() {
 }
 
 #[tokio::test]
+async fn a_tls_handshake_that_never_completes_times_out_while_connecting() {
+    // TCP is accepted, but the server never answers the ClientHello.
+    let server = TestServer::plain(Behaviour::Silent).await;
+    let transport = HyperTransport::builder()
+        .connect_timeout(Duration::from_millis(300))
+        .default_timeout(Duration::from_secs(120))
+        .build()
+        .expect("transport");
+    let result = send(&transport, get(&server.url("https", "/"))).await;
+    assert_eq!(
+        result.expect_err("no handshake"),
+        TransportError::Timeout {
+            phase: TimeoutPhase::Connect,
+            after: Duration::from_millis(300)
+        }
+    );
+}
+
+#[tokio::test]
 async fn a_connection_closed_mid_body_is_connection_closed() {
     let server = TestServer::plain(Behaviour::Raw(
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"partial\":",
@@ -416,9 +435,13 @@ async fn http1_requests_reuse_pooled_connections() {
     let server = https_server(&ca, Alpn::Http11Only).await;
     let transport = trusting(&ca);
     fire_concurrently(&transport, &server.url("https", "/"), 50, 8).await;
+    // 8 connections would be the ideal. hyper-util returns a finished HTTP/1 connection to
+    // the pool from a separate task; a request that starts in that instant begins a new
+    // connect, and when the old connection wins the race the new one is still completed and
+    // pooled. So a few extra connections are legitimate; without pooling this would be 50.
     let accepted = server.accepted();
     assert!(
-        (1..=8).contains(&accepted),
+        (1..=16).contains(&accepted),
         "50 requests, 8 in flight, took {accepted} connections"
     );
 }
