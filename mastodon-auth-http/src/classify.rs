@@ -166,20 +166,23 @@ pub(crate) fn request_error(err: &hyper_util::client::legacy::Error) -> Transpor
     if let Some(ConnectFailure(classified)) = find::<ConnectFailure>(err) {
         return classified.clone();
     }
-    if let Some(h) = find::<hyper::Error>(err) {
+    // hyper's own error says what happened; hyper-util's wrapper adds only noise.
+    let hyper_err = find::<hyper::Error>(err);
+    let message = match hyper_err {
+        Some(h) => describe(h),
+        None => describe(err),
+    };
+    if let Some(h) = hyper_err {
         if h.is_parse() || h.is_parse_status() {
             return TransportError::Other(format!(
-                "the server sent an invalid HTTP response: {}",
-                describe(err)
+                "the server sent an invalid HTTP response: {message}"
             ));
         }
         if h.is_user() {
-            return TransportError::InvalidRequest(describe(err));
+            return TransportError::InvalidRequest(message);
         }
     }
-    TransportError::ConnectionClosed {
-        message: describe(err),
-    }
+    TransportError::ConnectionClosed { message }
 }
 
 /// Classifies an error met while reading the response body.

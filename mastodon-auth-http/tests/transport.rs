@@ -280,6 +280,20 @@ async fn a_connection_closed_mid_body_is_connection_closed() {
 }
 
 #[tokio::test]
+async fn a_response_that_is_not_http_is_reported_as_invalid() {
+    let server = TestServer::plain(Behaviour::Raw(b"SSH-2.0-OpenSSH\r\n\r\n")).await;
+    let transport = HyperTransport::new().expect("transport");
+    let result = send(&transport, get(&server.url("http", "/"))).await;
+    match result {
+        Err(TransportError::Other(message)) => {
+            assert!(message.contains("invalid HTTP response"), "{message}");
+            assert!(!message.contains("SendRequest"), "{message}");
+        }
+        other => panic!("expected Other, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_streamed_body_over_the_cap_is_too_large() {
     // 64 chunks of 16 KiB = 1 MiB against a 64 KiB cap, with no Content-Length to warn.
     let server = TestServer::plain(Behaviour::EndlessChunked { chunks: 64 }).await;
