@@ -132,9 +132,12 @@ pub(crate) fn full(bytes: impl Into<Bytes>) -> RespBody {
         .boxed()
 }
 
-/// Sends one chunk, then fails, so hyper aborts the connection mid-body.
+/// Sends one chunk, then fails, so hyper aborts the connection mid-body. The pause between
+/// the two lets hyper flush the head and the chunk first: a client must see a response whose
+/// body stops short, not a connection that dies before any answer.
 struct CutOffBody {
     chunk: Option<Bytes>,
+    pause: Pin<Box<tokio::time::Sleep>>,
     failed: bool,
 }
 
@@ -144,13 +147,16 @@ impl hyper::body::Body for CutOffBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         if let Some(chunk) = self.chunk.take() {
             return Poll::Ready(Some(Ok(Frame::data(chunk))));
         }
         if self.failed {
             return Poll::Ready(None);
+        }
+        if self.pause.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
         }
         self.failed = true;
         Poll::Ready(Some(Err(io::Error::new(
@@ -179,6 +185,7 @@ pub(crate) fn to_response(reply: Reply) -> Result<Response<RespBody>, DropConnec
             builder = builder.header(http::header::CONTENT_LENGTH, declared.to_string());
             CutOffBody {
                 chunk: Some(sent),
+                pause: Box::pin(tokio::time::sleep(Duration::from_millis(50))),
                 failed: false,
             }
             .boxed()
