@@ -10,14 +10,14 @@ use mockall::Sequence;
 use support::Script;
 
 #[tokio::test]
-async fn api_requests_are_paced_and_retried_on_the_limiters_word() {
+async fn api_requests_are_paced_once_and_resent_on_the_limiters_word() {
     let mut limiter = MockRateLimiter::new();
     let mut seq = Sequence::new();
     let token_key = RateLimitKey::for_token(&"T".into());
     limiter
         .expect_before_request()
         .withf(move |k| *k == token_key)
-        .times(2)
+        .times(1)
         .returning(|_| Ok(()));
     limiter
         .expect_after_response()

@@ -257,8 +257,12 @@ impl Mastodon {
             self.account_verify_credentials().await?;
             user.account = self.account();
         }
+        // Keep what the store knows of the app (name, scopes) unless it is another app.
         if let Some(app) = self.app_credentials() {
-            store.save_app(&app).await?;
+            let known = store.load_app(&app.instance).await?;
+            if known.is_none_or(|k| k.client_id != app.client_id) {
+                store.save_app(&app).await?;
+            }
         }
         store.save_user(&user).await?;
         Ok(user)

@@ -180,10 +180,10 @@ impl Mastodon {
             .as_ref()
             .map_or(RateLimitKey::ANONYMOUS, RateLimitKey::for_token);
         let limiter = &self.inner.limiter;
+        if call.rate_limited {
+            limiter.before_request(key).await?;
+        }
         loop {
-            if call.rate_limited {
-                limiter.before_request(key).await?;
-            }
             let request = self.http_request(&call.method, &url, body.clone(), token.as_ref())?;
             if self.inner.config.debug_requests {
                 tracing::debug!(
@@ -208,6 +208,7 @@ impl Mastodon {
             }
             if call.rate_limited {
                 let info = RateLimitInfo::from_headers(&parts.headers);
+                // On `Retry` the limiter has already waited (and charged its budget): resend.
                 if limiter.after_response(key, parts.status, info).await? == Verdict::Retry {
                     continue;
                 }
