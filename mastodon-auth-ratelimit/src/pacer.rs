@@ -97,8 +97,10 @@ struct QuotaLimiter<C: Clock> {
 ///   of the response), `X-RateLimit-Limit`, `X-RateLimit-Reset` corrected for the difference
 ///   between the local clock and the server's `Date`. A reset that is not in the future is
 ///   unusable and dropped. A usable reset, or any status below 400, puts the backoff back to 2 s.
-/// - `pace`: once a response has been seen, a request without a usable reset fails with
-///   [`RateLimitError::NoUsableReset`] before it is sent; with nothing remaining it waits for
+/// - `pace`: once a response has been seen, a request fails with
+///   [`RateLimitError::NoUsableReset`] before it is sent if the server never gave a usable
+///   reset (a reset that has passed since means a new window: the request goes out at once,
+///   where Mastodon.py refuses); with nothing remaining it waits for
 ///   the reset; otherwise it waits `((reset − now) / remaining − (now − lastcall)) / pacefactor`.
 ///   On a 429 it waits for the reset and resends, or fails with `NoUsableReset`.
 /// - `wait`: on a 429 it waits for the reset and resends; without a usable reset it waits 2 s,

@@ -38,6 +38,10 @@ pub struct PacerState {
     pub lastcall: Option<SystemTime>,
     /// The next wait-mode backoff after a 429 without a usable reset.
     pub backoff: Duration,
+    /// Whether the server has given a usable reset at least once. Then a reset that has since
+    /// passed means a new window, and pace mode sends instead of refusing (Mastodon.py refuses,
+    /// which fails every paced client that was idle for a window).
+    pub had_usable_reset: bool,
 }
 
 impl PacerState {
@@ -49,6 +53,7 @@ impl PacerState {
         reset: None,
         lastcall: None,
         backoff: INITIAL_BACKOFF,
+        had_usable_reset: false,
     };
 
     fn usable_reset(&self, now: SystemTime) -> Option<SystemTime> {
@@ -79,6 +84,7 @@ impl PacerState {
                     Some(reset) => {
                         self.reset = Some(reset);
                         self.backoff = INITIAL_BACKOFF;
+                        self.had_usable_reset = true;
                     }
                     None => self.reset = None,
                 }
@@ -92,10 +98,10 @@ impl PacerState {
         }
     }
 
-    /// §14.3 step 1: pace mode refuses to send once it has seen a response but holds no usable
-    /// reset.
+    /// §14.3 step 1: pace mode refuses to send once it has seen a response but the server never
+    /// gave a usable reset. A reset that has passed since is a new window: send.
     pub(crate) fn pace_check(&self, now: SystemTime) -> Result<(), RateLimitError> {
-        if self.lastcall.is_some() && self.usable_reset(now).is_none() {
+        if self.lastcall.is_some() && self.usable_reset(now).is_none() && !self.had_usable_reset {
             return Err(RateLimitError::NoUsableReset);
         }
         Ok(())

@@ -291,6 +291,26 @@ async fn a_reset_in_the_past_is_unusable() {
 }
 
 #[tokio::test]
+async fn pace_after_an_idle_window_sends_instead_of_refusing() {
+    let (p, clock) = pacer(pace());
+    let h = headers(&[
+        ("x-ratelimit-remaining", "10"),
+        ("x-ratelimit-reset", "1010"),
+    ]);
+    p.after_response(KEY, OK, h).await.unwrap();
+    assert!(state(&p).had_usable_reset);
+    // Idle past the reset: that window is over, a new one has begun.
+    clock.advance(secs(60.0));
+    assert_eq!(p.before_request(KEY).await, Ok(()));
+    assert!(clock.sleeps().is_empty(), "sent at once");
+    // A response without a reset header now leaves the passed reset dropped, still no refusal.
+    p.after_response(KEY, OK, headers(&[("x-ratelimit-remaining", "299")]))
+        .await
+        .unwrap();
+    assert_eq!(p.before_request(KEY).await, Ok(()));
+}
+
+#[tokio::test]
 async fn pace_on_429_sleeps_until_reset_or_fails_without_one() {
     let (p, clock) = pacer(pace());
     let h = headers(&[
