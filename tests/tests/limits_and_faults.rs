@@ -188,3 +188,79 @@ async fn delay_fault_holds_the_answer_back() {
     );
     instance.shutdown().await;
 }
+
+#[tokio::test]
+async fn https_instance_speaks_http2_when_offered() {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use rustls::pki_types::pem::PemObject as _;
+    use std::sync::Arc;
+
+    let instance = LocalInstance::start().await.expect("start");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        rustls::pki_types::CertificateDer::pem_slice_iter(instance.ca_certificate_pem().as_bytes())
+    {
+        roots.add(cert.expect("pem")).expect("root");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(instance.addr())
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("tls handshake with the test CA, for the name localhost");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .expect("h2 handshake");
+    let conn = tokio::spawn(conn);
+    let req = hyper::Request::get(format!("{}/api/v2/instance", instance.base_url()))
+        .body(Empty::<bytes::Bytes>::new())
+        .expect("request");
+    let resp = sender.send_request(req).await.expect("send");
+    assert_eq!(resp.status(), 200);
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v["version"], "4.7.3");
+    conn.abort();
+    instance.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_and_drop_close_the_listener() {
+    let instance = LocalInstance::start().await.expect("start");
+    let addr = instance.addr();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+    instance.shutdown().await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+
+    let dropped = LocalInstance::builder()
+        .https(false)
+        .start()
+        .await
+        .expect("start");
+    let addr = dropped.addr();
+    drop(dropped);
+    // The abort lands on the runtime's next turn; yield until it has.
+    let mut closed = false;
+    for _ in 0..200 {
+        tokio::task::yield_now().await;
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(closed);
+}
