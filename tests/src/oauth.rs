@@ -26,7 +26,9 @@ const UNSUPPORTED_GRANT: &str =
 const ACCESS_DENIED: &str = "The resource owner or authorization server denied the request.";
 
 /// What the authorization step produced (see [`LocalInstance::approve`](crate::LocalInstance::approve)).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` output hides the authorization code.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Approval {
     /// The full `Location` the browser would be sent to: the redirect URI with `code` and
@@ -45,6 +47,38 @@ pub enum Approval {
         /// `{"error":"access_denied","error_description":"..."}`
         body: String,
     },
+}
+
+impl fmt::Debug for Approval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Redirect(url) => f.debug_tuple("Redirect").field(&redact_code(url)).finish(),
+            Self::OutOfBand { .. } => f
+                .debug_struct("OutOfBand")
+                .field("code", &crate::REDACTED)
+                .finish(),
+            Self::OutOfBandDenied { status, body } => f
+                .debug_struct("OutOfBandDenied")
+                .field("status", status)
+                .field("body", body)
+                .finish(),
+        }
+    }
+}
+
+/// The URL with the value of its `code` parameter replaced.
+fn redact_code(url: &str) -> String {
+    let Some(start) = url
+        .find("code=")
+        .filter(|&i| i > 0 && matches!(url.as_bytes()[i - 1], b'?' | b'&' | b'#'))
+    else {
+        return url.to_owned();
+    };
+    let value_start = start + "code=".len();
+    let end = url[value_start..]
+        .find('&')
+        .map_or(url.len(), |i| value_start + i);
+    format!("{}{}{}", &url[..value_start], crate::REDACTED, &url[end..])
 }
 
 /// The authorization request was rejected, as the error page of `GET /oauth/authorize` would
@@ -517,6 +551,23 @@ pub(crate) fn revoke(st: &mut State, req: &Req) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn approval_debug_hides_codes() {
+        let r = Approval::Redirect("http://h/cb?x=1&code=SECRET&state=s".into());
+        let shown = format!("{r:?}");
+        assert!(
+            !shown.contains("SECRET") && shown.contains("state=s"),
+            "{shown}"
+        );
+        let o = format!(
+            "{:?}",
+            Approval::OutOfBand {
+                code: "SECRET".into()
+            }
+        );
+        assert!(!o.contains("SECRET"), "{o}");
+    }
 
     #[test]
     fn merge_keeps_existing_query_and_encodes() {

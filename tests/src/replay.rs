@@ -281,9 +281,9 @@ impl Cassette {
     }
 }
 
-/// A request the replay server received, exactly as sent (cassette tests use placeholder
-/// credentials, so nothing is redacted here).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request the replay server received, exactly as sent: the fields hold what the client
+/// sent, for assertions. Its `Debug` output redacts `Authorization` and secret body fields.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReplayedRequest {
     /// `GET`, `POST`, ...
@@ -296,6 +296,28 @@ pub struct ReplayedRequest {
     pub headers: Vec<(String, String)>,
     /// The body as text (lossy UTF-8).
     pub body: String,
+}
+
+impl fmt::Debug for ReplayedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::record::redact_header(k, v)))
+            .collect();
+        let form: Vec<(String, String)> = self
+            .form()
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::record::redact_param(k, v)))
+            .collect();
+        f.debug_struct("ReplayedRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query_len", &self.query.as_ref().map(String::len))
+            .field("headers", &headers)
+            .field("form", &form)
+            .finish()
+    }
 }
 
 impl ReplayedRequest {
