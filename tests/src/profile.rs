@@ -1,5 +1,7 @@
 //! Server profiles: which Mastodon (or compatible) release the local instance imitates.
 
+use mastodon_auth_core::KNOWN_SCOPES;
+
 /// Which server release [`LocalInstance`](crate::LocalInstance) imitates.
 ///
 /// Each profile changes only what the client can observe in the authentication layer: the
@@ -138,17 +140,18 @@ impl Profile {
         matches!(self, Self::GoToSocial)
     }
 
-    /// The scopes the server knows, in `scopes_supported` order.
+    /// The scopes the server knows, in `scopes_supported` order: current Mastodon's list
+    /// (core's `KNOWN_SCOPES`), less what older releases did not have yet.
     pub(crate) fn scopes(self) -> Vec<&'static str> {
+        let before_4_6 = KNOWN_SCOPES
+            .iter()
+            .copied()
+            .filter(|s| !s.ends_with(":collections"));
         match self {
-            Self::Current => SCOPES_CURRENT.to_vec(),
+            Self::Current => KNOWN_SCOPES.to_vec(),
             // `profile` arrived in 4.3.
-            Self::Mastodon4_2 => SCOPES_4_3
-                .iter()
-                .copied()
-                .filter(|s| *s != "profile")
-                .collect(),
-            _ => SCOPES_4_3.to_vec(),
+            Self::Mastodon4_2 => before_4_6.filter(|s| *s != "profile").collect(),
+            _ => before_4_6.collect(),
         }
     }
 
@@ -176,103 +179,3 @@ impl Profile {
         }
     }
 }
-
-/// `scopes_supported` of Mastodon 4.6+ (47 entries; `read` first, then `profile`).
-pub(crate) const SCOPES_CURRENT: &[&str] = &[
-    "read",
-    "profile",
-    "write",
-    "write:accounts",
-    "write:blocks",
-    "write:bookmarks",
-    "write:collections",
-    "write:conversations",
-    "write:favourites",
-    "write:filters",
-    "write:follows",
-    "write:lists",
-    "write:media",
-    "write:mutes",
-    "write:notifications",
-    "write:reports",
-    "write:statuses",
-    "read:accounts",
-    "read:blocks",
-    "read:bookmarks",
-    "read:collections",
-    "read:favourites",
-    "read:filters",
-    "read:follows",
-    "read:lists",
-    "read:mutes",
-    "read:notifications",
-    "read:search",
-    "read:statuses",
-    "follow",
-    "push",
-    "admin:read",
-    "admin:read:accounts",
-    "admin:read:reports",
-    "admin:read:domain_allows",
-    "admin:read:domain_blocks",
-    "admin:read:ip_blocks",
-    "admin:read:email_domain_blocks",
-    "admin:read:canonical_email_blocks",
-    "admin:write",
-    "admin:write:accounts",
-    "admin:write:reports",
-    "admin:write:domain_allows",
-    "admin:write:domain_blocks",
-    "admin:write:ip_blocks",
-    "admin:write:email_domain_blocks",
-    "admin:write:canonical_email_blocks",
-];
-
-/// `scopes_supported` of Mastodon 4.3 (no `*:collections`).
-pub(crate) const SCOPES_4_3: &[&str] = &[
-    "read",
-    "profile",
-    "write",
-    "write:accounts",
-    "write:blocks",
-    "write:bookmarks",
-    "write:conversations",
-    "write:favourites",
-    "write:filters",
-    "write:follows",
-    "write:lists",
-    "write:media",
-    "write:mutes",
-    "write:notifications",
-    "write:reports",
-    "write:statuses",
-    "read:accounts",
-    "read:blocks",
-    "read:bookmarks",
-    "read:favourites",
-    "read:filters",
-    "read:follows",
-    "read:lists",
-    "read:mutes",
-    "read:notifications",
-    "read:search",
-    "read:statuses",
-    "follow",
-    "push",
-    "admin:read",
-    "admin:read:accounts",
-    "admin:read:reports",
-    "admin:read:domain_allows",
-    "admin:read:domain_blocks",
-    "admin:read:ip_blocks",
-    "admin:read:email_domain_blocks",
-    "admin:read:canonical_email_blocks",
-    "admin:write",
-    "admin:write:accounts",
-    "admin:write:reports",
-    "admin:write:domain_allows",
-    "admin:write:domain_blocks",
-    "admin:write:ip_blocks",
-    "admin:write:email_domain_blocks",
-    "admin:write:canonical_email_blocks",
-];
