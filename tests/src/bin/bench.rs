@@ -1,0 +1,631 @@
+//! Performance of the mastodon-auth stack against the local instance, in one run, printed as
+//! one table with PASS/MISS against the project's targets.
+//!
+//! ```text
+//! cargo run --release -p mastodon-auth-tests --bin bench                      # (a), (b), Mastodon.py
+//! cargo run --release -p mastodon-auth-tests --bin bench --features megalodon # adds (c) megalodon
+//! cargo run --release -p mastodon-auth-tests --bin bench -- --quick           # a smoke run
+//! ```
+//!
+//! What it measures:
+//! - authenticated `GET /api/v1/accounts/verify_credentials` per second and client CPU per
+//!   request, sequential and with 64 in flight, for (a) a bare hyper-util client with the same
+//!   TLS setup, (b) the full stack (`Mastodon` + `HyperTransport` + `Pacer` in wait mode
+//!   without quota + JSON parsing), (c) megalodon 1.3 (feature `megalodon`) and Mastodon.py
+//!   (when `python3 -c "import mastodon"` works). The instances run in a child process (this
+//!   binary in the `server` role), so the CPU times are the client's alone. Contenders take
+//!   turns block by block in rotated order and the median of the rounds is reported.
+//!   megalodon cannot trust a custom CA (reqwest with webpki roots only), so the comparison
+//!   with it and with Mastodon.py runs over plain HTTP, where (a) and (b) run again;
+//! - pace efficiency: the full client in `pace` mode against 300 requests per 3-second window;
+//! - cold start: a fresh process that builds an HTTPS client and verifies the account once;
+//! - 10,000 accounts: `AccountsFile` load/save, `MemoryStore` and `Pacer` heap per account
+//!   (counted by this binary's global allocator, in a child process of its own).
+//!
+//! The whole run takes well under 5 minutes on 2 cores (build time aside).
+
+#[path = "bench/accounts.rs"]
+mod accounts;
+#[path = "bench/alloc.rs"]
+mod alloc;
+#[path = "bench/clients.rs"]
+mod clients;
+#[path = "bench/coldstart.rs"]
+mod coldstart;
+#[path = "bench/cpu.rs"]
+mod cpu;
+#[path = "bench/pace.rs"]
+mod pace;
+#[path = "bench/server.rs"]
+mod server;
+#[path = "bench/throughput.rs"]
+mod throughput;
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clients::{Bare, Contender, Python, Target};
+use throughput::{Mode, Sample};
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
+/// Selects what this process does: unset for the bench itself, or `server`, `coldstart`,
+/// `accounts` for the child processes it starts.
+pub const ROLE_ENV: &str = "MASTODON_AUTH_BENCH_ROLE";
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Concurrency of the "in flight" rows.
+const IN_FLIGHT: usize = 64;
+/// Cold starts measured (after one unmeasured start that warms the page cache).
+const COLD_STARTS: usize = 10;
+
+/// Sizes of the throughput measurement.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    rounds: usize,
+    sequential: usize,
+    in_flight_total: usize,
+    python: usize,
+}
+
+const FULL: Plan = Plan {
+    rounds: 5,
+    sequential: 5_000,
+    in_flight_total: 10_240,
+    python: 500,
+};
+
+const QUICK: Plan = Plan {
+    rounds: 2,
+    sequential: 500,
+    in_flight_total: 1_024,
+    python: 50,
+};
+
+fn main() -> ExitCode {
+    match std::env::var(ROLE_ENV).as_deref() {
+        Ok("server") => server::serve(),
+        Ok("coldstart") => coldstart::child(),
+        Ok("accounts") => accounts::child(),
+        Ok(other) => {
+            eprintln!(
+                "bench: unknown {ROLE_ENV}={other:?} (expected server, coldstart or accounts)"
+            );
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            let plan = match args.as_slice() {
+                [] => FULL,
+                [q] if q == "--quick" => QUICK,
+                _ => {
+                    eprintln!("usage: bench [--quick]");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match run(plan) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bench failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn run(plan: Plan) -> Result<(), BoxError> {
+    eprintln!("starting the instances in a child process…");
+    let mut server = server::ServerProcess::spawn()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut table = Table::default();
+    runtime.block_on(async {
+        let https = Target {
+            base_url: server.https_url.clone(),
+            ca_pem: server.ca_pem.clone(),
+            plain_http: false,
+        };
+        let http = Target {
+            base_url: server.http_url.clone(),
+            ca_pem: server.ca_pem.clone(),
+            plain_http: true,
+        };
+        let https_stack = Stack::log_in(&https, |url| server.approve(true, url)).await?;
+        let http_stack = Stack::log_in(&http, |url| server.approve(false, url)).await?;
+        table.note(format!(
+            "GET /api/v1/accounts/verify_credentials, LocalInstance in a child process, CPU = this \
+             (client) process only; median of {} rounds, contenders interleaved",
+            plan.rounds
+        ));
+
+        let proto = https_stack.bare_version().await?;
+        let mut contenders = vec![
+            ("(a) bare hyper-util", https_stack.bare.clone()),
+            ("(b) mastodon-auth full stack", https_stack.full.clone()),
+        ];
+        for (mode, n) in [
+            (Mode::Sequential, plan.sequential),
+            (Mode::InFlight(IN_FLIGHT), plan.in_flight_total),
+        ] {
+            eprintln!("HTTPS {mode:?}…");
+            let results = compare(&contenders, None, mode, n, plan).await?;
+            table.throughput(&format!("HTTPS ({proto:?}, TLS)"), mode, n, &results, true);
+        }
+
+        let proto = http_stack.bare_version().await?;
+        contenders = vec![
+            ("(a) bare hyper-util", http_stack.bare.clone()),
+            ("(b) mastodon-auth full stack", http_stack.full.clone()),
+        ];
+        #[cfg(feature = "megalodon")]
+        contenders.push((
+            "(c) megalodon 1.3",
+            clients::megalodon(&http, &http_stack.token)?,
+        ));
+        let mut python = if clients::python_available() {
+            Some(Python::start(&http.base_url, &http_stack.token)?)
+        } else {
+            None
+        };
+        for (mode, n) in [
+            (Mode::Sequential, plan.sequential),
+            (Mode::InFlight(IN_FLIGHT), plan.in_flight_total),
+        ] {
+            eprintln!("HTTP {mode:?}…");
+            let py = if mode == Mode::Sequential {
+                python.as_mut()
+            } else {
+                None
+            };
+            let results = compare(&contenders, py, mode, n, plan).await?;
+            table.throughput(
+                &format!("plain HTTP ({proto:?}), for megalodon/Mastodon.py"),
+                mode,
+                n,
+                &results,
+                false,
+            );
+        }
+        drop(python);
+        if !cfg!(feature = "megalodon") {
+            table.note(
+                "(c) megalodon: not built; add `--features megalodon` to include it".to_owned(),
+            );
+        }
+        if !clients::python_available() {
+            table.note(format!(
+                "Mastodon.py: skipped, `python3 -c \"import mastodon\"` fails; install with `{}`",
+                clients::PYTHON_HINT
+            ));
+        }
+
+        eprintln!("pace…");
+        table.pace(&pace::run().await?);
+
+        eprintln!("cold start…");
+        let ca_dir =
+            std::env::temp_dir().join(format!("mastodon-auth-bench-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&ca_dir)?;
+        let ca_file = ca_dir.join("ca.pem");
+        std::fs::write(&ca_file, &https.ca_pem)?;
+        let starts = cold_starts(&https.base_url, &ca_file, &https_stack.token);
+        let _ = std::fs::remove_dir_all(&ca_dir);
+        table.cold_start(&starts?);
+        Ok::<(), BoxError>(())
+    })?;
+    drop(server);
+    eprintln!("accounts…");
+    let report = accounts::run_child()?;
+    table.accounts(&report);
+    print!("{}", table.render());
+    Ok(())
+}
+
+/// The contenders of one instance, logged in with one token.
+struct Stack {
+    token: mastodon_auth_core::AccessToken,
+    bare: Contender,
+    full: Contender,
+}
+
+impl Stack {
+    async fn log_in(
+        target: &Target,
+        approve: impl FnOnce(&str) -> Result<String, BoxError>,
+    ) -> Result<Self, BoxError> {
+        let transport = target.transport()?;
+        let setup = target
+            .client(transport.clone(), clients::unthrottled_pacer(), None)
+            .await?;
+        let token = clients::log_in(&setup, approve).await?;
+        let full = target
+            .client(transport, clients::unthrottled_pacer(), Some(&token))
+            .await?;
+        Ok(Self {
+            bare: Contender::Bare(Arc::new(Bare::new(target, &token)?)),
+            full: Contender::Full(full),
+            token,
+        })
+    }
+
+    async fn bare_version(&self) -> Result<http::Version, BoxError> {
+        match &self.bare {
+            Contender::Bare(bare) => Ok(bare.verify().await?),
+            _ => Err("the bare contender is not a bare client".into()),
+        }
+    }
+}
+
+/// Per contender (in the order given, then Mastodon.py), the samples of every round.
+async fn compare(
+    contenders: &[(&'static str, Contender)],
+    mut python: Option<&mut Python>,
+    mode: Mode,
+    requests: usize,
+    plan: Plan,
+) -> Result<Vec<(&'static str, Vec<Sample>)>, BoxError> {
+    // Warm up: open connections, fill pools and caches.
+    for (_, c) in contenders {
+        throughput::block(c, mode, requests / 5).await?;
+    }
+    if let Some(py) = python.as_deref_mut() {
+        throughput::python_block(py, plan.python / 5)?;
+    }
+    let slots = contenders.len() + usize::from(python.is_some());
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); slots];
+    for round in 0..plan.rounds {
+        for slot in throughput::rotation(slots, round) {
+            let sample = match contenders.get(slot) {
+                Some((_, c)) => throughput::block(c, mode, requests).await?,
+                None => match python.as_deref_mut() {
+                    Some(py) => throughput::python_block(py, plan.python)?,
+                    None => continue,
+                },
+            };
+            samples[slot].push(sample);
+        }
+    }
+    let mut names: Vec<&'static str> = contenders.iter().map(|(n, _)| *n).collect();
+    if python.is_some() {
+        names.push("(d) Mastodon.py");
+    }
+    Ok(names.into_iter().zip(samples).collect())
+}
+
+fn cold_starts(
+    url: &str,
+    ca_file: &std::path::Path,
+    token: &mastodon_auth_core::AccessToken,
+) -> Result<Vec<(Duration, u64)>, BoxError> {
+    coldstart::measure(url, ca_file, token)?;
+    (0..COLD_STARTS)
+        .map(|_| coldstart::measure(url, ca_file, token))
+        .collect()
+}
+
+/// A contender's name, its median (rate, CPU per request), and its block size.
+type Medians<'a> = (&'a str, Option<(f64, Duration)>, usize);
+
+/// Targets of the project (issue 8).
+mod target {
+    pub const RATE_VS_BARE: f64 = 0.95;
+    pub const CPU_VS_BARE: f64 = 1.1;
+    pub const RATE_VS_PYTHON: f64 = 19.0;
+    pub const PACE_FRACTION: f64 = 0.95;
+    pub const COLD_START_MS: f64 = 50.0;
+    pub const BYTES_PER_IDLE_ACCOUNT: f64 = 1024.0;
+}
+
+fn verdict(pass: bool) -> &'static str {
+    if pass { "PASS" } else { "MISS" }
+}
+
+/// The one table: rows of label, value, detail, target and verdict, with section headings.
+#[derive(Default)]
+struct Table {
+    notes: Vec<String>,
+    rows: Vec<Row>,
+}
+
+enum Row {
+    Heading(String),
+    Line {
+        label: String,
+        value: String,
+        detail: String,
+        target: String,
+        verdict: String,
+    },
+}
+
+impl Table {
+    fn note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
+    fn heading(&mut self, text: String) {
+        self.rows.push(Row::Heading(text));
+    }
+
+    fn line(
+        &mut self,
+        label: &str,
+        value: String,
+        detail: String,
+        target: &str,
+        verdict: Option<bool>,
+    ) {
+        self.rows.push(Row::Line {
+            label: label.to_owned(),
+            value,
+            detail,
+            target: target.to_owned(),
+            verdict: verdict.map_or_else(String::new, |v| self::verdict(v).to_owned()),
+        });
+    }
+
+    fn throughput(
+        &mut self,
+        transport: &str,
+        mode: Mode,
+        requests: usize,
+        results: &[(&'static str, Vec<Sample>)],
+        primary: bool,
+    ) {
+        let mode_text = match mode {
+            Mode::Sequential => "sequential".to_owned(),
+            Mode::InFlight(n) => format!("{n} in flight"),
+        };
+        self.heading(format!(
+            "{transport}, {mode_text}, {requests} requests per block"
+        ));
+        let medians: Vec<Medians> = results
+            .iter()
+            .map(|(name, s)| {
+                (
+                    *name,
+                    throughput::medians(s),
+                    s.first().map_or(0, |x| x.requests),
+                )
+            })
+            .collect();
+        let find = |prefix: &str| {
+            medians
+                .iter()
+                .find(|(n, _, _)| n.starts_with(prefix))
+                .and_then(|(_, m, _)| *m)
+        };
+        let (bare, full) = (find("(a)"), find("(b)"));
+        for (name, m, block) in &medians {
+            let Some((rate, cpu)) = m else { continue };
+            let value = format!("{rate:>9.0} req/s");
+            let mut detail = format!("{:>7.1} µs CPU/req", micros(*cpu));
+            if name.starts_with("(d)") {
+                let _ = write!(detail, " ({block}/block, incl. interpreter)");
+            }
+            self.line(name, value, detail, "", None);
+        }
+        if let (Some((br, bc)), Some((fr, fc))) = (bare, full) {
+            let rate_ratio = fr / br;
+            let cpu_ratio = micros(fc) / micros(bc).max(f64::MIN_POSITIVE);
+            let suffix = if primary { "" } else { " (HTTP)" };
+            self.line(
+                &format!("    b/a rate{suffix}"),
+                format!("{rate_ratio:>9.3}"),
+                String::new(),
+                &format!("≥ {}", target::RATE_VS_BARE),
+                Some(rate_ratio >= target::RATE_VS_BARE),
+            );
+            self.line(
+                &format!("    b/a CPU per request{suffix}"),
+                format!("{cpu_ratio:>9.3}"),
+                String::new(),
+                &format!("≤ {}", target::CPU_VS_BARE),
+                Some(cpu_ratio <= target::CPU_VS_BARE),
+            );
+        }
+        if let (Some((fr, fc)), Some((mr, mc))) = (full, find("(c)")) {
+            self.line(
+                "    b/c rate",
+                format!("{:>9.3}", fr / mr),
+                format!(
+                    "CPU/req b/c {:.3}",
+                    micros(fc) / micros(mc).max(f64::MIN_POSITIVE)
+                ),
+                "",
+                None,
+            );
+        }
+        if let (Some((fr, _)), Some((pr, _))) = (full, find("(d)")) {
+            let ratio = fr / pr;
+            self.line(
+                "    b/d rate (vs Mastodon.py)",
+                format!("{ratio:>9.1}"),
+                String::new(),
+                &format!("≥ {}", target::RATE_VS_PYTHON),
+                Some(ratio >= target::RATE_VS_PYTHON),
+            );
+        }
+    }
+
+    fn pace(&mut self, r: &pace::PaceResult) {
+        self.heading(format!(
+            "pace (factor 1.1, no client quota), {} windows of {} requests / {:?}",
+            pace::WINDOWS,
+            pace::LIMIT,
+            pace::WINDOW
+        ));
+        let mut detail = format!(
+            "{} ok, {} × 429, {} errors in {:.2} s",
+            r.ok,
+            r.too_many,
+            r.errors,
+            r.elapsed.as_secs_f64()
+        );
+        if let Some(e) = &r.first_error {
+            let _ = write!(detail, "; first error: {e}");
+        }
+        let fraction = r.fraction();
+        self.line(
+            "  fraction of allowed rate",
+            format!("{fraction:>9.3}"),
+            detail,
+            &format!("≥ {}, no 429", target::PACE_FRACTION),
+            Some(fraction >= target::PACE_FRACTION && r.too_many == 0 && r.errors == 0),
+        );
+    }
+
+    fn cold_start(&mut self, starts: &[(Duration, u64)]) {
+        self.heading(format!(
+            "cold start: spawn → HTTPS client → verify_credentials → exit, median of {}",
+            starts.len()
+        ));
+        let mut walls: Vec<Duration> = starts.iter().map(|s| s.0).collect();
+        walls.sort();
+        let peak = starts.iter().map(|s| s.1).max().unwrap_or(0);
+        let (Some(min), Some(max), Some(median)) =
+            (walls.first(), walls.last(), walls.get(walls.len() / 2))
+        else {
+            return;
+        };
+        let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+        self.line(
+            "  wall time",
+            format!("{:>9.1} ms", ms(median)),
+            format!("min {:.1} ms, max {:.1} ms", ms(min), ms(max)),
+            &format!("< {} ms", target::COLD_START_MS),
+            Some(ms(median) < target::COLD_START_MS),
+        );
+        self.line(
+            "  peak RSS (VmHWM)",
+            format!("{:>9.1} MiB", kib_to_mib(peak)),
+            String::new(),
+            "",
+            None,
+        );
+    }
+
+    fn accounts(&mut self, r: &accounts::Report) {
+        self.heading(format!("{} accounts", accounts::ACCOUNTS));
+        for file in std::iter::once(&r.file).chain(r.file_fit.as_ref()) {
+            let label = format!("  AccountsFile, {} accounts", file.accounts);
+            let size = format!("file {:.2} MiB", kib_to_mib(file.file_bytes / 1024));
+            for (name, result) in [("load_user", &file.load), ("save_user", &file.save)] {
+                let (value, detail) = match result {
+                    Ok(d) => (
+                        format!("{:>9.2} ms", d.as_secs_f64() * 1000.0),
+                        size.clone(),
+                    ),
+                    Err(e) => ("  refused".to_owned(), e.clone()),
+                };
+                self.line(&format!("{label}: {name}"), value, detail, "", None);
+            }
+        }
+        self.line(
+            "  MemoryStore heap per account",
+            format!("{:>9.0} B", r.memory_store_bytes),
+            format!(
+                "save {:.2} µs, load {:.2} µs",
+                micros(r.memory_store_save),
+                micros(r.memory_store_load)
+            ),
+            "",
+            None,
+        );
+        self.line(
+            "  Pacer heap per key (default quota)",
+            format!("{:>9.0} B", r.pacer_bytes),
+            String::new(),
+            "",
+            None,
+        );
+        let idle = r.memory_store_bytes + r.pacer_bytes;
+        self.line(
+            "  idle account: MemoryStore + Pacer",
+            format!("{idle:>9.0} B"),
+            String::new(),
+            "< 1 KiB",
+            Some(idle < target::BYTES_PER_IDLE_ACCOUNT),
+        );
+    }
+
+    fn render(&self) -> String {
+        let width = |f: fn(&Row) -> usize| self.rows.iter().map(f).max().unwrap_or(0);
+        let lw = width(|r| match r {
+            Row::Line { label, .. } => label.chars().count(),
+            Row::Heading(_) => 0,
+        });
+        let vw = width(|r| match r {
+            Row::Line { value, .. } => value.chars().count(),
+            Row::Heading(_) => 0,
+        });
+        let dw = width(|r| match r {
+            Row::Line { detail, .. } => detail.chars().count(),
+            Row::Heading(_) => 0,
+        });
+        let tw = width(|r| match r {
+            Row::Line { target, .. } => target.chars().count(),
+            Row::Heading(_) => 0,
+        });
+        let pad = |s: &str, w: usize| {
+            let n = w.saturating_sub(s.chars().count());
+            format!("{s}{}", " ".repeat(n))
+        };
+        let total = lw + vw + dw + tw + 4 * 2 + 6;
+        let mut out = String::new();
+        let _ = writeln!(out);
+        for n in &self.notes {
+            let _ = writeln!(out, "{n}");
+        }
+        let _ = writeln!(out, "{}", "─".repeat(total));
+        let _ = writeln!(
+            out,
+            "{}  {}  {}  {}  result",
+            pad("", lw),
+            pad("value", vw),
+            pad("detail", dw),
+            pad("target", tw)
+        );
+        for row in &self.rows {
+            match row {
+                Row::Heading(h) => {
+                    let _ = writeln!(out, "{}\n{h}", "─".repeat(total));
+                }
+                Row::Line {
+                    label,
+                    value,
+                    detail,
+                    target,
+                    verdict,
+                } => {
+                    let _ = writeln!(
+                        out,
+                        "{}  {}  {}  {}  {verdict}",
+                        pad(label, lw),
+                        pad(value, vw),
+                        pad(detail, dw),
+                        pad(target, tw)
+                    );
+                }
+            }
+        }
+        let _ = writeln!(out, "{}", "─".repeat(total));
+        out
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+#[allow(clippy::cast_precision_loss)] // sizes far below 2^52
+fn kib_to_mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}

@@ -1,0 +1,199 @@
+//! The instances under load live in a child process (this binary again, in the `server`
+//! role), so that the parent's CPU time is the client's alone.
+//!
+//! Protocol on the child's stdin/stdout, one JSON object per line: the child first prints
+//! `{"https": URL, "http": URL, "ca_pem": PEM}`; then, for each `{"approve": "https"|"http",
+//! "url": AUTHORIZE_URL}` it reads, it answers `{"code": CODE}` or `{"error": TEXT}`. It stops
+//! when its stdin closes (the parent exited or dropped it).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mastodon_auth_tests::{Approval, LocalInstance};
+use serde_json::{Value, json};
+
+use crate::{BoxError, ROLE_ENV};
+
+/// High enough that the instance's throttle never answers 429 during the bench.
+pub const UNTHROTTLED: u32 = 10_000_000;
+
+/// Runs the server role until stdin closes.
+pub fn serve() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bench server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve_async()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_async() -> Result<(), BoxError> {
+    let start = |https: bool| {
+        LocalInstance::builder()
+            .https(https)
+            .rate_limit(UNTHROTTLED, Duration::from_secs(300))
+            .start()
+    };
+    let https = Arc::new(start(true).await?);
+    let http = Arc::new(start(false).await?);
+    let hello = json!({
+        "https": https.base_url(),
+        "http": http.base_url(),
+        "ca_pem": https.ca_certificate_pem(),
+    });
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{hello}")?;
+        out.flush()?;
+    }
+    // The request log grows with every request; the bench never reads it.
+    let trim = {
+        let (https, http) = (https.clone(), http.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                https.clear_requests();
+                http.clear_requests();
+            }
+        })
+    };
+    let commands = tokio::task::spawn_blocking(move || answer_commands(&https, &http)).await;
+    trim.abort();
+    commands?
+}
+
+fn answer_commands(https: &LocalInstance, http: &LocalInstance) -> Result<(), BoxError> {
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        let answer = match serde_json::from_str::<Value>(&line) {
+            Ok(cmd) => {
+                let instance = match cmd["approve"].as_str() {
+                    Some("https") => Some(https),
+                    Some("http") => Some(http),
+                    _ => None,
+                };
+                match (instance, cmd["url"].as_str()) {
+                    (Some(instance), Some(url)) => match instance.approve(url) {
+                        Ok(Approval::OutOfBand { code }) => json!({ "code": code }),
+                        Ok(other) => json!({ "error": format!("unexpected approval {other:?}") }),
+                        Err(e) => json!({ "error": format!("{}: {}", e.error, e.description) }),
+                    },
+                    _ => {
+                        json!({ "error": "expected {\"approve\": \"https\"|\"http\", \"url\": ...}" })
+                    }
+                }
+            }
+            Err(e) => json!({ "error": format!("not JSON: {e}") }),
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{answer}")?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// The parent's handle on the server child; dropping it stops the child.
+pub struct ServerProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    /// `https://127.0.0.1:PORT`
+    pub https_url: String,
+    /// `http://127.0.0.1:PORT`
+    pub http_url: String,
+    /// The test CA of the HTTPS instance.
+    pub ca_pem: String,
+}
+
+impl ServerProcess {
+    /// Starts the child and waits for its addresses.
+    pub fn spawn() -> Result<Self, BoxError> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .env(ROLE_ENV, "server")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("the server child has no stdin/stdout pipe".into());
+        };
+        let mut server = Self {
+            child,
+            stdin: Some(stdin),
+            stdout: BufReader::new(stdout),
+            https_url: String::new(),
+            http_url: String::new(),
+            ca_pem: String::new(),
+        };
+        let hello = server.read_reply()?;
+        let field = |name: &str| -> Result<String, BoxError> {
+            hello[name]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("the server child's greeting lacks `{name}`").into())
+        };
+        server.https_url = field("https")?;
+        server.http_url = field("http")?;
+        server.ca_pem = field("ca_pem")?;
+        Ok(server)
+    }
+
+    fn read_reply(&mut self) -> Result<Value, BoxError> {
+        let mut line = String::new();
+        if self.stdout.read_line(&mut line)? == 0 {
+            return Err("the server child exited (see its message above)".into());
+        }
+        Ok(serde_json::from_str(&line)?)
+    }
+
+    /// Has the child's instance play the user and approve `authorize_url` (an out-of-band
+    /// request); returns the authorization code.
+    pub fn approve(&mut self, https: bool, authorize_url: &str) -> Result<String, BoxError> {
+        let cmd = json!({ "approve": if https { "https" } else { "http" }, "url": authorize_url });
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or("the server child's stdin is closed")?;
+        writeln!(stdin, "{cmd}")?;
+        stdin.flush()?;
+        let reply = self.read_reply()?;
+        match (reply["code"].as_str(), reply["error"].as_str()) {
+            (Some(code), _) => Ok(code.to_owned()),
+            (None, Some(e)) => Err(format!("the instance refused to approve: {e}").into()),
+            _ => Err("the server child answered neither a code nor an error".into()),
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // Closing stdin asks the child to stop; the kill covers a child stuck elsewhere.
+        self.stdin.take();
+        for _ in 0..50 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
