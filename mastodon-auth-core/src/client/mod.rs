@@ -252,11 +252,12 @@ impl Mastodon {
     /// and the server's errors.
     pub async fn save_credentials(&self) -> Result<UserCredentials, Error> {
         let store = self.store()?;
-        let mut user = self.persistable_login_credentials()?;
-        if user.account.is_none() {
+        self.persistable_login_credentials()?;
+        if self.account().is_none() {
+            // This request may refresh the token, so the credentials are read after it.
             self.account_verify_credentials().await?;
-            user.account = self.account();
         }
+        let user = self.persistable_login_credentials()?;
         // Keep what the store knows of the app (name, scopes) unless it is another app.
         if let Some(app) = self.app_credentials() {
             let known = store.load_app(&app.instance).await?;
