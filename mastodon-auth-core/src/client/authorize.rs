@@ -21,6 +21,24 @@ impl Mastodon {
     /// `Ok(None)` when the server has none: a 404 (older Mastodon), an HTML page (Akkoma) or
     /// any other error status; the flows then fall back to `/oauth/*`.
     ///
+    /// ```
+    /// # use mastodon_auth_core::Mastodon;
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// # let transport = |req: http::Request<bytes::Bytes>| async move {
+    /// #     let (status, body): (u16, &'static [u8]) = match req.uri().path() {
+    /// #         "/.well-known/oauth-authorization-server" => (200, &br#"{"issuer":"https://social.example/","grant_types_supported":["authorization_code","client_credentials"],"code_challenge_methods_supported":["S256"]}"#[..]),
+    /// #         _ => (404, &b"{}"[..]),
+    /// #     };
+    /// #     Ok::<_, mastodon_auth_core::TransportError>(http::Response::builder().status(status).body(bytes::Bytes::from_static(body)).unwrap())
+    /// # };
+    /// let client = Mastodon::builder("social.example").transport(transport).build().await?;
+    /// let info = client.oauth_authorization_server_info().await?.expect("Mastodon ≥ 4.3 has metadata");
+    /// assert!(info.supports_pkce_s256());
+    /// assert_eq!(info.supports_grant("password"), false);
+    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+    /// ```
+    ///
     /// # Errors
     /// Network errors and a 429 (a server that is up but refusing should not be mistaken for
     /// one without metadata).

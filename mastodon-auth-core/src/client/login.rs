@@ -226,6 +226,23 @@ impl Mastodon {
     /// Revokes the client's access token and forgets it (Mastodon.py's
     /// `revoke_access_token`). The store is not touched; remove the account there if wanted.
     ///
+    /// ```
+    /// # use mastodon_auth_core::{Mastodon};
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// # let transport = |req: http::Request<bytes::Bytes>| async move {
+    /// #     let (status, body): (u16, &'static [u8]) = match req.uri().path() {
+    /// # "/oauth/revoke" => (200, &br#"{}"#[..]),
+    /// #         _ => (404, &b"{}"[..]),
+    /// #     };
+    /// #     Ok::<_, mastodon_auth_core::TransportError>(http::Response::builder().status(status).body(bytes::Bytes::from_static(body)).unwrap())
+    /// # };
+    /// let client = Mastodon::builder("social.example").client("CID", "CSEC").access_token("TOKEN").transport(transport).build().await?;
+    /// client.revoke_access_token().await?;
+    /// assert_eq!(client.access_token(), None);
+    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+    /// ```
+    ///
     /// # Errors
     /// [`Error::InvalidArgument`] when not logged in or without client credentials; the
     /// server's error (Mastodon answers 403 `unauthorized_client` for another app's token),

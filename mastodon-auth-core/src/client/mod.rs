@@ -201,6 +201,25 @@ impl Mastodon {
 
     /// Forgets the cached OAuth metadata and instance version, so the next call asks again.
     /// Credentials and rate-limit state are kept.
+    ///
+    /// ```
+    /// # use mastodon_auth_core::{Mastodon};
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// # let transport = |req: http::Request<bytes::Bytes>| async move {
+    /// #     let (status, body): (u16, &'static [u8]) = match req.uri().path() {
+    /// # "/.well-known/oauth-authorization-server" => (200, &br#"{"issuer":"https://social.example/"}"#[..]),
+    /// #         _ => (404, &b"{}"[..]),
+    /// #     };
+    /// #     Ok::<_, mastodon_auth_core::TransportError>(http::Response::builder().status(status).body(bytes::Bytes::from_static(body)).unwrap())
+    /// # };
+    /// let client = Mastodon::builder("social.example").transport(transport).build().await?;
+    /// client.oauth_authorization_server_info().await?; // asks the server
+    /// client.oauth_authorization_server_info().await?; // cached
+    /// client.clear_caches();
+    /// client.oauth_authorization_server_info().await?; // asks again
+    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+    /// ```
     pub fn clear_caches(&self) {
         let mut state = self.state();
         state.metadata = None;
@@ -209,6 +228,24 @@ impl Mastodon {
 
     /// The credentials to keep so that a later client can log in without asking the user:
     /// token, base URL, client id and secret (Mastodon.py's `persistable_login_credentials`).
+    ///
+    /// ```
+    /// # use mastodon_auth_core::{Mastodon};
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// # let transport = |req: http::Request<bytes::Bytes>| async move {
+    /// #     let (status, body): (u16, &'static [u8]) = match req.uri().path() {
+    ///
+    /// #         _ => (404, &b"{}"[..]),
+    /// #     };
+    /// #     Ok::<_, mastodon_auth_core::TransportError>(http::Response::builder().status(status).body(bytes::Bytes::from_static(body)).unwrap())
+    /// # };
+    /// let client = Mastodon::builder("social.example/").client("CID", "CSEC").access_token("TOKEN").transport(transport).build().await?;
+    /// let creds = client.persistable_login_credentials()?;
+    /// assert_eq!(creds.instance.as_str(), "https://social.example");
+    /// assert_eq!(creds.access_token.expose(), "TOKEN");
+    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+    /// ```
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when not logged in, or when the app's id and secret are not

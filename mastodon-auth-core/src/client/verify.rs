@@ -15,6 +15,23 @@ const FALLBACK_VERSION: (u64, u64, u64) = (1, 0, 0);
 impl Mastodon {
     /// The app the token belongs to (`GET /api/v1/apps/verify_credentials`).
     ///
+    /// ```
+    /// # use mastodon_auth_core::{Mastodon};
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// # let transport = |req: http::Request<bytes::Bytes>| async move {
+    /// #     let (status, body): (u16, &'static [u8]) = match req.uri().path() {
+    /// # "/api/v1/apps/verify_credentials" => (200, &br#"{"id":"1","name":"My App","website":null,"scopes":["read"],"redirect_uris":["urn:ietf:wg:oauth:2.0:oob"]}"#[..]),
+    /// #         _ => (404, &b"{}"[..]),
+    /// #     };
+    /// #     Ok::<_, mastodon_auth_core::TransportError>(http::Response::builder().status(status).body(bytes::Bytes::from_static(body)).unwrap())
+    /// # };
+    /// let client = Mastodon::builder("social.example").client("CID", "CSEC").access_token("TOKEN").transport(transport).build().await?;
+    /// let app = client.app_verify_credentials().await?;
+    /// assert_eq!(app.name, "My App");
+    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Api`] (401 for a bad or revoked token), [`Error::Version`] when the version
     /// check refuses, network and parse errors.
@@ -30,6 +47,24 @@ impl Mastodon {
 
     /// The logged-in account (`GET /api/v1/accounts/verify_credentials`). Remembers it as the
     /// client's [`account`](Self::account).
+    ///
+    /// ```
+    /// # use mastodon_auth_core::{Mastodon};
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// # let transport = |req: http::Request<bytes::Bytes>| async move {
+    /// #     let (status, body): (u16, &'static [u8]) = match req.uri().path() {
+    /// # "/api/v1/accounts/verify_credentials" => (200, &br#"{"id":"1","username":"alice","acct":"alice","display_name":"Alice"}"#[..]),
+    /// #         _ => (404, &b"{}"[..]),
+    /// #     };
+    /// #     Ok::<_, mastodon_auth_core::TransportError>(http::Response::builder().status(status).body(bytes::Bytes::from_static(body)).unwrap())
+    /// # };
+    /// let client = Mastodon::builder("social.example").client("CID", "CSEC").access_token("TOKEN").transport(transport).build().await?;
+    /// let me = client.account_verify_credentials().await?;
+    /// assert_eq!(me.acct, "alice");
+    /// assert_eq!(client.account().unwrap().to_string(), "alice@social.example");
+    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+    /// ```
     ///
     /// # Errors
     /// [`Error::Api`] (401 for a bad or revoked token, 422 for an app-only token), network and
@@ -50,6 +85,23 @@ impl Mastodon {
 
     /// OpenID-style information about the logged-in user (`/oauth/userinfo`, Mastodon ≥ 4.4;
     /// needs the `profile` scope).
+    ///
+    /// ```
+    /// # use mastodon_auth_core::{Mastodon};
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// # let transport = |req: http::Request<bytes::Bytes>| async move {
+    /// #     let (status, body): (u16, &'static [u8]) = match req.uri().path() {
+    /// # "/oauth/userinfo" => (200, &br#"{"iss":"https://social.example/","sub":"https://social.example/users/alice","preferred_username":"alice"}"#[..]),
+    /// #         _ => (404, &b"{}"[..]),
+    /// #     };
+    /// #     Ok::<_, mastodon_auth_core::TransportError>(http::Response::builder().status(status).body(bytes::Bytes::from_static(body)).unwrap())
+    /// # };
+    /// let client = Mastodon::builder("social.example").client("CID", "CSEC").access_token("TOKEN").transport(transport).build().await?;
+    /// let info = client.oauth_userinfo().await?;
+    /// assert_eq!(info.sub, "https://social.example/users/alice");
+    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+    /// ```
     ///
     /// # Errors
     /// [`Error::Api`] (404 on servers without it, 403 without `profile`), [`Error::Version`],
@@ -73,6 +125,25 @@ impl Mastodon {
     /// Asks the instance for its version (`/api/v1/instance/`, then `/api/v2/instance/` for
     /// `api_versions.mastodon`). When the server will not tell, the version is taken as 1.0.0,
     /// as Mastodon.py does, and the next call asks again; there is never a retry loop.
+    ///
+    /// ```
+    /// # use mastodon_auth_core::{Mastodon};
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// # let transport = |req: http::Request<bytes::Bytes>| async move {
+    /// #     let (status, body): (u16, &'static [u8]) = match req.uri().path() {
+    /// # "/api/v1/instance/" => (200, &br#"{"version":"4.7.3"}"#[..]),
+    /// # "/api/v2/instance/" => (200, &br#"{"version":"4.7.3","api_versions":{"mastodon":11}}"#[..]),
+    /// #         _ => (404, &b"{}"[..]),
+    /// #     };
+    /// #     Ok::<_, mastodon_auth_core::TransportError>(http::Response::builder().status(status).body(bytes::Bytes::from_static(body)).unwrap())
+    /// # };
+    /// let client = Mastodon::builder("social.example").transport(transport).build().await?;
+    /// let version = client.retrieve_mastodon_version().await?;
+    /// assert_eq!(version.to_string(), "4.7.3");
+    /// assert_eq!(client.api_version(), Some(11));
+    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+    /// ```
     ///
     /// # Errors
     /// None today: failures fall back to 1.0.0. The `Result` leaves room for a strict mode.
@@ -130,6 +201,24 @@ impl Mastodon {
     /// `true` when the instance is at least `version` (Mastodon.py's `verify_minimum_version`).
     /// Asks the server unless a version is already known (with `cached`, any earlier answer
     /// counts, even the 1.0.0 fallback).
+    ///
+    /// ```
+    /// # use mastodon_auth_core::{Mastodon};
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// # let transport = |req: http::Request<bytes::Bytes>| async move {
+    /// #     let (status, body): (u16, &'static [u8]) = match req.uri().path() {
+    /// # "/api/v1/instance/" => (200, &br#"{"version":"4.7.3"}"#[..]),
+    /// # "/api/v2/instance/" => (200, &br#"{"version":"4.7.3","api_versions":{"mastodon":11}}"#[..]),
+    /// #         _ => (404, &b"{}"[..]),
+    /// #     };
+    /// #     Ok::<_, mastodon_auth_core::TransportError>(http::Response::builder().status(status).body(bytes::Bytes::from_static(body)).unwrap())
+    /// # };
+    /// let client = Mastodon::builder("social.example").transport(transport).build().await?;
+    /// assert!(client.verify_minimum_version("4.3.0", false).await?);
+    /// assert!(!client.verify_minimum_version("5.0.0", true).await?); // no second request
+    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+    /// ```
     ///
     /// # Errors
     /// [`Error::Version`] when `version` itself cannot be parsed.
