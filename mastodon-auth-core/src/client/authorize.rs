@@ -300,6 +300,44 @@ impl PendingAuthorization {
         &self.scopes
     }
 
+    /// Takes the authorization apart, for a web application that must keep it in its session
+    /// store between the redirect and the callback: `(state, verifier, redirect_uri, scopes)`.
+    /// The verifier is a secret: keep it server-side.
+    ///
+    /// ```
+    /// # use mastodon_auth_core::{Mastodon, PendingAuthorization, TransportError};
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// # let t = |_r: http::Request<bytes::Bytes>| async { Err::<http::Response<bytes::Bytes>, _>(TransportError::Other("x".into())) };
+    /// # let client = Mastodon::builder("social.example").client("CID", "CSEC").transport(t).build().await?;
+    /// let (_url, pending) = client.auth_request_url().skip_server_info(true).pkce(true).build().await?;
+    /// let (state, verifier, redirect_uri, scopes) = pending.into_parts();
+    /// // … later, in the request that receives the callback:
+    /// let pending = PendingAuthorization::from_parts(state.clone(), verifier, redirect_uri, scopes);
+    /// assert!(pending.callback(&format!("code=C&state={state}")).is_ok());
+    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn into_parts(self) -> (String, Option<PkceVerifier>, String, Scopes) {
+        (self.state, self.verifier, self.redirect_uri, self.scopes)
+    }
+
+    /// Puts an authorization taken apart with [`into_parts`](Self::into_parts) back together.
+    #[must_use]
+    pub fn from_parts(
+        state: String,
+        verifier: Option<PkceVerifier>,
+        redirect_uri: String,
+        scopes: Scopes,
+    ) -> Self {
+        Self {
+            state,
+            verifier,
+            redirect_uri,
+            scopes,
+        }
+    }
+
     /// `true` when the request uses PKCE.
     #[must_use]
     pub fn uses_pkce(&self) -> bool {
