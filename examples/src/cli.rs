@@ -479,11 +479,7 @@ async fn server_info(ctx: &Context, instance: &str) -> Result<(), Failure> {
     let client = builder(ctx, instance).build().await?;
     let info = client.oauth_authorization_server_info().await?;
     let version = client.retrieve_mastodon_version().await?;
-    let known = client
-        .verify_minimum_version("0.0.1", true)
-        .await
-        .unwrap_or(false)
-        && version.raw != "1.0.0";
+    let known = client.version_is_known();
     let grants = info.as_ref().and_then(|i| i.grant_types_supported.clone());
     let pkce = info.as_ref().is_some_and(|i| i.supports_pkce_s256());
     let value = json!({

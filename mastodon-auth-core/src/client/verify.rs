@@ -245,6 +245,13 @@ impl Mastodon {
         self.state().version.version.clone()
     }
 
+    /// `true` when the known version came from the server or the caller, `false` when it is
+    /// the 1.0.0 fallback (or nothing was asked yet).
+    #[must_use]
+    pub fn version_is_known(&self) -> bool {
+        self.state().version.worked == Some(true)
+    }
+
     /// The instance's `api_versions.mastodon`, when retrieved.
     #[must_use]
     pub fn api_version(&self) -> Option<u64> {
