@@ -99,15 +99,18 @@ fn main() -> ExitCode {
         }
         Err(_) => {
             let args: Vec<String> = std::env::args().skip(1).collect();
-            let plan = match args.as_slice() {
-                [] => FULL,
-                [q] if q == "--quick" => QUICK,
+            let result = match args.as_slice() {
+                [] => run(FULL),
+                [q] if q == "--quick" => run(QUICK),
+                [p, who, scheme, mode] if p == "--profile" => profile(who, scheme, mode),
                 _ => {
-                    eprintln!("usage: bench [--quick]");
+                    eprintln!(
+                        "usage: bench [--quick | --profile bare|bare+timeout|transport|full https|http seq|64]"
+                    );
                     return ExitCode::FAILURE;
                 }
             };
-            match run(plan) {
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("bench failed: {e}");
@@ -145,9 +148,20 @@ fn run(plan: Plan) -> Result<(), BoxError> {
             plan.rounds
         ));
 
+        table.note(
+            "Indented rows split the gap between (a) and (b): (a) inside a 300 s \
+             tokio::time::timeout, and HyperTransport::send without the client (no pacer, no JSON)"
+                .to_owned(),
+        );
         let proto = https_stack.bare_version().await?;
+        let bare_timeout = match &https_stack.bare {
+            Contender::Bare(bare) => Contender::BareWithTimeout(bare.clone()),
+            other => other.clone(),
+        };
         let mut contenders = vec![
             ("(a) bare hyper-util", https_stack.bare.clone()),
+            ("  (a) in tokio::time::timeout", bare_timeout),
+            ("  HyperTransport::send only", https_stack.transport.clone()),
             ("(b) mastodon-auth full stack", https_stack.full.clone()),
         ];
         for (mode, n) in [
@@ -207,7 +221,25 @@ fn run(plan: Plan) -> Result<(), BoxError> {
         }
 
         eprintln!("pace…");
-        table.pace(&pace::run().await?);
+        let compressed = Duration::from_secs(3);
+        for run in [
+            pace::PaceRun {
+                window: Duration::from_secs(30),
+                keep_date: true,
+            },
+            pace::PaceRun {
+                window: compressed,
+                keep_date: true,
+            },
+            pace::PaceRun {
+                window: compressed,
+                keep_date: false,
+            },
+        ] {
+            eprintln!("pace, {:?} windows…", run.window);
+            let result = pace::run(run).await?;
+            table.pace(&result, run.window == compressed);
+        }
 
         eprintln!("cold start…");
         let ca_dir =
@@ -228,10 +260,68 @@ fn run(plan: Plan) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Runs one contender alone for about 20 seconds (for `perf record -p`), printing its rate.
+fn profile(who: &str, scheme: &str, mode: &str) -> Result<(), BoxError> {
+    let mode = match mode {
+        "seq" => Mode::Sequential,
+        "64" => Mode::InFlight(IN_FLIGHT),
+        other => return Err(format!("unknown mode {other:?}: seq or 64").into()),
+    };
+    let mut server = server::ServerProcess::spawn()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let https = match scheme {
+            "https" => true,
+            "http" => false,
+            other => return Err(format!("unknown scheme {other:?}: https or http").into()),
+        };
+        let target = Target {
+            base_url: if https {
+                server.https_url.clone()
+            } else {
+                server.http_url.clone()
+            },
+            ca_pem: server.ca_pem.clone(),
+            plain_http: !https,
+        };
+        let stack = Stack::log_in(&target, |url| server.approve(https, url)).await?;
+        let contender = match who {
+            "bare" => stack.bare,
+            "transport" => stack.transport,
+            "full" => stack.full,
+            "bare+timeout" => match stack.bare {
+                Contender::Bare(bare) => Contender::BareWithTimeout(bare),
+                other => other,
+            },
+            other => {
+                return Err(format!(
+                    "unknown contender {other:?}: bare, bare+timeout, transport or full"
+                )
+                .into());
+            }
+        };
+        eprintln!("profiling pid {}", std::process::id());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            let s = throughput::block(&contender, mode, FULL.sequential).await?;
+            eprintln!(
+                "{:.0} req/s, {:.1} µs CPU/req",
+                s.rate(),
+                micros(s.cpu_per_request())
+            );
+        }
+        Ok::<(), BoxError>(())
+    })
+}
+
 /// The contenders of one instance, logged in with one token.
 struct Stack {
     token: mastodon_auth_core::AccessToken,
     bare: Contender,
+    transport: Contender,
     full: Contender,
 }
 
@@ -246,10 +336,17 @@ impl Stack {
             .await?;
         let token = clients::log_in(&setup, approve).await?;
         let full = target
-            .client(transport, clients::unthrottled_pacer(), Some(&token))
+            .client(
+                transport.clone(),
+                clients::unthrottled_pacer(),
+                Some(&token),
+            )
             .await?;
         Ok(Self {
             bare: Contender::Bare(Arc::new(Bare::new(target, &token)?)),
+            transport: Contender::Transport(Arc::new(clients::TransportOnly::new(
+                target, transport, &token,
+            )?)),
             full: Contender::Full(full),
             token,
         })
@@ -455,15 +552,16 @@ impl Table {
         }
     }
 
-    fn pace(&mut self, r: &pace::PaceResult) {
-        self.heading(format!(
-            "pace (factor 1.1, no client quota), {} windows of {} requests / {:?}",
-            pace::WINDOWS,
-            pace::LIMIT,
-            pace::WINDOW
-        ));
+    fn pace(&mut self, r: &pace::PaceResult, info_only: bool) {
+        if !info_only {
+            self.heading(format!(
+                "pace (factor 1.1, no client quota), {} windows of {} requests",
+                pace::WINDOWS,
+                pace::LIMIT,
+            ));
+        }
         let mut detail = format!(
-            "{} ok, {} × 429, {} errors in {:.2} s",
+            "{} ok, {} × 429, {} errors in {:.1} s",
             r.ok,
             r.too_many,
             r.errors,
@@ -473,13 +571,28 @@ impl Table {
             let _ = write!(detail, "; first error: {e}");
         }
         let fraction = r.fraction();
-        self.line(
-            "  fraction of allowed rate",
-            format!("{fraction:>9.3}"),
-            detail,
-            &format!("≥ {}, no 429", target::PACE_FRACTION),
-            Some(fraction >= target::PACE_FRACTION && r.too_many == 0 && r.errors == 0),
+        let label = format!(
+            "  {:?} windows, {}",
+            r.run.window,
+            if r.run.keep_date {
+                "headers as sent"
+            } else {
+                "Date removed"
+            }
         );
+        let clean = r.too_many == 0 && r.errors == 0;
+        if info_only {
+            // Not a target: 1-second header resolution is a third of a 3-second window.
+            self.line(&label, format!("{fraction:>9.3}"), detail, "info", None);
+        } else {
+            self.line(
+                &label,
+                format!("{fraction:>9.3}"),
+                detail,
+                &format!("≥ {}, no 429", target::PACE_FRACTION),
+                Some(fraction >= target::PACE_FRACTION && clean),
+            );
+        }
     }
 
     fn cold_start(&mut self, starts: &[(Duration, u64)]) {

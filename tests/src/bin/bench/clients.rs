@@ -167,11 +167,66 @@ impl Bare {
     }
 }
 
+/// Our transport without the client on top: the same request the client sends (Accept,
+/// Authorization, the client's timeout), the body read, nothing parsed.
+pub struct TransportOnly {
+    transport: HyperTransport,
+    uri: http::Uri,
+    auth: HeaderValue,
+}
+
+impl TransportOnly {
+    /// Sends `token` to `target` through `transport`.
+    pub fn new(
+        target: &Target,
+        transport: HyperTransport,
+        token: &AccessToken,
+    ) -> Result<Self, BoxError> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose()))?;
+        auth.set_sensitive(true);
+        Ok(Self {
+            transport,
+            uri: format!("{}{VERIFY_PATH}", target.base_url).parse()?,
+            auth,
+        })
+    }
+
+    async fn verify(&self) -> Result<(), String> {
+        let mut request = http::Request::get(self.uri.clone())
+            .body(Bytes::new())
+            .map_err(|e| format!("transport: building the request: {e}"))?;
+        let headers = request.headers_mut();
+        headers.insert(AUTHORIZATION, self.auth.clone());
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        request
+            .extensions_mut()
+            .insert(mastodon_auth_core::RequestTimeout(Duration::from_secs(300)));
+        let response = self
+            .transport
+            .send(request)
+            .await
+            .map_err(|e| format!("transport: {e}"))?;
+        if response.status() != http::StatusCode::OK {
+            return Err(format!("transport: status {}", response.status()));
+        }
+        std::hint::black_box(response.into_body());
+        Ok(())
+    }
+}
+
 /// A contender that can run concurrently from many tasks.
 #[derive(Clone)]
 pub enum Contender {
     /// (a) bare hyper-util.
     Bare(Arc<Bare>),
+    /// (a) inside `tokio::time::timeout`, as `HyperTransport` runs each request (profiling
+    /// only: tells the timer's share of the difference between (a) and (b)).
+    BareWithTimeout(Arc<Bare>),
+    /// `HyperTransport::send` alone: no client, pacer or JSON (diagnostic row).
+    Transport(Arc<TransportOnly>),
     /// (b) `Mastodon` + `HyperTransport` + `Pacer` + JSON parsing.
     Full(Mastodon),
     /// (c) megalodon 1.3 (reqwest + rustls).
@@ -185,6 +240,13 @@ impl Contender {
     pub async fn verify(&self) -> Result<(), String> {
         match self {
             Self::Bare(bare) => bare.verify().await.map(drop),
+            Self::BareWithTimeout(bare) => {
+                tokio::time::timeout(Duration::from_secs(300), bare.verify())
+                    .await
+                    .map_err(|_| "bare hyper: timed out".to_owned())?
+                    .map(drop)
+            }
+            Self::Transport(t) => t.verify().await,
             Self::Full(client) => client
                 .account_verify_credentials()
                 .await
