@@ -34,6 +34,8 @@ mod clients;
 mod coldstart;
 #[path = "bench/cpu.rs"]
 mod cpu;
+#[path = "bench/micro.rs"]
+mod micro;
 #[path = "bench/pace.rs"]
 mod pace;
 #[path = "bench/server.rs"]
@@ -103,9 +105,10 @@ fn main() -> ExitCode {
                 [] => run(FULL),
                 [q] if q == "--quick" => run(QUICK),
                 [p, who, scheme, mode] if p == "--profile" => profile(who, scheme, mode),
+                [m] if m == "--micro" => micro(),
                 _ => {
                     eprintln!(
-                        "usage: bench [--quick | --profile bare|bare+timeout|transport|full https|http seq|64]"
+                        "usage: bench [--quick | --micro | --profile bare|bare+timeout|transport|full https|http seq|64]"
                     );
                     return ExitCode::FAILURE;
                 }
@@ -257,6 +260,31 @@ fn run(plan: Plan) -> Result<(), BoxError> {
     let report = accounts::run_child()?;
     table.accounts(&report);
     print!("{}", table.render());
+    Ok(())
+}
+
+/// Times the client's per-request pieces alone (see `micro.rs`).
+fn micro() -> Result<(), BoxError> {
+    let mut server = server::ServerProcess::spawn()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let rows = runtime.block_on(async {
+        let target = Target {
+            base_url: server.https_url.clone(),
+            ca_pem: server.ca_pem.clone(),
+            plain_http: false,
+        };
+        let stack = Stack::log_in(&target, |url| server.approve(true, url)).await?;
+        micro::run(&target, &stack.token).await
+    })?;
+    for (what, took) in rows {
+        if took.is_zero() {
+            println!("{what}");
+        } else {
+            println!("{:>9.0} ns  {what}", took.as_secs_f64() * 1e9);
+        }
+    }
     Ok(())
 }
 
