@@ -5,6 +5,9 @@
 //! cargo run --release -p mastodon-auth-tests --bin bench                      # (a), (b), Mastodon.py
 //! cargo run --release -p mastodon-auth-tests --bin bench --features megalodon # adds (c) megalodon
 //! cargo run --release -p mastodon-auth-tests --bin bench -- --quick           # a smoke run
+//! cargo run --release -p mastodon-auth-tests --bin bench -- --micro           # per-request parts
+//! cargo run --release -p mastodon-auth-tests --bin bench -- --profile full https seq
+//!                                              # one contender for 20 s, for `perf record -p`
 //! ```
 //!
 //! What it measures:
