@@ -65,7 +65,12 @@ pub struct Application {
 }
 
 /// The logged-in account (`GET /api/v1/accounts/verify_credentials`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+///
+/// Only the fields the auth layer needs are typed. The rest of the document (`source`, `role`,
+/// counts, …) is kept as the server sent it and parsed only when asked for with
+/// [`json`](Self::json): this answer comes on every verification, and parsing its forty-odd
+/// fields into a map each time was most of the client's cost per request.
+#[derive(Clone, Deserialize, PartialEq)]
 #[non_exhaustive]
 pub struct Account {
     /// The account id.
@@ -81,9 +86,41 @@ pub struct Account {
     /// The profile URL.
     #[serde(default)]
     pub url: Option<String>,
-    /// Everything else (`source`, `role`, counts, …).
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    #[serde(skip)]
+    pub(crate) raw: bytes::Bytes,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("acct", &self.acct)
+            .field("display_name", &self.display_name)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Account {
+    /// The whole document as the server sent it.
+    ///
+    /// ```
+    /// # use mastodon_auth_core::{Mastodon, TransportError};
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// # let t = |_r: http::Request<bytes::Bytes>| async { Ok::<_, TransportError>(http::Response::new(
+    /// #     bytes::Bytes::from_static(br#"{"id":"1","username":"alice","acct":"alice","followers_count":3}"#))) };
+    /// # let client = Mastodon::builder("social.example").access_token("T").transport(t).build().await?;
+    /// let account = client.account_verify_credentials().await?;
+    /// assert_eq!(account.json()["followers_count"], 3);
+    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn json(&self) -> Map<String, Value> {
+        // It parsed as an object when the account was made, so this cannot fail in practice.
+        serde_json::from_slice(&self.raw).unwrap_or_default()
+    }
 }
 
 /// OpenID-style user info (`/oauth/userinfo`, Mastodon ≥ 4.4).

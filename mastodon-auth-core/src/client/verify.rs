@@ -76,7 +76,8 @@ impl Mastodon {
                 self.base_url().join("/api/v1/accounts/verify_credentials"),
             ))
             .await?;
-        let account: Account = reply.json()?;
+        let mut account: Account = reply.json()?;
+        account.raw = reply.body.clone();
         let key = AccountKey::new(&account.username, self.base_url())
             .map_err(|_| reply.malformed("the account's `username` is not a user name"))?;
         self.state().account = Some(key);
