@@ -56,11 +56,11 @@ pub async fn run(
         Duration::ZERO,
     )];
     rows.push((
-        "serde_json → Account (typed fields + `extra` map)".to_owned(),
+        "serde_json → mastodon_auth_core::Account".to_owned(),
         time(|| serde_json::from_slice::<Account>(&body).map(drop)),
     ));
     rows.push((
-        "serde_json → serde_json::Value (same map, no flatten)".to_owned(),
+        "serde_json → serde_json::Value (the whole document as a map)".to_owned(),
         time(|| serde_json::from_slice::<serde_json::Value>(&body).map(drop)),
     ));
     rows.push((
