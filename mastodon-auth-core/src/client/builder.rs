@@ -282,12 +282,15 @@ impl MastodonBuilder {
         let base = InstanceUrl::parse(&self.base_url)?;
         let mut client_id = self.client_id;
         let mut client_secret = self.client_secret;
-        let mut token = self.access_token.map(|access| Token {
-            access,
-            refresh: None,
-            expires_at: None,
-            scopes: None,
-        });
+        let unusable = || {
+            Error::InvalidArgument(
+                "the access token contains characters that cannot be sent in a header".into(),
+            )
+        };
+        let mut token = match self.access_token {
+            Some(access) => Some(Token::new(access, None, None, None).ok_or_else(unusable)?),
+            None => None,
+        };
         let mut account = None;
         if let Some(store) = &self.store {
             if (client_id.is_none() || client_secret.is_none())
@@ -311,12 +314,15 @@ impl MastodonBuilder {
                         client_secret = user.client_secret.clone();
                     }
                     account = user.account.clone();
-                    token = Some(Token {
-                        access: user.access_token,
-                        refresh: user.refresh_token,
-                        expires_at: user.expires_at,
-                        scopes: user.scopes,
-                    });
+                    token = Some(
+                        Token::new(
+                            user.access_token,
+                            user.refresh_token,
+                            user.expires_at,
+                            user.scopes,
+                        )
+                        .ok_or_else(unusable)?,
+                    );
                 } else if let Some(key) = &self.account {
                     return Err(crate::StoreError::UnknownAccount(key.to_string()).into());
                 }

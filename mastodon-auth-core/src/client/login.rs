@@ -175,15 +175,16 @@ impl Mastodon {
         {
             let mut state = self.state();
             let old_refresh = state.token.as_ref().and_then(|t| t.refresh.clone());
-            state.token = Some(Token {
-                access: token.clone(),
-                // A refresh that returns no new refresh token keeps the old one usable.
-                refresh: response
-                    .refresh_token
-                    .or(if is_refresh { old_refresh } else { None }),
-                expires_at,
-                scopes: granted.clone().or_else(|| Some(requested.clone())),
-            });
+            // A refresh that returns no new refresh token keeps the old one usable.
+            let refresh = response
+                .refresh_token
+                .or(if is_refresh { old_refresh } else { None });
+            let scopes = granted.clone().or_else(|| Some(requested.clone()));
+            state.token = Some(
+                Token::new(token.clone(), refresh, expires_at, scopes).ok_or_else(|| {
+                    reply.malformed("the access token cannot be sent in a header")
+                })?,
+            );
             if !is_refresh {
                 state.account = None;
             }

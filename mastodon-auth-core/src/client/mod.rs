@@ -82,19 +82,46 @@ struct Config {
 struct State {
     client_id: Option<String>,
     client_secret: Option<ClientSecret>,
-    token: Option<Token>,
+    token: Option<Arc<Token>>,
     lang: Option<String>,
     account: Option<AccountKey>,
     metadata: Option<Option<Arc<OAuthServerInfo>>>,
     version: VersionState,
 }
 
-#[derive(Clone)]
+/// The token in use, with what every request derives from it computed once.
 struct Token {
     access: AccessToken,
     refresh: Option<RefreshToken>,
     expires_at: Option<SystemTime>,
     scopes: Option<Scopes>,
+    /// `Authorization: Bearer …`, marked sensitive.
+    bearer: http::HeaderValue,
+    /// The rate-limit budget of this token.
+    key: crate::ratelimit::RateLimitKey,
+}
+
+impl Token {
+    /// `None` when the token has characters that cannot go in a header.
+    fn new(
+        access: AccessToken,
+        refresh: Option<RefreshToken>,
+        expires_at: Option<SystemTime>,
+        scopes: Option<Scopes>,
+    ) -> Option<Arc<Self>> {
+        let mut bearer =
+            http::HeaderValue::from_str(&format!("Bearer {}", access.expose())).ok()?;
+        bearer.set_sensitive(true);
+        let key = crate::ratelimit::RateLimitKey::for_token(&access);
+        Some(Arc::new(Self {
+            access,
+            refresh,
+            expires_at,
+            scopes,
+            bearer,
+            key,
+        }))
+    }
 }
 
 #[derive(Clone, Default)]

@@ -7,11 +7,12 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::Mastodon;
+use std::sync::Arc;
+
+use super::{Mastodon, Token};
 use crate::error::{ApiError, Error, MalformedResponse, RateLimitError};
 use crate::form;
 use crate::ratelimit::{RateLimitInfo, RateLimitKey, Verdict};
-use crate::secret::AccessToken;
 use crate::transport::RequestTimeout;
 
 /// Tokens this close to their expiry are refreshed before use.
@@ -73,7 +74,9 @@ impl Call {
 pub(super) struct Reply {
     pub status: StatusCode,
     pub body: Bytes,
-    pub endpoint: String,
+    pub method: Method,
+    /// The request's URL without query, for messages.
+    pub url: String,
     pub sensitive: bool,
 }
 
@@ -87,7 +90,7 @@ impl Reply {
     pub fn malformed(&self, problem: &str) -> Error {
         Error::MalformedResponse(MalformedResponse {
             status: self.status.as_u16(),
-            endpoint: self.endpoint.clone(),
+            endpoint: endpoint_label(&self.method, &self.url),
             problem: problem.to_owned(),
             excerpt: (!self.sensitive).then(|| excerpt(&self.body)),
         })
@@ -157,34 +160,29 @@ impl Mastodon {
             None
         };
         if call.with_lang
-            && let Some(lang) = self.language()
+            && let Some(lang) = self.state().lang.clone()
         {
             call.params.push(("lang", lang));
         }
         let pairs: Vec<(&str, &str)> = call.params.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let encoded = form::encode(&pairs);
         let (url, body) = if call.method == Method::GET || call.method == Method::HEAD {
-            (
-                if encoded.is_empty() {
-                    call.url.clone()
-                } else {
-                    format!("{}?{encoded}", call.url)
-                },
-                Bytes::new(),
-            )
+            let url = if encoded.is_empty() {
+                call.url.clone()
+            } else {
+                format!("{}?{encoded}", call.url)
+            };
+            (url, Bytes::new())
         } else {
             (call.url.clone(), Bytes::from(encoded))
         };
-        let endpoint = endpoint_label(&call.method, &call.url);
-        let key = token
-            .as_ref()
-            .map_or(RateLimitKey::ANONYMOUS, RateLimitKey::for_token);
+        let key = token.as_ref().map_or(RateLimitKey::ANONYMOUS, |t| t.key);
         let limiter = &self.inner.limiter;
         if call.rate_limited {
             limiter.before_request(key).await?;
         }
         loop {
-            let request = self.http_request(&call.method, &url, body.clone(), token.as_ref())?;
+            let request = self.http_request(&call.method, &url, body.clone(), token.as_deref())?;
             if self.inner.config.debug_requests {
                 tracing::debug!(
                     target: "mastodon_auth::request",
@@ -200,7 +198,7 @@ impl Mastodon {
                 tracing::debug!(
                     target: "mastodon_auth::request",
                     status = parts.status.as_u16(),
-                    endpoint = %endpoint,
+                    endpoint = %endpoint_label(&call.method, &call.url),
                     bytes = resp_body.len(),
                     ratelimit_remaining = ?parts.headers.get("x-ratelimit-remaining"),
                     "received response"
@@ -222,12 +220,18 @@ impl Mastodon {
                 return Err(RateLimitError::Hit { reset }.into());
             }
             if parts.status.as_u16() >= 400 {
-                return Err(api_error(parts.status, &resp_body, endpoint).into());
+                return Err(api_error(
+                    parts.status,
+                    &resp_body,
+                    endpoint_label(&call.method, &call.url),
+                )
+                .into());
             }
             return Ok(Reply {
                 status: parts.status,
                 body: resp_body,
-                endpoint,
+                method: call.method,
+                url: call.url,
                 sensitive: call.sensitive,
             });
         }
@@ -238,7 +242,7 @@ impl Mastodon {
         method: &Method,
         url: &str,
         body: Bytes,
-        token: Option<&AccessToken>,
+        token: Option<&super::Token>,
     ) -> Result<http::Request<Bytes>, Error> {
         let bad = |what: &str| {
             Error::InvalidArgument(format!(
@@ -264,12 +268,7 @@ impl Mastodon {
             headers.insert(header::USER_AGENT, ua.clone());
         }
         if let Some(token) = token {
-            let mut value =
-                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-                    bad("the access token contains characters that cannot go in a header")
-                })?;
-            value.set_sensitive(true);
-            headers.insert(header::AUTHORIZATION, value);
+            headers.insert(header::AUTHORIZATION, token.bearer.clone());
         }
         request
             .extensions_mut()
@@ -279,7 +278,7 @@ impl Mastodon {
 
     /// The token to send, refreshed first (once, however many tasks ask) when it is about to
     /// expire and a refresh token is at hand.
-    async fn bearer_token(&self) -> Result<Option<AccessToken>, Error> {
+    async fn bearer_token(&self) -> Result<Option<Arc<Token>>, Error> {
         let Some(token) = self.state().token.clone() else {
             return Ok(None);
         };
@@ -287,17 +286,17 @@ impl Mastodon {
             .expires_at
             .is_some_and(|at| at <= SystemTime::now() + REFRESH_MARGIN);
         let Some(refresh) = token.refresh.clone().filter(|_| expiring) else {
-            return Ok(Some(token.access));
+            return Ok(Some(token));
         };
         let _guard = self.inner.refresh.lock().await;
         // Another task may have refreshed while this one waited.
         if let Some(current) = self.state().token.as_ref()
             && current.access != token.access
         {
-            return Ok(Some(current.access.clone()));
+            return Ok(Some(current.clone()));
         }
         let scopes = token.scopes.clone().unwrap_or_default();
-        let fresh = Box::pin(self.log_in(super::LoginGrant::RefreshToken {
+        Box::pin(self.log_in(super::LoginGrant::RefreshToken {
             token: refresh,
             scopes,
         }))
@@ -307,7 +306,7 @@ impl Mastodon {
             let user = self.persistable_login_credentials()?;
             self.store()?.save_user(&user).await?;
         }
-        Ok(Some(fresh))
+        Ok(self.state().token.clone())
     }
 }
 
@@ -353,7 +352,8 @@ mod tests {
         let reply = |body: &'static [u8], sensitive| Reply {
             status: StatusCode::OK,
             body: Bytes::from_static(body),
-            endpoint: "POST /oauth/token".into(),
+            method: Method::POST,
+            url: "https://x.example/oauth/token".into(),
             sensitive,
         };
         #[derive(serde::Deserialize, Debug)]

@@ -78,9 +78,16 @@ impl Mastodon {
             .await?;
         let mut account: Account = reply.json()?;
         account.raw = reply.body.clone();
-        let key = AccountKey::new(&account.username, self.base_url())
-            .map_err(|_| reply.malformed("the account's `username` is not a user name"))?;
-        self.state().account = Some(key);
+        let known = self
+            .state()
+            .account
+            .as_ref()
+            .is_some_and(|k| k.username() == account.username);
+        if !known {
+            let key = AccountKey::new(&account.username, self.base_url())
+                .map_err(|_| reply.malformed("the account's `username` is not a user name"))?;
+            self.state().account = Some(key);
+        }
         Ok(account)
     }
 
