@@ -25,9 +25,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use mastodon_auth_core::StoreError;
 
-/// The largest credential file the stores read (1 MiB); anything bigger is
-/// [`StoreError::TooLarge`].
-pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
+/// The largest credential file the stores read (16 MiB: an accounts file with 10,000 accounts
+/// is about 2.7 MB); anything bigger is [`StoreError::TooLarge`], so a wrong path (a disk
+/// image, a log) is refused instead of read into memory.
+pub const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
 
 /// Mode of every credential, temporary and lock file the stores create (unix).
 pub const FILE_MODE: u32 = 0o600;

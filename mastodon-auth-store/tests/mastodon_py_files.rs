@@ -315,7 +315,7 @@ async fn files_are_private_and_created_folders_too() {
 
 #[tokio::test]
 async fn bad_files_give_typed_errors_and_are_never_overwritten() {
-    let big = vec![b'x'; 1024 * 1024 + 1];
+    let big = vec![b'x'; mastodon_auth_store::atomic::MAX_FILE_SIZE as usize + 1];
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty", Vec::new()),
         ("truncated", b"tok-only-client-line\n".to_vec()),
