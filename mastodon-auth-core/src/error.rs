@@ -356,4 +356,8 @@ pub enum StoreError {
     /// The account is not in the store.
     #[error("no account {0} in the store")]
     UnknownAccount(String),
+    /// The store cannot keep this kind of credentials (a Mastodon.py token file has no place
+    /// for an app, for example). Says what was asked and why it cannot be done.
+    #[error("{0}")]
+    Unsupported(String),
 }

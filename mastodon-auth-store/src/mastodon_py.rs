@@ -9,7 +9,7 @@ use mastodon_auth_core::{
     StoreError, UserCredentials,
 };
 
-use crate::atomic::{self, corrupt, io_err};
+use crate::atomic::{self, corrupt};
 
 /// The content of a Mastodon.py client credential file:
 ///
@@ -588,14 +588,10 @@ fn replace_checked(
 }
 
 fn no_file(what: &'static str, path: &Path) -> StoreError {
-    io_err(
-        what,
-        path,
-        std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "this MastodonPyFiles store was made without that file",
-        ),
-    )
+    StoreError::Unsupported(format!(
+        "cannot {what} {}: this MastodonPyFiles store was made without that file",
+        path.display()
+    ))
 }
 
 #[async_trait::async_trait]

@@ -271,14 +271,14 @@ async fn missing_files_are_empty_and_missing_paths_refuse_to_save() {
     let client_only = MastodonPyFiles::client_only(dir.path().join("c"));
     assert!(matches!(
         client_only.save_user(&user).await,
-        Err(StoreError::Io { .. })
+        Err(StoreError::Unsupported(_))
     ));
     assert_eq!(client_only.load_active_user().await.unwrap(), None);
     let app = AppCredentials::new(url("e.example"), "id", ClientSecret::new("s"));
     let user_only = MastodonPyFiles::user_only(dir.path().join("u"));
     assert!(matches!(
         user_only.save_app(&app).await,
-        Err(StoreError::Io { .. })
+        Err(StoreError::Unsupported(_))
     ));
 }
 

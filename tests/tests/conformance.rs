@@ -326,10 +326,7 @@ async fn password_login_to_file_writes_a_working_mastodon_py_token_file() {
     let user_file = dir.path().join("usercred.secret");
     let client = builder(&server)
         .client(CLIENT_ID, CLIENT_SECRET)
-        .store(MastodonPyFiles::new(
-            dir.path().join("clientcred.secret"),
-            &user_file,
-        ))
+        .store(MastodonPyFiles::user_only(&user_file))
         .build()
         .await
         .unwrap();

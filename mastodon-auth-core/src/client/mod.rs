@@ -326,7 +326,12 @@ impl Mastodon {
         if let Some(app) = self.app_credentials() {
             let known = store.load_app(&app.instance).await?;
             if known.is_none_or(|k| k.client_id != app.client_id) {
-                store.save_app(&app).await?;
+                match store.save_app(&app).await {
+                    // A store without a place for apps (a Mastodon.py token file alone) keeps
+                    // the client id and secret with the user.
+                    Ok(()) | Err(crate::StoreError::Unsupported(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         store.save_user(&user).await?;
