@@ -11,6 +11,29 @@
 //!   the client sent.
 //!
 //! Everything listens on `127.0.0.1` only and stops when dropped.
+//!
+//! In your own test suite, start an instance, trust its test CA, and drive your client through
+//! the whole OAuth flow, with the instance playing the person who approves:
+//!
+//! ```
+//! use mastodon_auth_core::{LoginGrant, Mastodon};
+//! use mastodon_auth_http::HyperTransport;
+//! use mastodon_auth_tests::{Approval, LocalInstance};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let instance = LocalInstance::start().await?;
+//! let transport = HyperTransport::builder().add_root_pem(instance.ca_certificate_pem().as_bytes()).build()?;
+//! let client = Mastodon::builder(instance.base_url()).transport(transport).build().await?;
+//! client.create_app("my test").scopes("read".parse()?).send().await?;
+//!
+//! let (url, pending) = client.auth_request_url().scopes("read".parse()?).build().await?;
+//! let Approval::OutOfBand { code } = instance.approve(&url)? else { unreachable!("out-of-band redirect") };
+//! client.log_in(LoginGrant::AuthorizationCode(pending.code(code))).await?;
+//! assert_eq!(client.account_verify_credentials().await?.username, instance.user().username);
+//! instance.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 #![warn(missing_docs)]
 
