@@ -31,6 +31,8 @@
 mod accounts;
 #[path = "bench/alloc.rs"]
 mod alloc;
+#[path = "bench/child.rs"]
+mod child;
 #[path = "bench/clients.rs"]
 mod clients;
 #[path = "bench/coldstart.rs"]

@@ -1,8 +1,7 @@
 //! The contenders: a bare hyper-util client, the full mastodon-auth stack, megalodon, and
 //! Mastodon.py in a Python subprocess; plus logging in to get the token they all use.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 
 use crate::BoxError;
+use crate::child::LineChild;
 
 /// The endpoint every contender calls.
 pub const VERIFY_PATH: &str = "/api/v1/accounts/verify_credentials";
@@ -307,58 +307,29 @@ pub fn python_available() -> bool {
 
 /// A running Mastodon.py driver; dropping it ends the process.
 pub struct Python {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    io: LineChild,
 }
 
 impl Python {
     /// Starts the driver against `base_url` and hands it the token on stdin.
     pub fn start(base_url: &str, token: &AccessToken) -> Result<Self, BoxError> {
-        let mut child = Command::new("python3")
-            .args(["-c", PYTHON_DRIVER, base_url])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err("python3 has no stdin/stdout pipe".into());
-        };
-        let mut py = Self {
-            child,
-            stdin: Some(stdin),
-            stdout: BufReader::new(stdout),
-        };
-        py.send(token.expose())?;
-        let line = py.read_line()?;
+        let mut io = LineChild::spawn(
+            Command::new("python3").args(["-c", PYTHON_DRIVER, base_url]),
+            "the Mastodon.py driver",
+        )?;
+        io.send(token.expose())?;
+        let line = io.read_line()?;
         if line.trim() != "ready" {
             return Err(format!("the Mastodon.py driver said {:?}", line.trim()).into());
         }
-        Ok(py)
-    }
-
-    fn send(&mut self, line: &str) -> Result<(), BoxError> {
-        let stdin = self.stdin.as_mut().ok_or("python3's stdin is closed")?;
-        writeln!(stdin, "{line}")?;
-        stdin.flush()?;
-        Ok(())
-    }
-
-    fn read_line(&mut self) -> Result<String, BoxError> {
-        let mut line = String::new();
-        if self.stdout.read_line(&mut line)? == 0 {
-            return Err("the Mastodon.py driver exited (see its traceback above)".into());
-        }
-        Ok(line)
+        Ok(Self { io })
     }
 
     /// Makes `n` calls; returns (wall, CPU) as the driver measured them, interpreter start
     /// excluded.
     pub fn run(&mut self, n: usize) -> Result<(Duration, Duration), BoxError> {
-        self.send(&n.to_string())?;
-        let line = self.read_line()?;
+        self.io.send(&n.to_string())?;
+        let line = self.io.read_line()?;
         let mut parts = line.split_whitespace();
         let mut secs = || -> Result<Duration, BoxError> {
             let s: f64 = parts
@@ -368,19 +339,5 @@ impl Python {
             Ok(Duration::try_from_secs_f64(s)?)
         };
         Ok((secs()?, secs()?))
-    }
-}
-
-impl Drop for Python {
-    fn drop(&mut self) {
-        self.stdin.take();
-        for _ in 0..50 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

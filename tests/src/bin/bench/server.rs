@@ -6,14 +6,15 @@
 //! "url": AUTHORIZE_URL}` it reads, it answers `{"code": CODE}` or `{"error": TEXT}`. It stops
 //! when its stdin closes (the parent exited or dropped it).
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
+use std::io::{BufRead, Write};
+use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::time::Duration;
 
 use mastodon_auth_tests::{Approval, LocalInstance};
 use serde_json::{Value, json};
 
+use crate::child::LineChild;
 use crate::{BoxError, ROLE_ENV};
 
 /// High enough that the instance's throttle never answers 429 during the bench.
@@ -109,9 +110,7 @@ fn answer_commands(https: &LocalInstance, http: &LocalInstance) -> Result<(), Bo
 
 /// The parent's handle on the server child; dropping it stops the child.
 pub struct ServerProcess {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    io: LineChild,
     /// `https://127.0.0.1:PORT`
     pub https_url: String,
     /// `http://127.0.0.1:PORT`
@@ -124,76 +123,35 @@ impl ServerProcess {
     /// Starts the child and waits for its addresses.
     pub fn spawn() -> Result<Self, BoxError> {
         let exe = std::env::current_exe()?;
-        let mut child = Command::new(exe)
-            .env(ROLE_ENV, "server")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err("the server child has no stdin/stdout pipe".into());
-        };
-        let mut server = Self {
-            child,
-            stdin: Some(stdin),
-            stdout: BufReader::new(stdout),
-            https_url: String::new(),
-            http_url: String::new(),
-            ca_pem: String::new(),
-        };
-        let hello = server.read_reply()?;
+        let mut io = LineChild::spawn(
+            Command::new(exe).env(ROLE_ENV, "server"),
+            "the server child",
+        )?;
+        let hello: Value = serde_json::from_str(&io.read_line()?)?;
         let field = |name: &str| -> Result<String, BoxError> {
             hello[name]
                 .as_str()
                 .map(str::to_owned)
                 .ok_or_else(|| format!("the server child's greeting lacks `{name}`").into())
         };
-        server.https_url = field("https")?;
-        server.http_url = field("http")?;
-        server.ca_pem = field("ca_pem")?;
-        Ok(server)
-    }
-
-    fn read_reply(&mut self) -> Result<Value, BoxError> {
-        let mut line = String::new();
-        if self.stdout.read_line(&mut line)? == 0 {
-            return Err("the server child exited (see its message above)".into());
-        }
-        Ok(serde_json::from_str(&line)?)
+        Ok(Self {
+            https_url: field("https")?,
+            http_url: field("http")?,
+            ca_pem: field("ca_pem")?,
+            io,
+        })
     }
 
     /// Has the child's instance play the user and approve `authorize_url` (an out-of-band
     /// request); returns the authorization code.
     pub fn approve(&mut self, https: bool, authorize_url: &str) -> Result<String, BoxError> {
         let cmd = json!({ "approve": if https { "https" } else { "http" }, "url": authorize_url });
-        let stdin = self
-            .stdin
-            .as_mut()
-            .ok_or("the server child's stdin is closed")?;
-        writeln!(stdin, "{cmd}")?;
-        stdin.flush()?;
-        let reply = self.read_reply()?;
+        self.io.send(&cmd.to_string())?;
+        let reply: Value = serde_json::from_str(&self.io.read_line()?)?;
         match (reply["code"].as_str(), reply["error"].as_str()) {
             (Some(code), _) => Ok(code.to_owned()),
             (None, Some(e)) => Err(format!("the instance refused to approve: {e}").into()),
             _ => Err("the server child answered neither a code nor an error".into()),
         }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        // Closing stdin asks the child to stop; the kill covers a child stuck elsewhere.
-        self.stdin.take();
-        for _ in 0..50 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
