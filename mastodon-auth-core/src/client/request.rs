@@ -1,18 +1,17 @@
 //! The one path every request takes: language, authentication, pacing, sending, rate-limit
 //! feedback, error mapping, and redacted debug logging.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use std::sync::Arc;
-
 use super::{Mastodon, Token};
-use crate::error::{ApiError, Error, MalformedResponse, RateLimitError};
+use crate::error::{ApiError, Error, MalformedResponse};
 use crate::form;
-use crate::ratelimit::{RateLimitInfo, RateLimitKey, Verdict};
+use crate::ratelimit::{NoRateLimit, RateLimitInfo, RateLimitKey, RateLimiter, Verdict};
 use crate::transport::RequestTimeout;
 
 /// Tokens this close to their expiry are refreshed before use.
@@ -177,10 +176,14 @@ impl Mastodon {
             (call.url.clone(), Bytes::from(encoded))
         };
         let key = token.as_ref().map_or(RateLimitKey::ANONYMOUS, |t| t.key);
-        let limiter = &self.inner.limiter;
-        if call.rate_limited {
-            limiter.before_request(key).await?;
-        }
+        // OAuth endpoints are not paced (as in Mastodon.py): `NoRateLimit` turns their 429
+        // into an error at once, through the same path as the configured limiter.
+        let limiter: &dyn RateLimiter = if call.rate_limited {
+            self.inner.limiter.as_ref()
+        } else {
+            &NoRateLimit
+        };
+        limiter.before_request(key).await?;
         loop {
             let request = self.http_request(&call.method, &url, body.clone(), token.as_deref())?;
             if self.inner.config.debug_requests {
@@ -204,20 +207,10 @@ impl Mastodon {
                     "received response"
                 );
             }
-            if call.rate_limited {
-                let info = RateLimitInfo::from_headers(&parts.headers);
-                // On `Retry` the limiter has already waited (and charged its budget): resend.
-                if limiter.after_response(key, parts.status, info).await? == Verdict::Retry {
-                    continue;
-                }
-            } else if parts.status == StatusCode::TOO_MANY_REQUESTS {
-                let now = SystemTime::now();
-                let reset = RateLimitInfo::from_headers(&parts.headers)
-                    .ok()
-                    .flatten()
-                    .and_then(|i| i.reset_local(now))
-                    .filter(|r| *r > now);
-                return Err(RateLimitError::Hit { reset }.into());
+            let info = RateLimitInfo::from_headers(&parts.headers);
+            // On `Retry` the limiter has already waited (and charged its budget): resend.
+            if limiter.after_response(key, parts.status, info).await? == Verdict::Retry {
+                continue;
             }
             if parts.status.as_u16() >= 400 {
                 return Err(api_error(
