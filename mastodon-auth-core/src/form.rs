@@ -1,8 +1,13 @@
 //! Form and query encoding as Mastodon.py does it (`quote_plus`: space → `+`, `:` → `%3A`),
 //! and the redaction applied before anything reaches a log.
 
-/// Field names whose values are secrets, in bodies and query strings.
-const SECRET_FIELDS: &[&str] = &[
+/// Form and query parameters whose values are secrets. The client's debug logs redact them;
+/// code that logs requests of its own (a test server, a proxy) can use the same list.
+///
+/// ```
+/// assert!(mastodon_auth_core::SECRET_PARAMETERS.contains(&"client_secret"));
+/// ```
+pub const SECRET_PARAMETERS: &[&str] = &[
     "access_token",
     "bearer_token",
     "client_secret",
@@ -26,7 +31,7 @@ pub(crate) fn encode(pairs: &[(&str, &str)]) -> String {
 pub(crate) fn redact(encoded: &str) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
     for (k, v) in form_urlencoded::parse(encoded.as_bytes()) {
-        if SECRET_FIELDS.contains(&k.as_ref()) {
+        if SECRET_PARAMETERS.contains(&k.as_ref()) {
             s.append_pair(&k, "[redacted]");
         } else {
             s.append_pair(&k, &v);

@@ -61,6 +61,7 @@ pub use entities::{Account, Application, OAuthUserInfo, RegisteredApp};
 pub use error::{
     ApiError, ApiErrorKind, Error, HeaderError, MalformedResponse, RateLimitError, StoreError,
 };
+pub use form::SECRET_PARAMETERS;
 pub use instance_url::InstanceUrl;
 pub use metadata::OAuthServerInfo;
 pub use ratelimit::{

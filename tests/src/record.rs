@@ -3,23 +3,12 @@
 /// Stands in for a redacted value in [`RecordedRequest`].
 pub const REDACTED: &str = "[redacted]";
 
-/// Parameter names whose values are secrets and never recorded.
-const SECRET_FIELDS: &[&str] = &[
-    "client_secret",
-    "password",
-    "code",
-    "code_verifier",
-    "token",
-    "access_token",
-    "bearer_token",
-    "refresh_token",
-];
-
 /// One request the local instance received.
 ///
 /// The `Authorization` header keeps only its scheme (`Bearer [redacted]`), and the values of
-/// secret parameters (`client_secret`, `password`, `code`, `code_verifier`, `token`,
-/// `access_token`, `bearer_token`, `refresh_token`) are replaced by [`REDACTED`], in the query
+/// secret parameters (core's [`SECRET_PARAMETERS`](mastodon_auth_core::SECRET_PARAMETERS):
+/// `client_secret`, `password`, `code`, `code_verifier`, `token`, `access_token`,
+/// `bearer_token`, `refresh_token`) are replaced by [`REDACTED`], in the query
 /// and in the body alike, so a recording can be printed safely.
 ///
 /// ```
@@ -76,7 +65,7 @@ impl RecordedRequest {
 /// The value to record for parameter `name`.
 pub(crate) fn redact_param(name: &str, value: &str) -> String {
     let base = name.strip_suffix("[]").unwrap_or(name);
-    if SECRET_FIELDS.contains(&base) {
+    if mastodon_auth_core::SECRET_PARAMETERS.contains(&base) {
         REDACTED.to_owned()
     } else {
         value.to_owned()
