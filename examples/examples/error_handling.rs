@@ -4,8 +4,9 @@
 //! cargo run --example error_handling [-- --instance URL]
 //! ```
 
-use mastodon_auth_core::{Error, Mastodon};
-use mastodon_auth_examples::setup;
+use mastodon_auth::{Error, Mastodon};
+
+mod setup;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

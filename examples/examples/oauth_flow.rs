@@ -8,9 +8,10 @@
 
 use std::io::BufRead;
 
-use mastodon_auth_core::{LoginGrant, Mastodon, Scopes};
-use mastodon_auth_examples::setup;
+use mastodon_auth::{LoginGrant, Mastodon, Scopes};
 use mastodon_auth_tests::Approval;
+
+mod setup;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

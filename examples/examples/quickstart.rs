@@ -8,12 +8,14 @@
 
 use std::time::Duration;
 
-use mastodon_auth_core::{Error, LoginGrant, Mastodon, OOB_REDIRECT_URI, RatelimitMethod, Scopes};
-use mastodon_auth_examples::loopback::{CallbackListener, REGISTERED_REDIRECT_URI};
-use mastodon_auth_examples::{browser, setup};
-use mastodon_auth_ratelimit::Pacer;
-use mastodon_auth_store::AccountsFile;
+use mastodon_auth::loopback::{CallbackListener, REGISTERED_REDIRECT_URI};
+use mastodon_auth::{
+    AccountsFile, Error, LoginGrant, Mastodon, OOB_REDIRECT_URI, Pacer, RatelimitMethod, Scopes,
+    browser,
+};
 use mastodon_auth_tests::Approval;
+
+mod setup;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -96,7 +98,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 "4. Signed in as {} and approved; the browser is sent back to the loopback listener",
                 local.user().username
             );
-            browser::visit_loopback(&location).await?;
+            mastodon_auth_tests::visit_loopback(&location).await?;
         }
         None => {
             if !browser::open(&url) {

@@ -8,9 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use mastodon_auth_core::{Error, LoginGrant, Mastodon, RatelimitMethod};
-use mastodon_auth_http::HyperTransport;
-use mastodon_auth_ratelimit::Pacer;
+use mastodon_auth::{Error, HyperTransport, LoginGrant, Mastodon, Pacer, RatelimitMethod};
 use mastodon_auth_tests::LocalInstance;
 
 #[tokio::main]

@@ -5,9 +5,9 @@
 //! cargo run --example register_app [-- --instance URL]
 //! ```
 
-use mastodon_auth_core::{Mastodon, Scopes};
-use mastodon_auth_examples::setup;
-use mastodon_auth_store::MastodonPyFiles;
+use mastodon_auth::{Mastodon, MastodonPyFiles, Scopes};
+
+mod setup;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -6,10 +6,10 @@
 //! ```
 //! Against a real server this needs existing files: set CLIENTCRED and USERCRED to their paths.
 
-use mastodon_auth_core::{LoginGrant, Mastodon, Scopes};
-use mastodon_auth_examples::setup;
-use mastodon_auth_store::MastodonPyFiles;
+use mastodon_auth::{LoginGrant, Mastodon, MastodonPyFiles, Scopes};
 use mastodon_auth_tests::Approval;
+
+mod setup;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,6 +1,6 @@
 //! # mastodon-auth-tests
 //!
-//! Test infrastructure for Mastodon OAuth clients:
+//! The test kit for Mastodon OAuth clients; add it as a dev-dependency:
 //!
 //! - [`LocalInstance`]: a Mastodon-compatible server on loopback (HTTPS with a generated CA,
 //!   or HTTP) implementing app registration, `/oauth/token` (every grant and error of real
@@ -55,6 +55,7 @@ mod state;
 mod throttle;
 mod tls;
 mod uri;
+mod visit;
 
 pub use fault::Fault;
 pub use instance::{LocalInstance, LocalInstanceBuilder, StartError};
@@ -66,3 +67,4 @@ pub use replay::{
     ReplayServer, ReplayedRequest,
 };
 pub use state::TestUser;
+pub use visit::visit_loopback;

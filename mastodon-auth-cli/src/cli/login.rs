@@ -3,14 +3,12 @@
 use std::io::BufRead;
 use std::time::Duration;
 
-use mastodon_auth_core::{
-    CredentialStore, InstanceUrl, LoginGrant, OOB_REDIRECT_URI, Password, Scopes,
-};
+use mastodon_auth::{CredentialStore, InstanceUrl, LoginGrant, OOB_REDIRECT_URI, Password, Scopes};
 use serde_json::json;
 
 use super::{Context, Failure, builder, say};
-use crate::browser;
-use crate::loopback::{CallbackListener, REGISTERED_REDIRECT_URI};
+use mastodon_auth::browser;
+use mastodon_auth::loopback::{CallbackListener, REGISTERED_REDIRECT_URI};
 
 /// How long a browser login may take.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(300);

@@ -1,6 +1,6 @@
 //! What can go wrong, as one line for stderr and an exit code.
 
-use mastodon_auth_core::Error;
+use mastodon_auth::Error;
 
 /// A failure with the exit code it maps to.
 #[derive(Debug)]
@@ -36,8 +36,8 @@ impl From<Error> for Failure {
     }
 }
 
-impl From<mastodon_auth_core::StoreError> for Failure {
-    fn from(e: mastodon_auth_core::StoreError) -> Self {
+impl From<mastodon_auth::StoreError> for Failure {
+    fn from(e: mastodon_auth::StoreError) -> Self {
         Self::other(e.to_string())
     }
 }

@@ -2,11 +2,11 @@
 //! one table with PASS/MISS against the project's targets.
 //!
 //! ```text
-//! cargo run --release -p mastodon-auth-tests --bin bench                      # (a), (b), Mastodon.py
-//! cargo run --release -p mastodon-auth-tests --bin bench --features megalodon # adds (c) megalodon
-//! cargo run --release -p mastodon-auth-tests --bin bench -- --quick           # a smoke run
-//! cargo run --release -p mastodon-auth-tests --bin bench -- --micro           # per-request parts
-//! cargo run --release -p mastodon-auth-tests --bin bench -- --profile full https seq
+//! cargo run --release -p mastodon-auth-bench                      # (a), (b), Mastodon.py
+//! cargo run --release -p mastodon-auth-bench --features megalodon # adds (c) megalodon
+//! cargo run --release -p mastodon-auth-bench -- --quick           # a smoke run
+//! cargo run --release -p mastodon-auth-bench -- --micro           # per-request parts
+//! cargo run --profile profiling -p mastodon-auth-bench -- --profile full https seq
 //!                                              # one contender for 20 s, for `perf record -p`
 //! ```
 //!
@@ -27,25 +27,15 @@
 //!
 //! The whole run takes well under 5 minutes on 2 cores (build time aside).
 
-#[path = "bench/accounts.rs"]
 mod accounts;
-#[path = "bench/alloc.rs"]
 mod alloc;
-#[path = "bench/child.rs"]
 mod child;
-#[path = "bench/clients.rs"]
 mod clients;
-#[path = "bench/coldstart.rs"]
 mod coldstart;
-#[path = "bench/cpu.rs"]
 mod cpu;
-#[path = "bench/micro.rs"]
 mod micro;
-#[path = "bench/pace.rs"]
 mod pace;
-#[path = "bench/server.rs"]
 mod server;
-#[path = "bench/throughput.rs"]
 mod throughput;
 
 use std::fmt::Write as _;

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use mastodon_auth_core::{AccountKey, CredentialStore, Mastodon, RatelimitMethod, Scopes};
-use mastodon_auth_http::HyperTransport;
-use mastodon_auth_ratelimit::Pacer;
-use mastodon_auth_store::AccountsFile;
+use mastodon_auth::{
+    AccountKey, AccountsFile, CredentialStore, HyperTransport, Mastodon, Pacer, RatelimitMethod,
+    Scopes,
+};
 use serde_json::json;
 
 /// Command-line arguments.
@@ -93,7 +93,7 @@ mod failure;
 mod login;
 mod server_info;
 
-pub use failure::{Failure, exit_code};
+use failure::Failure;
 
 /// Runs the tool with the process's arguments.
 #[must_use]
@@ -242,7 +242,7 @@ fn say(ctx: &Context, json_value: &serde_json::Value, text: &str) {
     }
 }
 
-fn builder(ctx: &Context, instance: &str) -> mastodon_auth_core::MastodonBuilder {
+fn builder(ctx: &Context, instance: &str) -> mastodon_auth::MastodonBuilder {
     Mastodon::builder(instance)
         .transport(ctx.transport.clone())
         .rate_limiter(Pacer::new(RatelimitMethod::Wait))
@@ -253,7 +253,7 @@ fn builder(ctx: &Context, instance: &str) -> mastodon_auth_core::MastodonBuilder
 async fn load_user(
     ctx: &Context,
     key: Option<AccountKey>,
-) -> Result<mastodon_auth_core::UserCredentials, Failure> {
+) -> Result<mastodon_auth::UserCredentials, Failure> {
     let user = match &key {
         Some(key) => ctx.store.load_user(key).await?,
         None => ctx.store.load_active_user().await?,

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use mastodon_auth_examples::browser::visit_loopback;
+use mastodon_auth_tests::visit_loopback;
 use mastodon_auth_tests::{Approval, Fault, LocalInstance, Profile};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -330,9 +330,9 @@ async fn exit_codes_name_the_kind_of_failure() {
     // Authentication: a revoked token.
     assert_eq!(env.login_loopback(&env.instance.base_url(), &[]).await.0, 0);
     let (_, token, _) = env.run(&["token"], "").await;
-    let client = mastodon_auth_core::Mastodon::builder(env.instance.base_url())
+    let client = mastodon_auth::Mastodon::builder(env.instance.base_url())
         .transport(
-            mastodon_auth_http::HyperTransport::builder()
+            mastodon_auth::HyperTransport::builder()
                 .add_root_pem(env.instance.ca_certificate_pem().as_bytes())
                 .build()
                 .unwrap(),
@@ -352,9 +352,9 @@ async fn exit_codes_name_the_kind_of_failure() {
         .next()
         .unwrap()
         .clone();
-    let client = mastodon_auth_core::Mastodon::builder(env.instance.base_url())
+    let client = mastodon_auth::Mastodon::builder(env.instance.base_url())
         .transport(
-            mastodon_auth_http::HyperTransport::builder()
+            mastodon_auth::HyperTransport::builder()
                 .add_root_pem(env.instance.ca_certificate_pem().as_bytes())
                 .build()
                 .unwrap(),

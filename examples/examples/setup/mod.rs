@@ -1,7 +1,7 @@
 //! What every example needs first: an instance to talk to (the embedded [`LocalInstance`] by
 //! default, or a real server given with `--instance URL`) and a transport that trusts it.
 
-use mastodon_auth_http::HyperTransport;
+use mastodon_auth::HyperTransport;
 use mastodon_auth_tests::LocalInstance;
 
 /// The instance an example runs against.
@@ -10,7 +10,9 @@ pub struct Target {
     pub base_url: String,
     /// A transport that trusts it.
     pub transport: HyperTransport,
-    /// The embedded instance, when no `--instance` was given (kept alive for the example).
+    /// The embedded instance, when no `--instance` was given (kept alive for the example;
+    /// not every example reads it).
+    #[allow(dead_code)]
     pub local: Option<LocalInstance>,
 }
 

@@ -19,7 +19,7 @@ const MAX_HEAD: usize = 16 * 1024;
 /// ```no_run
 /// # async fn f() -> std::io::Result<()> {
 /// use std::time::Duration;
-/// use mastodon_auth_examples::loopback::CallbackListener;
+/// use mastodon_auth::loopback::CallbackListener;
 /// let listener = CallbackListener::bind().await?;
 /// println!("redirect to {}", listener.redirect_uri());
 /// let callback = listener.wait(Duration::from_secs(300)).await?;
