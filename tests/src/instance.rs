@@ -22,6 +22,7 @@ use crate::server::{self, DropConnection, Handler, RespBody, ServerTask};
 use crate::state::{Config, Shared, TestUser, Throttle, now};
 use crate::throttle;
 use crate::tls;
+use crate::tls::CertificateError;
 
 /// Request bodies above this are refused (413); nothing in the auth API comes close.
 const MAX_BODY: usize = 1 << 20;
@@ -33,7 +34,13 @@ pub enum StartError {
     /// Binding the loopback listener failed.
     Bind(std::io::Error),
     /// Generating the test CA or the server certificate, or loading it into rustls, failed.
-    Certificate(String),
+    Certificate(CertificateError),
+}
+
+impl From<CertificateError> for StartError {
+    fn from(e: CertificateError) -> Self {
+        Self::Certificate(e)
+    }
 }
 
 impl fmt::Display for StartError {
@@ -49,7 +56,7 @@ impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Bind(e) => Some(e),
-            Self::Certificate(_) => None,
+            Self::Certificate(e) => Some(e),
         }
     }
 }

@@ -67,4 +67,5 @@ pub use replay::{
     ReplayServer, ReplayedRequest,
 };
 pub use state::TestUser;
+pub use tls::{Alpn, CertificateError, Leaf, TestCa};
 pub use visit::visit_loopback;

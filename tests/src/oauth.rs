@@ -146,6 +146,17 @@ fn requested_scopes(shared: &Shared, app: &App, raw: Option<&str>) -> Option<Vec
     ok.then_some(scopes)
 }
 
+/// An authorization request that passed every check `GET /oauth/authorize` makes.
+struct AuthorizationRequest {
+    app: App,
+    redirect_uri: String,
+    response_mode: String,
+    scopes: Vec<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    state: Option<String>,
+}
+
 /// Validates an authorization URL exactly as `GET /oauth/authorize` does after sign-in and
 /// approves or denies it.
 pub(crate) fn authorize(
@@ -154,6 +165,20 @@ pub(crate) fn authorize(
     url: &str,
     approve: bool,
 ) -> Result<Approval, AuthorizeError> {
+    let request = validate(shared, st, url)?;
+    Ok(if approve {
+        grant(st, request)
+    } else {
+        deny(request)
+    })
+}
+
+/// Doorkeeper's checks, in its order (`Doorkeeper::OAuth::PreAuthorization`).
+fn validate(
+    shared: &Shared,
+    st: &State,
+    url: &str,
+) -> Result<AuthorizationRequest, AuthorizeError> {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let path = path.split('#').next().unwrap_or(path);
     if !path.ends_with("/oauth/authorize") {
@@ -191,8 +216,8 @@ pub(crate) fn authorize(
             "The authorization server does not support this response type.",
         ));
     }
-    let response_mode = p.present("response_mode").unwrap_or("query");
-    if !matches!(response_mode, "query" | "fragment" | "form_post") {
+    let response_mode = p.present("response_mode").unwrap_or("query").to_owned();
+    if !matches!(response_mode.as_str(), "query" | "fragment" | "form_post") {
         return Err(AuthorizeError::new(
             "unsupported_response_mode",
             "The authorization server does not support this response mode.",
@@ -202,7 +227,7 @@ pub(crate) fn authorize(
         return Err(AuthorizeError::new("invalid_scope", INVALID_SCOPE));
     };
     let profile = shared.config.profile;
-    let (challenge, method) = if profile.pkce() {
+    let (code_challenge, code_challenge_method) = if profile.pkce() {
         let challenge = p.present("code_challenge").map(str::to_owned);
         let method = p.present("code_challenge_method").map(str::to_owned);
         if challenge.is_some() && method.as_deref() != Some("S256") {
@@ -215,58 +240,62 @@ pub(crate) fn authorize(
     } else {
         (None, None)
     };
-    let state = p.present("state").map(str::to_owned);
-    let oob = uri::is_oob(&redirect_uri);
+    Ok(AuthorizationRequest {
+        app,
+        redirect_uri,
+        response_mode,
+        scopes,
+        code_challenge,
+        code_challenge_method,
+        state: p.present("state").map(str::to_owned),
+    })
+}
 
-    if !approve {
-        if oob {
-            return Ok(Approval::OutOfBandDenied {
-                status: 400,
-                body: object(&[
-                    ("error", "access_denied".into()),
-                    ("error_description", ACCESS_DENIED.into()),
-                ]),
-            });
-        }
-        let mut extra = vec![
-            ("error", "access_denied".to_owned()),
-            ("error_description", ACCESS_DENIED.to_owned()),
-        ];
-        if let Some(s) = state {
-            extra.push(("state", s));
-        }
-        return Ok(Approval::Redirect(merge(
-            &redirect_uri,
-            &extra,
-            response_mode,
-        )));
+/// The person refused: `access_denied` back to the app, or a JSON error out of band
+/// (Doorkeeper cannot redirect there).
+fn deny(request: AuthorizationRequest) -> Approval {
+    if uri::is_oob(&request.redirect_uri) {
+        return Approval::OutOfBandDenied {
+            status: 400,
+            body: object(&[
+                ("error", "access_denied".into()),
+                ("error_description", ACCESS_DENIED.into()),
+            ]),
+        };
     }
+    let mut extra = vec![
+        ("error", "access_denied".to_owned()),
+        ("error_description", ACCESS_DENIED.to_owned()),
+    ];
+    if let Some(s) = request.state {
+        extra.push(("state", s));
+    }
+    Approval::Redirect(merge(&request.redirect_uri, &extra, &request.response_mode))
+}
 
+/// The person approved: a single-use code, shown out of band or sent back with the state.
+fn grant(st: &mut State, request: AuthorizationRequest) -> Approval {
     let code = random::secret();
     st.grants.insert(
         code.clone(),
         Grant {
-            app_id: app.id,
-            redirect_uri: redirect_uri.clone(),
-            scopes,
-            code_challenge: challenge,
-            code_challenge_method: method,
+            app_id: request.app.id,
+            redirect_uri: request.redirect_uri.clone(),
+            scopes: request.scopes,
+            code_challenge: request.code_challenge,
+            code_challenge_method: request.code_challenge_method,
             expires_at: now(st) + GRANT_LIFETIME,
             used: false,
         },
     );
-    if oob {
-        return Ok(Approval::OutOfBand { code });
+    if uri::is_oob(&request.redirect_uri) {
+        return Approval::OutOfBand { code };
     }
     let mut extra = vec![("code", code)];
-    if let Some(s) = state {
+    if let Some(s) = request.state {
         extra.push(("state", s));
     }
-    Ok(Approval::Redirect(merge(
-        &redirect_uri,
-        &extra,
-        response_mode,
-    )))
+    Approval::Redirect(merge(&request.redirect_uri, &extra, &request.response_mode))
 }
 
 /// Adds parameters to a redirect URI's query (or fragment), keeping what it already has.
