@@ -145,116 +145,137 @@ fn run(plan: Plan) -> Result<(), BoxError> {
              (client) process only; median of {} rounds, contenders interleaved",
             plan.rounds
         ));
-
-        table.note(
-            "Indented rows split the gap between (a) and (b): (a) inside a 300 s \
-             tokio::time::timeout, and HyperTransport::send without the client (no pacer, no JSON)"
-                .to_owned(),
-        );
-        let proto = https_stack.bare_version().await?;
-        let bare_timeout = match &https_stack.bare {
-            Contender::Bare(bare) => Contender::BareWithTimeout(bare.clone()),
-            other => other.clone(),
-        };
-        let mut contenders = vec![
-            ("(a) bare hyper-util", https_stack.bare.clone()),
-            ("  (a) in tokio::time::timeout", bare_timeout),
-            ("  HyperTransport::send only", https_stack.transport.clone()),
-            ("(b) mastodon-auth full stack", https_stack.full.clone()),
-        ];
-        for (mode, n) in [
-            (Mode::Sequential, plan.sequential),
-            (Mode::InFlight(IN_FLIGHT), plan.in_flight_total),
-        ] {
-            eprintln!("HTTPS {mode:?}…");
-            let results = compare(&contenders, None, mode, n, plan).await?;
-            table.throughput(&format!("HTTPS ({proto:?}, TLS)"), mode, n, &results, true);
-        }
-
-        let proto = http_stack.bare_version().await?;
-        contenders = vec![
-            ("(a) bare hyper-util", http_stack.bare.clone()),
-            ("(b) mastodon-auth full stack", http_stack.full.clone()),
-        ];
-        #[cfg(feature = "megalodon")]
-        contenders.push((
-            "(c) megalodon 1.3",
-            clients::megalodon(&http, &http_stack.token)?,
-        ));
-        let mut python = if clients::python_available() {
-            Some(Python::start(&http.base_url, &http_stack.token)?)
-        } else {
-            None
-        };
-        for (mode, n) in [
-            (Mode::Sequential, plan.sequential),
-            (Mode::InFlight(IN_FLIGHT), plan.in_flight_total),
-        ] {
-            eprintln!("HTTP {mode:?}…");
-            let py = if mode == Mode::Sequential {
-                python.as_mut()
-            } else {
-                None
-            };
-            let results = compare(&contenders, py, mode, n, plan).await?;
-            table.throughput(
-                &format!("plain HTTP ({proto:?}), for megalodon/Mastodon.py"),
-                mode,
-                n,
-                &results,
-                false,
-            );
-        }
-        drop(python);
-        if !cfg!(feature = "megalodon") {
-            table.note(
-                "(c) megalodon: not built; add `--features megalodon` to include it".to_owned(),
-            );
-        }
-        if !clients::python_available() {
-            table.note(format!(
-                "Mastodon.py: skipped, `python3 -c \"import mastodon\"` fails; install with `{}`",
-                clients::PYTHON_HINT
-            ));
-        }
-
-        eprintln!("pace…");
-        let compressed = Duration::from_secs(3);
-        for run in [
-            pace::PaceRun {
-                window: Duration::from_secs(30),
-                keep_date: true,
-            },
-            pace::PaceRun {
-                window: compressed,
-                keep_date: true,
-            },
-            pace::PaceRun {
-                window: compressed,
-                keep_date: false,
-            },
-        ] {
-            eprintln!("pace, {:?} windows…", run.window);
-            let result = pace::run(run).await?;
-            table.pace(&result, run.window == compressed);
-        }
-
-        eprintln!("cold start…");
-        let ca_dir =
-            std::env::temp_dir().join(format!("mastodon-auth-bench-ca-{}", std::process::id()));
-        std::fs::create_dir_all(&ca_dir)?;
-        let ca_file = ca_dir.join("ca.pem");
-        std::fs::write(&ca_file, &https.ca_pem)?;
-        let starts = cold_starts(&https.base_url, &ca_file, &https_stack.token);
-        let _ = std::fs::remove_dir_all(&ca_dir);
-        table.cold_start(&starts?);
-        Ok::<(), BoxError>(())
+        https_rows(&mut table, &https_stack, plan).await?;
+        http_rows(&mut table, &http, &http_stack, plan).await?;
+        pace_rows(&mut table).await?;
+        cold_start_row(&mut table, &https, &https_stack)
     })?;
     drop(server);
     eprintln!("accounts…");
     let report = accounts::run_child()?;
     table.accounts(&report);
     print!("{}", table.render());
+    Ok(())
+}
+
+/// The two throughput modes and how many requests each measures.
+fn modes(plan: Plan) -> [(Mode, usize); 2] {
+    [
+        (Mode::Sequential, plan.sequential),
+        (Mode::InFlight(IN_FLIGHT), plan.in_flight_total),
+    ]
+}
+
+/// (a) against (b) over HTTPS, with the rows that split the gap between them.
+async fn https_rows(table: &mut Table, stack: &Stack, plan: Plan) -> Result<(), BoxError> {
+    table.note(
+        "Indented rows split the gap between (a) and (b): (a) inside a 300 s \
+         tokio::time::timeout, and HyperTransport::send without the client (no pacer, no JSON)"
+            .to_owned(),
+    );
+    let proto = stack.bare_version().await?;
+    let bare_timeout = match &stack.bare {
+        Contender::Bare(bare) => Contender::BareWithTimeout(bare.clone()),
+        other => other.clone(),
+    };
+    let contenders = vec![
+        ("(a) bare hyper-util", stack.bare.clone()),
+        ("  (a) in tokio::time::timeout", bare_timeout),
+        ("  HyperTransport::send only", stack.transport.clone()),
+        ("(b) mastodon-auth full stack", stack.full.clone()),
+    ];
+    for (mode, n) in modes(plan) {
+        eprintln!("HTTPS {mode:?}…");
+        let results = compare(&contenders, None, mode, n, plan).await?;
+        table.throughput(&format!("HTTPS ({proto:?}, TLS)"), mode, n, &results, true);
+    }
+    Ok(())
+}
+
+/// (a) and (b) again over plain HTTP, where megalodon and Mastodon.py can run too.
+async fn http_rows(
+    table: &mut Table,
+    http: &Target,
+    stack: &Stack,
+    plan: Plan,
+) -> Result<(), BoxError> {
+    let proto = stack.bare_version().await?;
+    #[cfg_attr(not(feature = "megalodon"), allow(unused_mut))]
+    let mut contenders = vec![
+        ("(a) bare hyper-util", stack.bare.clone()),
+        ("(b) mastodon-auth full stack", stack.full.clone()),
+    ];
+    #[cfg(feature = "megalodon")]
+    contenders.push(("(c) megalodon 1.3", clients::megalodon(http, &stack.token)?));
+    let mut python = if clients::python_available() {
+        Some(Python::start(&http.base_url, &stack.token)?)
+    } else {
+        None
+    };
+    for (mode, n) in modes(plan) {
+        eprintln!("HTTP {mode:?}…");
+        let py = if mode == Mode::Sequential {
+            python.as_mut()
+        } else {
+            None
+        };
+        let results = compare(&contenders, py, mode, n, plan).await?;
+        table.throughput(
+            &format!("plain HTTP ({proto:?}), for megalodon/Mastodon.py"),
+            mode,
+            n,
+            &results,
+            false,
+        );
+    }
+    if !cfg!(feature = "megalodon") {
+        table.note("(c) megalodon: not built; add `--features megalodon` to include it".to_owned());
+    }
+    if !clients::python_available() {
+        table.note(format!(
+            "Mastodon.py: skipped, `python3 -c \"import mastodon\"` fails; install with `{}`",
+            clients::PYTHON_HINT
+        ));
+    }
+    Ok(())
+}
+
+/// Pace efficiency on 30 s windows (the target) and on 3 s windows (for information).
+async fn pace_rows(table: &mut Table) -> Result<(), BoxError> {
+    eprintln!("pace…");
+    let compressed = Duration::from_secs(3);
+    for run in [
+        pace::PaceRun {
+            window: Duration::from_secs(30),
+            keep_date: true,
+        },
+        pace::PaceRun {
+            window: compressed,
+            keep_date: true,
+        },
+        pace::PaceRun {
+            window: compressed,
+            keep_date: false,
+        },
+    ] {
+        eprintln!("pace, {:?} windows…", run.window);
+        let result = pace::run(run).await?;
+        table.pace(&result, run.window == compressed);
+    }
+    Ok(())
+}
+
+/// A fresh process building an HTTPS client and verifying the account once.
+fn cold_start_row(table: &mut Table, https: &Target, stack: &Stack) -> Result<(), BoxError> {
+    eprintln!("cold start…");
+    let ca_dir =
+        std::env::temp_dir().join(format!("mastodon-auth-bench-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&ca_dir)?;
+    let ca_file = ca_dir.join("ca.pem");
+    std::fs::write(&ca_file, &https.ca_pem)?;
+    let starts = cold_starts(&https.base_url, &ca_file, &stack.token);
+    let _ = std::fs::remove_dir_all(&ca_dir);
+    table.cold_start(&starts?);
     Ok(())
 }
 
