@@ -131,7 +131,10 @@ fn tls_reason(err: &rustls::Error) -> TlsFailure {
 }
 
 /// Classifies a failure to open the TCP connection to `proxy`.
-pub(crate) fn proxy_unreachable(err: &(dyn StdError + 'static), proxy: &ProxyEndpoint) -> TransportError {
+pub(crate) fn proxy_unreachable(
+    err: &(dyn StdError + 'static),
+    proxy: &ProxyEndpoint,
+) -> TransportError {
     let message = match find::<DnsFailure>(err) {
         Some(dns) => format!("could not resolve the proxy's host: {}", dns.source),
         None => format!("could not connect to the proxy: {}", describe(err)),

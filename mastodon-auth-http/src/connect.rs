@@ -143,7 +143,8 @@ async fn through(
         // hyper-util sends absolute-form requests on a connection marked as proxied.
         Protocol::Http { .. } => Ok(Stream::new(io, true)),
         Protocol::Socks5 { remote_dns, login } => {
-            let address = if *remote_dns || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
+            let address = if *remote_dns || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok()
+            {
                 format!("{host}:{port}")
             } else {
                 resolve(resolver, host, port).await?.to_string()
@@ -159,7 +160,11 @@ async fn through(
 }
 
 /// The first address `host` resolves to, for a `socks5://` proxy (which expects an address).
-async fn resolve(mut resolver: Resolver, host: &str, port: u16) -> Result<SocketAddr, TransportError> {
+async fn resolve(
+    mut resolver: Resolver,
+    host: &str,
+    port: u16,
+) -> Result<SocketAddr, TransportError> {
     let dns_error = |message: String| TransportError::Dns {
         host: host.to_owned(),
         message,

@@ -1,34 +1,4 @@
-//! The hyper + rustls [`HttpTransport`] for mastodon-auth.
-//!
-//! [`HyperTransport`] sends requests through hyper-util's pooled client (keep-alive, HTTP/1.1
-//! and HTTP/2 chosen by ALPN) over rustls with the *ring* provider chosen explicitly, so no
-//! process-wide crypto provider has to be installed. It needs a Tokio runtime when sending.
-//!
-//! Policy: HTTPS only, except to loopback hosts (`127.0.0.0/8`, `::1`, `localhost`) or when
-//! [`HyperTransportBuilder::allow_http`] is set; redirects are returned, never followed; the
-//! `Authorization` header is marked sensitive; failures come back as core's typed
-//! [`TransportError`], which never quotes a header value or a URL's query.
-//!
-//! ```
-//! use bytes::Bytes;
-//! use mastodon_auth_core::{HttpTransport, TransportError};
-//! use mastodon_auth_http::HyperTransport;
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), TransportError> {
-//! let transport = HyperTransport::new()?;
-//! // Plain HTTP to a public host is refused before any connection is made.
-//! let request = http::Request::get("http://example.com/api/v1/instance?secret=1")
-//!     .body(Bytes::new())
-//!     .map_err(|e| TransportError::InvalidRequest(e.to_string()))?;
-//! let err = transport.send(request).await.unwrap_err();
-//! assert_eq!(
-//!     err,
-//!     TransportError::InsecureUrl { url: "http://example.com/api/v1/instance".into() }
-//! );
-//! # Ok(()) }
-//! ```
-
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod body;

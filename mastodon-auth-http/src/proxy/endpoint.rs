@@ -87,9 +87,9 @@ impl ProxyEndpoint {
             with_scheme = format!("http://{raw}");
             &with_scheme
         };
-        let uri: Uri = full
-            .parse()
-            .map_err(|_| invalid("not a valid URL (percent-encode special characters in the credentials)"))?;
+        let uri: Uri = full.parse().map_err(|_| {
+            invalid("not a valid URL (percent-encode special characters in the credentials)")
+        })?;
         let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
         let (default_port, http) = match scheme.as_str() {
             "http" => (80, true),
@@ -101,10 +101,15 @@ impl ProxyEndpoint {
                      (https targets are still tunnelled with TLS end to end)",
                 ));
             }
-            "socks4" | "socks4a" => return Err(invalid("SOCKS4 is not supported; use socks5 or socks5h")),
+            "socks4" | "socks4a" => {
+                return Err(invalid("SOCKS4 is not supported; use socks5 or socks5h"));
+            }
             _ => return Err(invalid("unsupported scheme; use http, socks5 or socks5h")),
         };
-        let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| invalid("the URL has no host"))?;
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| invalid("the URL has no host"))?;
         if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
             return Err(invalid("a proxy URL has no path or query"));
         }
@@ -133,8 +138,11 @@ impl ProxyEndpoint {
         } else {
             let login = credentials
                 .map(|(user, password)| {
-                    if user.len() > SOCKS5_CREDENTIAL_MAX || password.len() > SOCKS5_CREDENTIAL_MAX {
-                        Err(invalid("SOCKS5 user names and passwords are at most 255 bytes"))
+                    if user.len() > SOCKS5_CREDENTIAL_MAX || password.len() > SOCKS5_CREDENTIAL_MAX
+                    {
+                        Err(invalid(
+                            "SOCKS5 user names and passwords are at most 255 bytes",
+                        ))
                     } else {
                         Ok(Login { user, password })
                     }
@@ -160,14 +168,22 @@ impl ProxyEndpoint {
     pub(crate) fn url(&self) -> String {
         let scheme = match self.protocol {
             Protocol::Http { .. } => "http",
-            Protocol::Socks5 { remote_dns: false, .. } => "socks5",
-            Protocol::Socks5 { remote_dns: true, .. } => "socks5h",
+            Protocol::Socks5 {
+                remote_dns: false, ..
+            } => "socks5",
+            Protocol::Socks5 {
+                remote_dns: true, ..
+            } => "socks5h",
         };
         format!("{scheme}://{}", self.authority)
     }
 
     /// The typed error for this proxy.
-    pub(crate) fn failure(&self, status: Option<u16>, message: impl Into<String>) -> TransportError {
+    pub(crate) fn failure(
+        &self,
+        status: Option<u16>,
+        message: impl Into<String>,
+    ) -> TransportError {
         TransportError::Proxy {
             proxy: self.authority.clone(),
             status,
@@ -219,7 +235,10 @@ mod tests {
         assert_eq!(proxy.authority, "127.0.0.1:3128");
         assert_eq!(proxy.dial, "http://127.0.0.1:3128/");
         assert!(proxy.loopback);
-        let Protocol::Http { authorization: Some(value) } = &proxy.protocol else {
+        let Protocol::Http {
+            authorization: Some(value),
+        } = &proxy.protocol
+        else {
             panic!("expected HTTP with credentials");
         };
         assert!(value.is_sensitive());
@@ -237,17 +256,27 @@ mod tests {
         assert!(proxy.loopback);
         assert!(matches!(
             proxy.protocol,
-            Protocol::Socks5 { remote_dns: true, login: None }
+            Protocol::Socks5 {
+                remote_dns: true,
+                login: None
+            }
         ));
     }
 
     #[test]
     fn socks5_credentials_are_kept_raw() {
         let proxy = parse("socks5://bob:pw@127.0.0.1:1080").expect("valid");
-        let Protocol::Socks5 { remote_dns: false, login: Some(login) } = &proxy.protocol else {
+        let Protocol::Socks5 {
+            remote_dns: false,
+            login: Some(login),
+        } = &proxy.protocol
+        else {
             panic!("expected socks5 with a login");
         };
-        assert_eq!((login.user.as_str(), login.password.as_str()), ("bob", "pw"));
+        assert_eq!(
+            (login.user.as_str(), login.password.as_str()),
+            ("bob", "pw")
+        );
         let long = format!("socks5://{}:pw@127.0.0.1:1080", "u".repeat(256));
         assert!(reason(&long).contains("255 bytes"));
     }
@@ -267,7 +296,10 @@ mod tests {
     fn errors_and_debug_never_show_the_password() {
         let err = parse("ftp://alice:hunter2@proxy.example:21").expect_err("bad scheme");
         let shown = format!("{err} {err:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("alice"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("alice"),
+            "{shown}"
+        );
         assert!(shown.contains("ftp://***@proxy.example:21"), "{shown}");
 
         let malformed = parse("http://alice:hun ter2@proxy.example").expect_err("space");

@@ -36,10 +36,7 @@ pub(crate) async fn tunnel(
     let broken = |e: hyper::Error| {
         proxy.failure(
             None,
-            format!(
-                "the CONNECT exchange broke off: {}",
-                classify::describe(&e)
-            ),
+            format!("the CONNECT exchange broke off: {}", classify::describe(&e)),
         )
     };
     let mut request = Request::connect(target)
@@ -55,21 +52,32 @@ pub(crate) async fn tunnel(
         .await
         .map_err(broken)?;
     let mut connection = std::pin::pin!(connection.with_upgrades());
+    let mut sending = std::pin::pin!(sender.send_request(request));
+    // The connection future must run for the response to arrive, and it may finish in the
+    // same poll that delivers the response (by handing the socket to the upgrade, or because
+    // a refusing proxy closed the connection): the response is then still waiting in
+    // `sending`.
+    let mut ended = None;
     let response = tokio::select! {
-        response = sender.send_request(request) => response.map_err(broken)?,
-        ended = &mut connection => {
-            return Err(match ended {
-                Err(e) => broken(e),
-                Ok(()) => proxy.failure(None, "the proxy closed the connection without answering the CONNECT"),
-            });
+        response = &mut sending => response,
+        result = &mut connection => {
+            ended = Some(result);
+            sending.await
         }
+    };
+    let connection_ended = ended.is_some();
+    let response = match (response, ended) {
+        (Ok(response), _) => response,
+        (Err(_), Some(Err(e))) | (Err(e), _) => return Err(broken(e)),
     };
     let status = response.status();
     if !status.is_success() {
         return Err(refusal(proxy, status, target, authorization.is_some()));
     }
-    // With the 2xx delivered, the connection future hands the socket to the upgrade and ends.
-    connection.await.map_err(broken)?;
+    if !connection_ended {
+        // With the 2xx delivered, the connection future hands the socket to the upgrade.
+        connection.await.map_err(broken)?;
+    }
     let upgraded = hyper::upgrade::on(response).await.map_err(broken)?;
     let parts = upgraded.downcast::<Tcp>().map_err(|_| {
         proxy.failure(
@@ -123,7 +131,9 @@ pub(crate) async fn socks5(
     let failed = |e: &dyn std::fmt::Display| {
         proxy.failure(None, format!("the SOCKS5 handshake failed: {e}"))
     };
-    poll_fn(|cx| socks.poll_ready(cx)).await.map_err(|e| failed(&e))?;
+    poll_fn(|cx| socks.poll_ready(cx))
+        .await
+        .map_err(|e| failed(&e))?;
     socks.call(target).await.map_err(|e| failed(&e))
 }
 

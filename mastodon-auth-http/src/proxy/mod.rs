@@ -12,7 +12,7 @@ use http::uri::Scheme;
 use http::{HeaderValue, Uri};
 use hyper_util::client::proxy::matcher::Matcher;
 
-pub(crate) use endpoint::{Login, ProxyEndpoint, Protocol};
+pub(crate) use endpoint::{Login, Protocol, ProxyEndpoint};
 pub(crate) use environment::Variables;
 pub(crate) use handshake::{socks5, tunnel};
 
@@ -62,7 +62,7 @@ impl ProxySettings {
         if let Some(url) = &self.explicit {
             let proxy = Arc::new(ProxyEndpoint::parse(url, ProxyOrigin::Builder)?);
             let no_proxy = self.no_proxy.as_deref().unwrap_or_default();
-            return Ok(Some(Routes::new(Some(proxy.clone()), Some(proxy), no_proxy)));
+            return Ok(Routes::new(Some(proxy.clone()), Some(proxy), no_proxy));
         }
         let process;
         let variables = match &self.environment {
@@ -75,7 +75,9 @@ impl ProxySettings {
         };
         let parse = |variable: Option<&environment::Variable>| {
             variable
-                .map(|v| ProxyEndpoint::parse(&v.value, ProxyOrigin::Environment(v.name)).map(Arc::new))
+                .map(|v| {
+                    ProxyEndpoint::parse(&v.value, ProxyOrigin::Environment(v.name)).map(Arc::new)
+                })
                 .transpose()
         };
         let all = parse(variables.all.as_ref())?;
@@ -89,7 +91,7 @@ impl ProxySettings {
             .as_deref()
             .or(variables.no_proxy.as_deref())
             .unwrap_or_default();
-        Ok(Some(Routes::new(http, https, no_proxy)))
+        Ok(Routes::new(http, https, no_proxy))
     }
 }
 
@@ -113,11 +115,17 @@ impl fmt::Debug for Routes {
 }
 
 impl Routes {
+    /// `None` when `no_proxy` exempts every host.
     fn new(
         http: Option<Arc<ProxyEndpoint>>,
         https: Option<Arc<ProxyEndpoint>>,
         no_proxy: &str,
-    ) -> Routes {
+    ) -> Option<Routes> {
+        // curl's `*` exempts every target; hyper-util's matcher applies it to names only,
+        // not to IP addresses.
+        if no_proxy.split(',').any(|entry| entry.trim() == "*") {
+            return None;
+        }
         let mut matcher = Matcher::builder().no(no_proxy);
         if let Some(proxy) = &http {
             matcher = matcher.http(proxy.url());
@@ -125,11 +133,11 @@ impl Routes {
         if let Some(proxy) = &https {
             matcher = matcher.https(proxy.url());
         }
-        Routes {
+        Some(Routes {
             matcher: matcher.build(),
             http,
             https,
-        }
+        })
     }
 
     /// The proxy for `target`, or `None` to connect directly.
@@ -231,6 +239,16 @@ mod tests {
         for proxied in ["https://notinternal.example/", "https://11.0.0.1/"] {
             assert!(proxy_for(&settings, proxied).is_some(), "{proxied}");
         }
+    }
+
+    #[test]
+    fn a_no_proxy_star_exempts_names_and_addresses() {
+        let settings = captured(&[
+            ("HTTPS_PROXY", "http://proxy.example:3128"),
+            ("NO_PROXY", "a.example, *"),
+        ]);
+        assert_eq!(proxy_for(&settings, "https://mastodon.example/"), None);
+        assert_eq!(proxy_for(&settings, "https://192.0.2.1/"), None);
     }
 
     #[test]
