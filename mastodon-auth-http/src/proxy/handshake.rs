@@ -57,13 +57,9 @@ pub(crate) async fn tunnel(
     // same poll that delivers the response (by handing the socket to the upgrade, or because
     // a refusing proxy closed the connection): the response is then still waiting in
     // `sending`.
-    let mut ended = None;
-    let response = tokio::select! {
-        response = &mut sending => response,
-        result = &mut connection => {
-            ended = Some(result);
-            sending.await
-        }
+    let (response, ended) = tokio::select! {
+        response = &mut sending => (response, None),
+        result = &mut connection => (sending.await, Some(result)),
     };
     let connection_ended = ended.is_some();
     let response = match (response, ended) {
