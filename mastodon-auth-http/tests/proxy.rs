@@ -499,3 +499,22 @@ fn an_unusable_proxy_url_is_a_build_error_without_the_password() {
     assert!(err.to_string().contains("$HTTPS_PROXY"), "{err}");
     assert_no_password(&format!("{err} {err:?}"));
 }
+
+#[tokio::test]
+async fn a_proxy_does_not_make_plain_http_to_a_public_host_acceptable() {
+    let proxy = proxy(ProxyBehaviour::Open).await;
+    let transport = HyperTransport::builder()
+        .proxy(proxy.url())
+        .build()
+        .expect("transport");
+    let err = send(&transport, get("http://example.com/api/v1/instance"))
+        .await
+        .expect_err("refused before any connection");
+    assert_eq!(
+        err,
+        TransportError::InsecureUrl {
+            url: "http://example.com/api/v1/instance".into()
+        }
+    );
+    assert!(proxy.requests().is_empty());
+}
