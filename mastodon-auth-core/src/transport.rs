@@ -102,6 +102,20 @@ pub enum TransportError {
         /// What the transport saw.
         message: String,
     },
+    /// The proxy in front of the server could not be reached, or refused to carry the request
+    /// (an HTTP CONNECT answered with a non-2xx status, a failed SOCKS5 handshake).
+    ///
+    /// Names the proxy by `host:port` only: never its credentials.
+    #[error("proxy {proxy}: {message}")]
+    Proxy {
+        /// The proxy's `host:port`.
+        proxy: String,
+        /// The proxy's HTTP status when it answered the tunnel request with one (e.g. 403,
+        /// 407, 502); `None` when it could not be reached or does not speak HTTP (SOCKS5).
+        status: Option<u16>,
+        /// What went wrong, and what to fix where that is clear.
+        message: String,
+    },
     /// The response body is larger than the transport accepts.
     #[error("the response body is larger than the {limit}-byte limit")]
     BodyTooLarge {

@@ -6,6 +6,8 @@ use std::fmt;
 use mastodon_auth_core::{TlsFailure, TransportError};
 use rustls::CertificateError;
 
+use crate::proxy::ProxyEndpoint;
+
 /// An error produced by the resolver wrapper, so a DNS failure is recognisable after
 /// hyper-util has wrapped it.
 #[derive(Debug)]
@@ -43,8 +45,9 @@ impl StdError for TcpStageError {
     }
 }
 
-/// A connection failure already classified by the connector (which knows the host), carried
-/// through hyper-util's error wrapping to [`crate::HyperTransport::send`].
+/// A connection failure already classified where the context was known (the outer connector
+/// knows the host, the dialling layer the proxy), carried through hyper-rustls's and
+/// hyper-util's error wrapping to [`crate::HyperTransport::send`].
 #[derive(Debug)]
 pub(crate) struct ConnectFailure(pub(crate) TransportError);
 
@@ -127,12 +130,27 @@ fn tls_reason(err: &rustls::Error) -> TlsFailure {
     }
 }
 
-/// Classifies an error from the TLS connector (which wraps the TCP connector).
+/// Classifies a failure to open the TCP connection to `proxy`.
+pub(crate) fn proxy_unreachable(
+    err: &(dyn StdError + 'static),
+    proxy: &ProxyEndpoint,
+) -> TransportError {
+    let message = match find::<DnsFailure>(err) {
+        Some(dns) => format!("could not resolve the proxy's host: {}", dns.source),
+        None => format!("could not connect to the proxy: {}", describe(err)),
+    };
+    proxy.failure(None, message)
+}
+
+/// Classifies an error from the TLS connector (which wraps the dialling layer).
 pub(crate) fn connect_error(
     err: &(dyn StdError + 'static),
     host: &str,
     authority: &str,
 ) -> TransportError {
+    if let Some(ConnectFailure(classified)) = find::<ConnectFailure>(err) {
+        return classified.clone();
+    }
     if let Some(dns) = find::<DnsFailure>(err) {
         return TransportError::Dns {
             host: dns.host.clone(),

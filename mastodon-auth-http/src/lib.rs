@@ -1,41 +1,13 @@
-//! The hyper + rustls [`HttpTransport`] for mastodon-auth.
-//!
-//! [`HyperTransport`] sends requests through hyper-util's pooled client (keep-alive, HTTP/1.1
-//! and HTTP/2 chosen by ALPN) over rustls with the *ring* provider chosen explicitly, so no
-//! process-wide crypto provider has to be installed. It needs a Tokio runtime when sending.
-//!
-//! Policy: HTTPS only, except to loopback hosts (`127.0.0.0/8`, `::1`, `localhost`) or when
-//! [`HyperTransportBuilder::allow_http`] is set; redirects are returned, never followed; the
-//! `Authorization` header is marked sensitive; failures come back as core's typed
-//! [`TransportError`], which never quotes a header value or a URL's query.
-//!
-//! ```
-//! use bytes::Bytes;
-//! use mastodon_auth_core::{HttpTransport, TransportError};
-//! use mastodon_auth_http::HyperTransport;
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), TransportError> {
-//! let transport = HyperTransport::new()?;
-//! // Plain HTTP to a public host is refused before any connection is made.
-//! let request = http::Request::get("http://example.com/api/v1/instance?secret=1")
-//!     .body(Bytes::new())
-//!     .map_err(|e| TransportError::InvalidRequest(e.to_string()))?;
-//! let err = transport.send(request).await.unwrap_err();
-//! assert_eq!(
-//!     err,
-//!     TransportError::InsecureUrl { url: "http://example.com/api/v1/instance".into() }
-//! );
-//! # Ok(()) }
-//! ```
-
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod body;
 mod builder;
 mod classify;
 mod connect;
+mod error;
 mod policy;
+mod proxy;
 
 use std::fmt;
 use std::sync::Arc;
@@ -49,6 +21,7 @@ use hyper_util::client::legacy::Client;
 use mastodon_auth_core::{HttpTransport, RequestTimeout, TimeoutPhase, TransportError};
 
 pub use builder::HyperTransportBuilder;
+pub use error::{BuildError, ProxyOrigin};
 
 /// The default cap on a response body: 8 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;
@@ -59,6 +32,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// The default `User-Agent`, sent when a request has none.
 pub const DEFAULT_USER_AGENT: &str = concat!("mastodon-auth/", env!("CARGO_PKG_VERSION"));
+/// The default interval between HTTP/2 PINGs on an open connection.
+pub const DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// The default time allowed for the answer to an HTTP/2 PING before the connection is closed.
+pub const DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An [`HttpTransport`] on hyper 1, hyper-util's pooled client and rustls (ring).
 ///
@@ -77,7 +54,7 @@ pub const DEFAULT_USER_AGENT: &str = concat!("mastodon-auth/", env!("CARGO_PKG_V
 ///     .build()?;
 /// let shared = transport.clone(); // same pool
 /// # drop(shared);
-/// # Ok::<(), mastodon_auth_core::TransportError>(())
+/// # Ok::<(), mastodon_auth_http::BuildError>(())
 /// ```
 #[derive(Clone)]
 pub struct HyperTransport {
@@ -91,6 +68,9 @@ struct Inner {
     max_body_size: usize,
     user_agent: HeaderValue,
     allow_http: bool,
+    /// `None` when no proxy is configured, so requests skip the proxy lookup entirely.
+    routes: Option<Arc<proxy::Routes>>,
+    http2_keep_alive: builder::Http2KeepAlive,
 }
 
 impl fmt::Debug for HyperTransport {
@@ -102,6 +82,8 @@ impl fmt::Debug for HyperTransport {
             .field("max_body_size", &i.max_body_size)
             .field("user_agent", &i.user_agent)
             .field("allow_http", &i.allow_http)
+            .field("proxy", &i.routes)
+            .field("http2_keep_alive", &i.http2_keep_alive)
             .finish_non_exhaustive()
     }
 }
@@ -110,16 +92,20 @@ impl HyperTransport {
     /// A transport with the defaults: webpki roots, 30 s connect timeout, 300 s request
     /// timeout, 8 MiB body cap, `User-Agent: mastodon-auth/<version>`, HTTPS only.
     ///
+    /// The proxy comes from the environment (`HTTPS_PROXY`, `NO_PROXY`, …), HTTP/2
+    /// connections are pinged every 30 s.
+    ///
     /// ```
     /// let transport = mastodon_auth_http::HyperTransport::new()?;
     /// # drop(transport);
-    /// # Ok::<(), mastodon_auth_core::TransportError>(())
+    /// # Ok::<(), mastodon_auth_http::BuildError>(())
     /// ```
-    pub fn new() -> Result<Self, TransportError> {
+    pub fn new() -> Result<Self, BuildError> {
         Self::builder().build()
     }
 
-    /// A builder to change roots, timeouts, body cap, user agent or the HTTP policy.
+    /// A builder to change roots, timeouts, body cap, user agent, the HTTP policy, the proxy or
+    /// HTTP/2 keep-alive.
     pub fn builder() -> HyperTransportBuilder {
         HyperTransportBuilder::new()
     }
@@ -160,6 +146,16 @@ impl HttpTransport for HyperTransport {
             .map_or(inner.default_timeout, |t| t.0);
         if !parts.headers.contains_key(USER_AGENT) {
             parts.headers.insert(USER_AGENT, inner.user_agent.clone());
+        }
+        if let Some(authorization) = inner
+            .routes
+            .as_deref()
+            .and_then(|routes| routes.forward_authorization(&parts.uri))
+        {
+            parts
+                .headers
+                .entry(PROXY_AUTHORIZATION)
+                .or_insert_with(|| authorization.clone());
         }
         for name in [AUTHORIZATION, PROXY_AUTHORIZATION] {
             if let http::header::Entry::Occupied(mut entry) = parts.headers.entry(name) {

@@ -46,6 +46,7 @@ mod instance;
 mod oauth;
 mod params;
 mod profile;
+mod proxy;
 mod random;
 mod record;
 mod replay;
@@ -61,6 +62,7 @@ pub use fault::Fault;
 pub use instance::{LocalInstance, LocalInstanceBuilder, StartError};
 pub use oauth::{Approval, AuthorizeError};
 pub use profile::Profile;
+pub use proxy::{ConnectProxy, ProxyBehaviour, ProxyProtocol, ProxyRequest};
 pub use record::{REDACTED, RecordedRequest};
 pub use replay::{
     Cassette, CassetteError, Interaction, RECORDED_ORIGIN, RecordedCall, RecordedResponse,

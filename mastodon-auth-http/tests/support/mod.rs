@@ -5,8 +5,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -19,7 +19,8 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 /// A test certificate authority.
@@ -292,4 +293,102 @@ pub fn get(url: &str) -> http::Request<Bytes> {
     http::Request::get(url)
         .body(Bytes::new())
         .expect("valid request")
+}
+
+/// A TCP relay in front of a server that the test can freeze: a frozen connection still reads
+/// from both sides but forwards nothing, as if a NAT between client and server had silently
+/// dropped it. Stops (with every connection) when dropped.
+pub struct Relay {
+    pub addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    frozen: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
+    closed_by_client: Arc<tokio::sync::watch::Sender<usize>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Relay {
+    /// A relay on 127.0.0.1 to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let frozen = Arc::new(Mutex::new(Vec::new()));
+        let closed_by_client = Arc::new(tokio::sync::watch::Sender::new(0));
+        let (counter, switches, closed) =
+            (accepted.clone(), frozen.clone(), closed_by_client.clone());
+        let task = tokio::spawn(async move {
+            let mut connections = JoinSet::new();
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let switch = Arc::new(AtomicBool::new(false));
+                switches.lock().expect("switches").push(switch.clone());
+                let closed = closed.clone();
+                connections.spawn(async move {
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    let upstream_leg =
+                        tokio::spawn(pump(server_read, client_write, switch.clone()));
+                    pump(client_read, server_write, switch).await;
+                    closed.send_modify(|n| *n += 1);
+                    upstream_leg.abort();
+                });
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        Relay {
+            addr,
+            accepted,
+            frozen,
+            closed_by_client,
+            task,
+        }
+    }
+
+    /// Stops forwarding on every connection open now; later connections are not affected.
+    pub fn freeze(&self) {
+        for switch in self.frozen.lock().expect("switches").iter() {
+            switch.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// How many connections the relay has accepted.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the client side has closed `count` connections.
+    pub async fn client_closed(&self, count: usize) {
+        let mut closed = self.closed_by_client.subscribe();
+        closed
+            .wait_for(|n| *n >= count)
+            .await
+            .expect("the relay is running");
+    }
+}
+
+/// Copies `from` to `to` until `from` ends, discarding the bytes once `frozen` is set.
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, frozen: Arc<AtomicBool>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        if !frozen.load(Ordering::SeqCst) && to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
 }
