@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use mastodon_auth_core::{Error, LoginGrant, Mastodon, OOB_REDIRECT_URI, RatelimitMethod, Scopes};
+use mastodon_auth_core::{Error, LoginGrant, Mastodon, OOB_REDIRECT_URI, RateLimitMethod, Scopes};
 use mastodon_auth_examples::loopback::{CallbackListener, REGISTERED_REDIRECT_URI};
 use mastodon_auth_examples::{browser, setup};
 use mastodon_auth_ratelimit::Pacer;
@@ -40,7 +40,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let scopes: Scopes = "read write profile".parse()?;
     let client = Mastodon::builder(&target.base_url)
         .transport(target.transport.clone())
-        .rate_limiter(Pacer::new(RatelimitMethod::Wait))
+        .rate_limiter(Pacer::new(RateLimitMethod::Wait))
         .shared_store(store.clone())
         .build()
         .await?;

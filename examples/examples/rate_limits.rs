@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use mastodon_auth_core::{Error, LoginGrant, Mastodon, RatelimitMethod};
+use mastodon_auth_core::{Error, LoginGrant, Mastodon, RateLimitMethod};
 use mastodon_auth_http::HyperTransport;
 use mastodon_auth_ratelimit::Pacer;
 use mastodon_auth_tests::LocalInstance;
@@ -40,9 +40,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
 
     for method in [
-        RatelimitMethod::Throw,
-        RatelimitMethod::Wait,
-        RatelimitMethod::pace(1.1)?,
+        RateLimitMethod::Throw,
+        RateLimitMethod::Wait,
+        RateLimitMethod::pace(1.1)?,
     ] {
         // No client-side quota, so what the client meets is the server's limit.
         let client = Mastodon::builder(local.base_url())

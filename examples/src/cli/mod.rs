@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use mastodon_auth_core::{AccountKey, CredentialStore, Mastodon, RatelimitMethod, Scopes};
+use mastodon_auth_core::{AccountKey, CredentialStore, Mastodon, RateLimitMethod, Scopes};
 use mastodon_auth_http::HyperTransport;
 use mastodon_auth_ratelimit::Pacer;
 use mastodon_auth_store::AccountsFile;
@@ -245,7 +245,7 @@ fn say(ctx: &Context, json_value: &serde_json::Value, text: &str) {
 fn builder(ctx: &Context, instance: &str) -> mastodon_auth_core::MastodonBuilder {
     Mastodon::builder(instance)
         .transport(ctx.transport.clone())
-        .rate_limiter(Pacer::new(RatelimitMethod::Wait))
+        .rate_limiter(Pacer::new(RateLimitMethod::Wait))
         .user_agent(concat!("mastodon-auth-cli/", env!("CARGO_PKG_VERSION")))
         .debug_requests(ctx.verbose)
 }
