@@ -6,7 +6,6 @@ use std::time::SystemTime;
 
 use crate::scope::Scopes;
 use crate::transport::TransportError;
-use crate::version::MastodonVersion;
 
 /// Everything that can go wrong. Mirrors Mastodon.py's exceptions so the same cases can be
 /// matched: `InvalidArgument` and the other input and configuration variants ↔
@@ -317,13 +316,14 @@ pub enum VersionError {
         version: String,
     },
     /// The instance is older than the endpoint needs (only with a version check mode).
-    #[error("Version check failed (Need Mastodon instance version {required} to call this endpoint){}",
-        if (known.major, known.minor) == (required.major, required.minor) { format!(". Patch is {}.", known.patch) } else { String::new() })]
+    #[error("Version check failed (Need Mastodon instance version {}.{}.{} to call this endpoint){}",
+        required.0, required.1, required.2,
+        if (known.0, known.1) == (required.0, required.1) { format!(". Patch is {}.", known.2) } else { String::new() })]
     TooOld {
-        /// The version the endpoint needs.
-        required: MastodonVersion,
+        /// The version the endpoint needs, `(major, minor, patch)`.
+        required: (u64, u64, u64),
         /// The instance's version as known to the client (1.0.0 when it would not tell).
-        known: MastodonVersion,
+        known: (u64, u64, u64),
     },
 }
 

@@ -57,7 +57,7 @@ async fn a_failing_instance_endpoint_falls_back_to_1_0_0_without_looping() {
     assert!(matches!(
         &err,
         Error::Version(VersionError::TooOld { required, known })
-            if required.to_string() == "2.0.0" && known.to_string() == "1.0.0"
+            if *required == (2, 0, 0) && *known == (1, 0, 0)
     ));
     assert_eq!(
         err.to_string(),

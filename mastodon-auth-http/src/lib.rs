@@ -173,7 +173,7 @@ impl HttpTransport for HyperTransport {
             Ok(result) => result,
             Err(_) => Err(TransportError::Timeout {
                 phase: TimeoutPhase::Response,
-                after: timeout,
+                after: Some(timeout),
             }),
         }
     }

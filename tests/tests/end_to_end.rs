@@ -198,7 +198,8 @@ async fn a_wrong_state_or_a_denial_never_reaches_the_token_endpoint() {
         panic!()
     };
     match pending.callback(&location) {
-        Err(Error::AccessDenied { description }) => {
+        Err(Error::AuthorizationRefused { error, description }) => {
+            assert_eq!(error, "access_denied");
             assert_eq!(
                 description.as_deref(),
                 Some("The resource owner or authorization server denied the request.")

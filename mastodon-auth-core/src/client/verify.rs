@@ -10,8 +10,10 @@ use crate::store::AccountKey;
 use crate::version::MastodonVersion;
 
 /// The version assumed when the server would not tell (Mastodon.py's fallback).
+const FALLBACK_VERSION: (u64, u64, u64) = (1, 0, 0);
+
 fn fallback_version() -> MastodonVersion {
-    MastodonVersion::new(1, 0, 0)
+    MastodonVersion::new(FALLBACK_VERSION.0, FALLBACK_VERSION.1, FALLBACK_VERSION.2)
 }
 
 impl Mastodon {
@@ -300,13 +302,13 @@ impl Mastodon {
             .state()
             .version
             .version
-            .clone()
-            .unwrap_or_else(fallback_version);
-        if known.at_least(need.0, need.1, need.2) {
+            .as_ref()
+            .map_or(FALLBACK_VERSION, |v| (v.major, v.minor, v.patch));
+        if known >= need {
             return Ok(());
         }
         Err(VersionError::TooOld {
-            required: MastodonVersion::new(need.0, need.1, need.2),
+            required: need,
             known,
         }
         .into())
