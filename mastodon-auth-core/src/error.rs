@@ -205,9 +205,7 @@ impl Error {
                 e.is_unauthorized()
                     || matches!(e.error.as_deref(), Some("invalid_grant" | "invalid_client"))
             }
-            Error::NotLoggedIn | Error::AuthorizationRefused { .. } | Error::StateMismatch => {
-                true
-            }
+            Error::NotLoggedIn | Error::AuthorizationRefused { .. } | Error::StateMismatch => true,
             _ => false,
         }
     }
@@ -260,7 +258,9 @@ impl fmt::Display for UrlProblem {
             UrlProblem::Port(port) => {
                 write!(f, "the port {port:?} is not a number from 1 to 65535")
             }
-            UrlProblem::UserInfo => f.write_str("user names and passwords do not belong in the URL"),
+            UrlProblem::UserInfo => {
+                f.write_str("user names and passwords do not belong in the URL")
+            }
             UrlProblem::Query => f.write_str("it cannot carry a query"),
             UrlProblem::Fragment => f.write_str("it cannot carry a fragment"),
             UrlProblem::WhiteSpace => f.write_str("it contains white space or control characters"),

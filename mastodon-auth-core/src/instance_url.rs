@@ -249,8 +249,7 @@ pub(crate) fn ascii_host(host: &str) -> Result<Cow<'_, str>, UrlProblem> {
     }
     idna::domain_to_ascii(host).map(Cow::Owned).map_err(|_| {
         UrlProblem::Host(
-            "this international name has no valid ASCII (punycode) form; give the xn-- form"
-                .into(),
+            "this international name has no valid ASCII (punycode) form; give the xn-- form".into(),
         )
     })
 }
@@ -355,8 +354,15 @@ mod tests {
 
     #[test]
     fn defect_4_invalid_ports_are_refused_before_anything_is_sent() {
-        for port in ["99999", "-1", "65536", "18083x", "alert(1)", "", "0", "+80", " 80"] {
-            for base in ["http://127.0.0.1", "https://example.com", "http://[::1]", "example.com"] {
+        for port in [
+            "99999", "-1", "65536", "18083x", "alert(1)", "", "0", "+80", " 80",
+        ] {
+            for base in [
+                "http://127.0.0.1",
+                "https://example.com",
+                "http://[::1]",
+                "example.com",
+            ] {
                 let input = format!("{base}:{port}");
                 match InstanceUrl::parse(&input) {
                     Err(Error::InvalidUrl {
@@ -380,10 +386,18 @@ mod tests {
         assert_eq!(norm("https://example.com:443/"), "https://example.com");
         assert_eq!(norm("http://example.com:80"), "http://example.com");
         assert_eq!(norm("http://example.com:443"), "http://example.com:443");
-        assert_eq!(norm("https://example.com:08443"), "https://example.com:8443");
+        assert_eq!(
+            norm("https://example.com:08443"),
+            "https://example.com:8443"
+        );
         let u = InstanceUrl::parse("https://example.com:8443/sub").unwrap();
         assert_eq!(u.authority(), "example.com:8443");
-        assert_eq!(InstanceUrl::parse("https://example.com/sub").unwrap().authority(), "example.com");
+        assert_eq!(
+            InstanceUrl::parse("https://example.com/sub")
+                .unwrap()
+                .authority(),
+            "example.com"
+        );
     }
 
     #[test]
@@ -409,9 +423,21 @@ mod tests {
         let u = InstanceUrl::parse("https://bücher.example/").unwrap();
         assert_eq!(u.as_str(), "https://xn--bcher-kva.example");
         assert_eq!(u.host(), "xn--bcher-kva.example");
-        assert_eq!(norm("BÜCHER.example:8443"), "https://xn--bcher-kva.example:8443");
+        assert_eq!(
+            norm("BÜCHER.example:8443"),
+            "https://xn--bcher-kva.example:8443"
+        );
         let err = InstanceUrl::parse("https://xn--a.example\u{fffd}").unwrap_err();
-        assert!(matches!(err, Error::InvalidUrl { problem: UrlProblem::Host(_), .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                Error::InvalidUrl {
+                    problem: UrlProblem::Host(_),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

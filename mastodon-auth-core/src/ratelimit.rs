@@ -369,7 +369,10 @@ mod tests {
             parse_iso8601("2024-02-29T12:00:00Z"),
             Some(epoch(1_709_208_000))
         );
-        assert_eq!(parse_iso8601("1970-01-01t00:00:01,5z"), Some(epoch(1) + Duration::from_millis(500)));
+        assert_eq!(
+            parse_iso8601("1970-01-01t00:00:01,5z"),
+            Some(epoch(1) + Duration::from_millis(500))
+        );
         assert_eq!(parse_iso8601("1970-01-01T00:00:60Z"), Some(epoch(60)));
         assert_eq!(parse_iso8601("2023-02-29T00:00:00Z"), None);
         assert_eq!(parse_iso8601("1969-12-31T23:59:59Z"), None);

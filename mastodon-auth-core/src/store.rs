@@ -204,7 +204,9 @@ impl AccountKey {
         if let Some(c) = s.chars().find(|c| is_bidi_control(*c)) {
             return Err(bad(AccountKeyProblem::BidiControl(c)));
         }
-        let (user, host) = s.split_once('@').ok_or_else(|| bad(AccountKeyProblem::Form))?;
+        let (user, host) = s
+            .split_once('@')
+            .ok_or_else(|| bad(AccountKeyProblem::Form))?;
         let ok = |p: &str| {
             !p.is_empty() && !p.contains('@') && !p.chars().any(|c| c.is_whitespace() || c == '/')
         };
@@ -345,7 +347,9 @@ mod tests {
             }
         }
         // The message shows the character escaped, never raw.
-        let shown = AccountKey::parse("al\u{1b}[2Jice@x.example").unwrap_err().to_string();
+        let shown = AccountKey::parse("al\u{1b}[2Jice@x.example")
+            .unwrap_err()
+            .to_string();
         assert!(!shown.contains('\u{1b}'), "{shown}");
         let url = InstanceUrl::parse("https://example.com").unwrap();
         assert!(AccountKey::new("al\u{1b}ice", &url).is_err());
@@ -363,11 +367,19 @@ mod tests {
         assert_eq!(ka.host(), "localhost:3000");
         assert_eq!(ka.username(), "alice");
         let default = InstanceUrl::parse("https://Social.Example:443").unwrap();
-        assert_eq!(AccountKey::new("bob", &default).unwrap().as_str(), "bob@social.example");
+        assert_eq!(
+            AccountKey::new("bob", &default).unwrap().as_str(),
+            "bob@social.example"
+        );
         assert_eq!(AccountKey::parse("alice@LocalHost:3000").unwrap(), ka);
         let v6 = InstanceUrl::parse("http://[::1]:3000").unwrap();
         assert_eq!(AccountKey::new("c", &v6).unwrap().as_str(), "c@[::1]:3000");
-        for bad in ["alice@localhost:99999", "alice@localhost:", "alice@localhost:x", "alice@:80"] {
+        for bad in [
+            "alice@localhost:99999",
+            "alice@localhost:",
+            "alice@localhost:x",
+            "alice@:80",
+        ] {
             assert!(
                 matches!(AccountKey::parse(bad), Err(Error::InvalidAccountKey { .. })),
                 "{bad}"

@@ -89,9 +89,10 @@ impl MastodonVersion {
             },
             None => (head, None),
         };
-        let (major, minor, patch, pre) = numbers(chosen).ok_or_else(|| VersionError::Unparsable {
-            version: cut(trimmed),
-        })?;
+        let (major, minor, patch, pre) =
+            numbers(chosen).ok_or_else(|| VersionError::Unparsable {
+                version: cut(trimmed),
+            })?;
         let lower = trimmed.to_ascii_lowercase();
         let software = if lower.contains("pleroma") {
             ServerSoftware::Pleroma

@@ -193,7 +193,10 @@ async fn issue_11_a_plain_http_loopback_instance_works_end_to_end_without_a_flag
     let script = Script::new();
     script
         .json(200, &metadata_under(base))
-        .json(200, r#"{"access_token":"TOKEN","token_type":"Bearer","scope":"read","created_at":1}"#)
+        .json(
+            200,
+            r#"{"access_token":"TOKEN","token_type":"Bearer","scope":"read","created_at":1}"#,
+        )
         .json(200, r#"{"id":"1","username":"alice","acct":"alice"}"#)
         .json(200, "{}");
     let client = script
@@ -209,9 +212,15 @@ async fn issue_11_a_plain_http_loopback_instance_works_end_to_end_without_a_flag
         .build()
         .await
         .unwrap();
-    assert!(url.starts_with(&format!("{base}/oauth/authorize?client_id=CID")), "{url}");
+    assert!(
+        url.starts_with(&format!("{base}/oauth/authorize?client_id=CID")),
+        "{url}"
+    );
     let code = pending
-        .callback(&format!("http://127.0.0.1:4567/callback?code=C&state={}", pending_state(&url)))
+        .callback(&format!(
+            "http://127.0.0.1:4567/callback?code=C&state={}",
+            pending_state(&url)
+        ))
         .unwrap();
     client
         .log_in(mastodon_auth_core::LoginGrant::AuthorizationCode(code))
@@ -255,7 +264,12 @@ async fn issue_11_plain_http_endpoints_elsewhere_need_allow_http() {
             .unwrap();
         let result = client.auth_request_url().build().await;
         if allow {
-            assert!(result.unwrap().0.starts_with("http://example.com/oauth/authorize?"));
+            assert!(
+                result
+                    .unwrap()
+                    .0
+                    .starts_with("http://example.com/oauth/authorize?")
+            );
         } else {
             let err = result.unwrap_err();
             assert!(
@@ -268,7 +282,11 @@ async fn issue_11_plain_http_endpoints_elsewhere_need_allow_http() {
             );
             assert!(err.to_string().contains("allow_http(true)"), "{err}");
         }
-        assert_eq!(script.seen().len(), 1, "nothing is sent to the refused endpoint");
+        assert_eq!(
+            script.seen().len(),
+            1,
+            "nothing is sent to the refused endpoint"
+        );
     }
     // The recorded development server on http://localhost:3000 needs no flag either.
     let script = Script::new();
@@ -280,7 +298,10 @@ async fn issue_11_plain_http_endpoints_elsewhere_need_allow_http() {
         .await
         .unwrap();
     let (url, _) = client.auth_request_url().build().await.unwrap();
-    assert!(url.starts_with("http://localhost:3000/oauth/authorize?"), "{url}");
+    assert!(
+        url.starts_with("http://localhost:3000/oauth/authorize?"),
+        "{url}"
+    );
 }
 
 #[tokio::test]
@@ -340,5 +361,8 @@ async fn no_client_id_is_a_clear_error() {
         matches!(err, Error::MissingClientCredentials { .. }),
         "{err:?}"
     );
-    assert!(err.to_string().contains("needs the app's client id"), "{err}");
+    assert!(
+        err.to_string().contains("needs the app's client id"),
+        "{err}"
+    );
 }

@@ -46,7 +46,10 @@ async fn revoke_sends_the_recorded_body_and_forgets_the_token() {
         Some("__MASTODON_PY_TEST_CLIENT_ID")
     );
     let err = client.revoke_access_token().await.unwrap_err();
-    assert!(matches!(err, Error::NotLoggedIn) && err.is_authentication(), "{err:?}");
+    assert!(
+        matches!(err, Error::NotLoggedIn) && err.is_authentication(),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -68,7 +71,10 @@ async fn defect_3_a_redirect_from_the_revocation_endpoint_keeps_the_token() {
         script.reply(
             status,
             "",
-            &[("location", "https://evil.example/landing?token=LEAKED-IN-LOCATION")],
+            &[(
+                "location",
+                "https://evil.example/landing?token=LEAKED-IN-LOCATION",
+            )],
         );
         let client = logged_in(&script).await;
         let err = client.revoke_access_token().await.unwrap_err();
@@ -86,7 +92,10 @@ async fn defect_3_a_redirect_from_the_revocation_endpoint_keeps_the_token() {
             format!("POST /oauth/revoke: unexpected redirect (HTTP {status}) to evil.example")
         );
         assert!(!shown.contains("LEAKED"), "{shown}");
-        assert!(client.access_token().is_some(), "the token is kept on {status}");
+        assert!(
+            client.access_token().is_some(),
+            "the token is kept on {status}"
+        );
     }
 }
 
@@ -233,7 +242,10 @@ async fn persistable_credentials_need_a_token_and_the_app() {
         .await
         .unwrap();
     let err = client.persistable_login_credentials().unwrap_err();
-    assert!(matches!(err, Error::MissingClientCredentials { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::MissingClientCredentials { .. }),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
         "keeping the login needs the app's client id and secret: register an app (create_app) or configure one"
@@ -269,7 +281,10 @@ async fn builder_validates_in_mastodon_py_order() {
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("instance URL is required"), "{err}");
+    assert!(
+        err.to_string().contains("instance URL is required"),
+        "{err}"
+    );
     let err = script
         .builder("social.example")
         .client_id("C")
@@ -302,7 +317,10 @@ async fn builder_validates_in_mastodon_py_order() {
         .build()
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Config(_)) && err.is_invalid_input(), "{err:?}");
+    assert!(
+        matches!(err, Error::Config(_)) && err.is_invalid_input(),
+        "{err:?}"
+    );
     assert!(
         "fancy"
             .parse::<mastodon_auth_core::VersionCheckMode>()

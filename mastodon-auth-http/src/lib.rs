@@ -24,7 +24,7 @@
 //! let err = transport.send(request).await.unwrap_err();
 //! assert_eq!(
 //!     err,
-//!     TransportError::InsecureUrl { url: "http://example.com/api/v1/instance".into() }
+//!     TransportError::InsecureUrl { url: "http://example.com/api/v1/instance?[redacted]".into() }
 //! );
 //! # Ok(()) }
 //! ```

@@ -52,7 +52,7 @@ mod tests {
         assert_eq!(
             err,
             TransportError::InsecureUrl {
-                url: "http://user:***@example.com:8080/oauth/token?code=[redacted]".into()
+                url: "http://user:***@example.com:8080/oauth/token?[redacted]".into()
             }
         );
         let shown = err.to_string();

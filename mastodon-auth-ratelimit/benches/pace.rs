@@ -19,7 +19,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use mastodon_auth_core::{
-    RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, RateLimitMethod, Verdict,
+    RateLimitError, RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter, Verdict,
 };
 use mastodon_auth_ratelimit::Pacer;
 use tokio::net::{TcpListener, TcpStream};

@@ -11,7 +11,7 @@ use governor::nanos::Nanos;
 use governor::state::StateStore;
 use governor::{NotUntil, Quota};
 use mastodon_auth_core::{
-    Error, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, RateLimitMethod,
+    Error, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter,
     Verdict,
 };
 

@@ -5,7 +5,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use http::StatusCode;
-use mastodon_auth_core::{RateLimitInfo, RateLimitKey, RateLimiter, RateLimitMethod};
+use mastodon_auth_core::{RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter};
 use mastodon_auth_ratelimit::{FakeClock, Pacer};
 
 struct Counting;

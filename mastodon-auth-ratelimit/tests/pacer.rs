@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, StatusCode};
 use mastodon_auth_core::{
-    AccessToken, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter,
-    RateLimitMethod, Verdict,
+    AccessToken, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimitMethod,
+    RateLimiter, Verdict,
 };
 use mastodon_auth_ratelimit::{Clock, FakeClock, Pacer, PacerState};
 

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use mastodon_auth_core::{
-    AccessToken, RateLimitError, RateLimitKey, RateLimiter, RateLimitMethod, Verdict,
+    AccessToken, RateLimitError, RateLimitKey, RateLimitMethod, RateLimiter, Verdict,
 };
 use mastodon_auth_ratelimit::{Clock, FakeClock, Pacer, window_quota};
 

@@ -239,8 +239,13 @@ fn render(doc: &Doc, path: &Path) -> Result<String, StoreError> {
         users: BTreeMap<&'a str, Value>,
         active: Option<&'a str>,
     }
-    let encode_err =
-        |e: serde_json::Error| io_err("encode", path, std::io::Error::other(redact::json_error(&e)));
+    let encode_err = |e: serde_json::Error| {
+        io_err(
+            "encode",
+            path,
+            std::io::Error::other(redact::json_error(&e)),
+        )
+    };
     // The key already says which instance / account an entry is; do not repeat it inside.
     let without = |mut v: Value, field: &str| {
         if let Value::Object(map) = &mut v {

@@ -133,7 +133,10 @@ async fn the_whole_flow_over_https_on_current_mastodon() {
     let saved = client.save_credentials().await.unwrap();
     assert_eq!(
         saved.account.as_ref().unwrap().to_string(),
-        "alice@127.0.0.1"
+        format!(
+            "alice@{}",
+            instance.base_url().trim_start_matches("https://")
+        )
     );
 
     let reloaded = Mastodon::builder(instance.base_url())

@@ -230,12 +230,11 @@ impl AuthRequestBuilder<'_> {
     /// for an empty redirect URI; [`Error::UnsafeOAuthUrl`] for an authorization endpoint in
     /// the metadata that the client will not use; network errors from fetching the metadata.
     pub async fn build(self) -> Result<(String, PendingAuthorization), Error> {
-        let client_id = self
-            .client_id
-            .or_else(|| self.client.client_id())
-            .ok_or(Error::MissingClientCredentials {
+        let client_id = self.client_id.or_else(|| self.client.client_id()).ok_or(
+            Error::MissingClientCredentials {
                 needed_for: "an authorization request",
-            })?;
+            },
+        )?;
         if self.redirect_uri.trim().is_empty() {
             return Err(Error::InvalidArgument(
                 "the redirect URI must not be empty".into(),
@@ -563,12 +562,17 @@ mod tests {
             "http://10.0.0.1/oauth/token",
         ] {
             let err = check_oauth_url(url, false).unwrap_err().to_string();
-            assert!(err.contains("allow_http(true)") && err.contains("use https"), "{err}");
+            assert!(
+                err.contains("allow_http(true)") && err.contains("use https"),
+                "{err}"
+            );
             assert!(!err.contains("must use with"), "{err}");
             assert!(check_oauth_url(url, true).is_ok(), "{url}");
         }
         // The password of a URL never appears in the message.
-        let err = check_oauth_url("https://u:hunter2@x/t", false).unwrap_err().to_string();
+        let err = check_oauth_url("https://u:hunter2@x/t", false)
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("hunter2"), "{err}");
     }
 }

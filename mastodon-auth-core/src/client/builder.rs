@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use super::{Config, Inner, Mastodon, MetadataCache, State, Token, VersionSource, VersionState};
 use crate::error::{Error, StoreError};
-use crate::redact;
 use crate::instance_url::InstanceUrl;
 use crate::ratelimit::{NoRateLimit, RateLimiter};
+use crate::redact;
 use crate::secret::{AccessToken, ClientSecret};
 use crate::store::{AccountKey, CredentialStore};
 use crate::transport::HttpTransport;
@@ -169,7 +169,10 @@ impl MastodonBuilder<NoTransport> {
 
 impl<T> MastodonBuilder<T> {
     /// The HTTP transport (required): `mastodon_auth_http::HyperTransport`, a mock, or a closure.
-    pub fn transport(self, transport: impl HttpTransport + 'static) -> MastodonBuilder<WithTransport> {
+    pub fn transport(
+        self,
+        transport: impl HttpTransport + 'static,
+    ) -> MastodonBuilder<WithTransport> {
         self.shared_transport(Arc::new(transport))
     }
 
@@ -421,7 +424,9 @@ impl MastodonBuilder<WithTransport> {
             .as_ref()
             .map(|ua| {
                 http::HeaderValue::from_str(ua).map_err(|_| {
-                    Error::Config(format!("invalid user agent {ua:?}: it must be visible ASCII"))
+                    Error::Config(format!(
+                        "invalid user agent {ua:?}: it must be visible ASCII"
+                    ))
                 })
             })
             .transpose()?;
@@ -451,7 +456,11 @@ impl MastodonBuilder<WithTransport> {
 impl StartingCredentials {
     /// Takes the app's id and secret from the store, unless both were given (or another
     /// app's id was).
-    async fn load_app(&mut self, store: &dyn CredentialStore, base: &InstanceUrl) -> Result<(), Error> {
+    async fn load_app(
+        &mut self,
+        store: &dyn CredentialStore,
+        base: &InstanceUrl,
+    ) -> Result<(), Error> {
         if self.client_id.is_some() && self.client_secret.is_some() {
             return Ok(());
         }
@@ -494,8 +503,13 @@ impl StartingCredentials {
         }
         self.account = user.account;
         self.token = Some(
-            Token::new(user.access_token, user.refresh_token, user.expires_at, user.scopes)
-                .ok_or_else(unusable_token)?,
+            Token::new(
+                user.access_token,
+                user.refresh_token,
+                user.expires_at,
+                user.scopes,
+            )
+            .ok_or_else(unusable_token)?,
         );
         Ok(())
     }

@@ -65,7 +65,12 @@ impl LoginGrant {
 
 /// The token request for `grant`, with the fields in the order Mastodon.py sends them, so
 /// recorded traffic matches.
-fn token_request(endpoint: String, grant: &LoginGrant, client_id: String, client_secret: &ClientSecret) -> Call {
+fn token_request(
+    endpoint: String,
+    grant: &LoginGrant,
+    client_id: String,
+    client_secret: &ClientSecret,
+) -> Call {
     let mut call = Call::new(Method::POST, endpoint).oauth().anonymous();
     match grant {
         LoginGrant::Password {
@@ -172,7 +177,10 @@ impl Mastodon {
     /// will not use.
     pub async fn log_in(&self, grant: LoginGrant) -> Result<AccessToken, Error> {
         let info = self.oauth_authorization_server_info().await?;
-        if let Some(false) = info.as_ref().and_then(|i| i.grant_listed(grant.grant_type())) {
+        if let Some(false) = info
+            .as_ref()
+            .and_then(|i| i.grant_listed(grant.grant_type()))
+        {
             return Err(Error::UnsupportedGrant {
                 grant: grant.grant_type(),
                 message: self.unsupported_grant_message(&grant).await,

@@ -55,10 +55,10 @@ pub(super) enum Pacing {
 /// Whether the request or its answer carries secrets.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Secrets {
-    /// Nothing secret: bodies may appear in logs and error excerpts.
+    /// Nothing secret: the body may appear in error excerpts, and parse errors may quote it.
     None,
-    /// Secrets in the body or the answer (passwords, codes, tokens, client secrets): no body
-    /// in logs or error excerpts.
+    /// Secrets in the body or the answer (passwords, codes, tokens, client secrets): no
+    /// excerpt of the answer in errors, no value quoted from it.
     Carried,
 }
 
@@ -186,7 +186,11 @@ fn location_host(headers: &http::HeaderMap, request_url: &str) -> Option<String>
     let location: http::Uri = headers.get(header::LOCATION)?.to_str().ok()?.parse().ok()?;
     match location.host() {
         Some(host) => Some(host.to_owned()),
-        None => request_url.parse::<http::Uri>().ok()?.host().map(str::to_owned),
+        None => request_url
+            .parse::<http::Uri>()
+            .ok()?
+            .host()
+            .map(str::to_owned),
     }
 }
 
@@ -232,7 +236,7 @@ impl Mastodon {
             };
             (url, Bytes::new())
         } else {
-            (call.url.clone(), Bytes::from(encoded))
+            (call.url.clone(), Bytes::from(encoded.clone()))
         };
         let key = token.as_ref().map_or(RateLimitKey::ANONYMOUS, |t| t.key);
         // OAuth endpoints are not paced (as in Mastodon.py): `NoRateLimit` turns their 429
@@ -245,14 +249,14 @@ impl Mastodon {
         loop {
             let request = self.http_request(&call.method, &url, body.clone(), token.as_deref())?;
             if self.inner.config.debug_requests {
+                // The URL carries no query of its own (the base URL and the metadata's
+                // endpoints are refused with one); the parameters, query or form, are logged
+                // with their secret values redacted.
                 tracing::debug!(
                     target: "mastodon_auth::request",
                     method = %call.method,
-                    url = %redact::url(&url),
-                    body = %match call.secrets {
-                        Secrets::Carried => redact::form(&String::from_utf8_lossy(&body)),
-                        Secrets::None => String::from_utf8_lossy(&body).into_owned(),
-                    },
+                    url = %redact::url(&call.url),
+                    params = %redact::form(&encoded),
                     "sending request"
                 );
             }
@@ -410,7 +414,11 @@ mod tests {
             body: Bytes::from_static(body),
             method: Method::POST,
             url: "https://x.example/oauth/token".into(),
-            secrets: if sensitive { Secrets::Carried } else { Secrets::None },
+            secrets: if sensitive {
+                Secrets::Carried
+            } else {
+                Secrets::None
+            },
         };
         #[derive(serde::Deserialize, Debug)]
         #[allow(dead_code)]
@@ -438,11 +446,17 @@ mod tests {
             location_host(&headers, "https://x.example/oauth/revoke").as_deref(),
             Some("elsewhere.example")
         );
-        headers.insert(header::LOCATION, HeaderValue::from_static("/login?code=SECRET"));
+        headers.insert(
+            header::LOCATION,
+            HeaderValue::from_static("/login?code=SECRET"),
+        );
         assert_eq!(
             location_host(&headers, "https://x.example/oauth/revoke").as_deref(),
             Some("x.example")
         );
-        assert_eq!(location_host(&http::HeaderMap::new(), "https://x.example/"), None);
+        assert_eq!(
+            location_host(&http::HeaderMap::new(), "https://x.example/"),
+            None
+        );
     }
 }

@@ -198,9 +198,7 @@ impl Mastodon {
             VersionSource::Fallback
         };
         let version = parsed.unwrap_or_else(fallback_version);
-        if source == VersionSource::Confirmed
-            && api_version.is_none()
-            && version.at_least(4, 3, 0)
+        if source == VersionSource::Confirmed && api_version.is_none() && version.at_least(4, 3, 0)
         {
             tracing::warn!(target: "mastodon_auth", %version, "version is at least 4.3.0 but the server reports no API version");
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use mastodon_auth_core::{
     AccessToken, AccountKey, ClientSecret, CredentialStore, InstanceUrl, RateLimitInfo,
-    RateLimitKey, RateLimiter, RateLimitMethod, StoreError, UserCredentials,
+    RateLimitKey, RateLimitMethod, RateLimiter, StoreError, UserCredentials,
 };
 use mastodon_auth_ratelimit::Pacer;
 use mastodon_auth_store::{AccountsFile, MemoryStore};
