@@ -353,35 +353,6 @@ mod tests {
     }
 
     #[test]
-    fn defect_4_invalid_ports_are_refused_before_anything_is_sent() {
-        for port in [
-            "99999", "-1", "65536", "18083x", "alert(1)", "", "0", "+80", " 80",
-        ] {
-            for base in [
-                "http://127.0.0.1",
-                "https://example.com",
-                "http://[::1]",
-                "example.com",
-            ] {
-                let input = format!("{base}:{port}");
-                match InstanceUrl::parse(&input) {
-                    Err(Error::InvalidUrl {
-                        problem: UrlProblem::Port(_) | UrlProblem::WhiteSpace,
-                        ..
-                    }) => {}
-                    other => panic!("{input:?}: {other:?}"),
-                }
-            }
-        }
-        assert_eq!(norm("http://127.0.0.1:65535"), "http://127.0.0.1:65535");
-        assert_eq!(norm("http://127.0.0.1:1/sub"), "http://127.0.0.1:1/sub");
-        assert_eq!(
-            InstanceUrl::parse("http://localhost:3000").unwrap().port(),
-            Some(3000)
-        );
-    }
-
-    #[test]
     fn default_ports_are_dropped_and_others_kept() {
         assert_eq!(norm("https://example.com:443/"), "https://example.com");
         assert_eq!(norm("http://example.com:80"), "http://example.com");
@@ -397,46 +368,6 @@ mod tests {
                 .unwrap()
                 .authority(),
             "example.com"
-        );
-    }
-
-    #[test]
-    fn defect_12_userinfo_is_never_echoed() {
-        let err = InstanceUrl::parse("https://user:hunter2@example.com").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid instance URL \"https://user:***@example.com\": user names and passwords do not belong in the URL"
-        );
-        // Any message that repeats the URL hides the password, whatever else is wrong.
-        for input in [
-            "https://user:hunter2@exa mple.com",
-            "https://user:hunter2@example.com:99999",
-            "https://user:hunter2@example.com/?x=1",
-        ] {
-            let shown = InstanceUrl::parse(input).unwrap_err().to_string();
-            assert!(!shown.contains("hunter2"), "{shown}");
-        }
-    }
-
-    #[test]
-    fn defect_14_international_hosts_become_punycode() {
-        let u = InstanceUrl::parse("https://bücher.example/").unwrap();
-        assert_eq!(u.as_str(), "https://xn--bcher-kva.example");
-        assert_eq!(u.host(), "xn--bcher-kva.example");
-        assert_eq!(
-            norm("BÜCHER.example:8443"),
-            "https://xn--bcher-kva.example:8443"
-        );
-        let err = InstanceUrl::parse("https://xn--a.example\u{fffd}").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::InvalidUrl {
-                    problem: UrlProblem::Host(_),
-                    ..
-                }
-            ),
-            "{err:?}"
         );
     }
 

@@ -10,6 +10,7 @@ use crate::scope::Scopes;
 use crate::store::AppCredentials;
 
 /// Registers an application; made by [`Mastodon::create_app`].
+#[derive(Debug)]
 #[must_use = "nothing is registered until .send() is awaited"]
 pub struct CreateApp<'a> {
     client: &'a Mastodon,

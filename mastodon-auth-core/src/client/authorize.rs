@@ -167,6 +167,7 @@ fn check_oauth_url(url: &str, allow_http: bool) -> Result<(), Error> {
 /// Builds the URL that sends a person to the server to authorize the app
 /// (Mastodon.py's `auth_request_url`), with a fresh random `state` and, when the server
 /// advertises S256, PKCE.
+#[derive(Debug)]
 #[must_use = "no URL is made until .build() is awaited"]
 pub struct AuthRequestBuilder<'a> {
     client: &'a Mastodon,

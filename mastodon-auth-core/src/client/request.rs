@@ -71,7 +71,7 @@ pub(super) enum Language {
 
 impl Call {
     /// An API request: with the token, paced, nothing secret, with the language.
-    pub fn new(method: Method, url: String) -> Self {
+    pub(super) fn new(method: Method, url: String) -> Self {
         Self {
             method,
             url,
@@ -83,13 +83,13 @@ impl Call {
         }
     }
 
-    pub fn param(mut self, key: &'static str, value: impl Into<String>) -> Self {
+    pub(super) fn param(mut self, key: &'static str, value: impl Into<String>) -> Self {
         self.params.push((key, value.into()));
         self
     }
 
     /// An OAuth endpoint: not rate-limited, secrets in the body or answer.
-    pub fn oauth(self) -> Self {
+    pub(super) fn oauth(self) -> Self {
         Self {
             secrets: Secrets::Carried,
             ..self.unpaced()
@@ -97,7 +97,7 @@ impl Call {
     }
 
     /// Not through the rate limiter.
-    pub fn unpaced(self) -> Self {
+    pub(super) fn unpaced(self) -> Self {
         Self {
             pacing: Pacing::Unpaced,
             ..self
@@ -105,7 +105,7 @@ impl Call {
     }
 
     /// Without the user's token.
-    pub fn anonymous(self) -> Self {
+    pub(super) fn anonymous(self) -> Self {
         Self {
             auth: Auth::Anonymous,
             ..self
@@ -113,7 +113,7 @@ impl Call {
     }
 
     /// Without the client's `lang`.
-    pub fn without_language(self) -> Self {
+    pub(super) fn without_language(self) -> Self {
         Self {
             language: Language::Omitted,
             ..self
@@ -133,12 +133,12 @@ pub(super) struct Reply {
 
 impl Reply {
     /// Parses the body as `T`, or says precisely what is wrong with it.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+    pub(super) fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         serde_json::from_slice(&self.body)
             .map_err(|e| self.malformed(&describe_json_error(&e, &self.body, self.secrets)))
     }
 
-    pub fn malformed(&self, problem: &str) -> Error {
+    pub(super) fn malformed(&self, problem: &str) -> Error {
         Error::MalformedResponse(MalformedResponse {
             status: self.status.as_u16(),
             endpoint: endpoint_label(&self.method, &self.url),
