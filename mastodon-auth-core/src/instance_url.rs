@@ -223,7 +223,12 @@ pub(crate) fn split_port(authority: &str) -> Result<(&str, Option<u16>), UrlProb
             None => return Err(UrlProblem::Host("the IPv6 address has no closing ]".into())),
         }
     } else {
-        match authority.rsplit_once(':') {
+        match authority.split_once(':') {
+            Some((_, rest)) if rest.contains(':') => {
+                return Err(UrlProblem::Host(
+                    "an IPv6 address must be written in brackets ([::1])".into(),
+                ));
+            }
             Some((host, port)) => (host, Some(port)),
             None => (authority, None),
         }

@@ -349,6 +349,7 @@ mod tests {
             "alice@localhost:",
             "alice@localhost:x",
             "alice@:80",
+            "alice@::1",
         ] {
             assert!(
                 matches!(AccountKey::parse(bad), Err(Error::InvalidAccountKey { .. })),
