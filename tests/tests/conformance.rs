@@ -33,7 +33,6 @@ fn only(mut c: Cassette, keep: &[usize]) -> Cassette {
 fn builder(server: &ReplayServer) -> MastodonBuilder {
     Mastodon::builder(server.base_url())
         .transport(mastodon_auth_http::HyperTransport::new().unwrap())
-        .allow_http(true)
 }
 
 fn multiset(pairs: Vec<(String, String)>) -> Vec<(String, String)> {

@@ -370,25 +370,7 @@ impl MastodonBuilder<WithTransport> {
     /// [`StoreError::BaseUrlMismatch`] when the store's credentials are for another instance.
     pub async fn build(mut self) -> Result<Mastodon, Error> {
         let base = InstanceUrl::parse(&self.base_url)?;
-        let mut credentials = StartingCredentials {
-            client_id: self.client_id.take(),
-            client_secret: self.client_secret.take(),
-            token: self.access_token.take().map(usable_token).transpose()?,
-            account: None,
-        };
-        if let Some(store) = &self.store {
-            credentials.load_app(store.as_ref(), &base).await?;
-            if self.load_user {
-                credentials
-                    .load_user(store.as_ref(), &base, self.account.as_ref())
-                    .await?;
-            }
-        }
-        if credentials.client_id.is_some() && credentials.client_secret.is_none() {
-            return Err(Error::Config(
-                "Specified client id directly, but did not supply secret".into(),
-            ));
-        }
+        let credentials = self.starting_credentials(&base).await?;
         let config = self.config()?;
         let version = self.given_version()?;
         let ask_version = version.is_none() && config.version_check_mode != VersionCheckMode::None;
@@ -415,6 +397,33 @@ impl MastodonBuilder<WithTransport> {
             client.retrieve_mastodon_version().await?;
         }
         Ok(client)
+    }
+
+    /// The credentials given, completed from the store; an id needs its secret.
+    async fn starting_credentials(
+        &mut self,
+        base: &InstanceUrl,
+    ) -> Result<StartingCredentials, Error> {
+        let mut credentials = StartingCredentials {
+            client_id: self.client_id.take(),
+            client_secret: self.client_secret.take(),
+            token: self.access_token.take().map(usable_token).transpose()?,
+            account: None,
+        };
+        if let Some(store) = &self.store {
+            credentials.load_app(store.as_ref(), base).await?;
+            if self.load_user {
+                credentials
+                    .load_user(store.as_ref(), base, self.account.as_ref())
+                    .await?;
+            }
+        }
+        if credentials.client_id.is_some() && credentials.client_secret.is_none() {
+            return Err(Error::Config(
+                "Specified client id directly, but did not supply secret".into(),
+            ));
+        }
+        Ok(credentials)
     }
 
     /// The fixed configuration, checked.
