@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use mastodon_auth_core::{
     AccessToken, AccountKey, ClientSecret, CredentialStore, InstanceUrl, RateLimitInfo,
-    RateLimitKey, RateLimiter, RatelimitMethod, StoreError, UserCredentials,
+    RateLimitKey, RateLimitMethod, RateLimiter, StoreError, UserCredentials,
 };
 use mastodon_auth_ratelimit::Pacer;
 use mastodon_auth_store::{AccountsFile, MemoryStore};
@@ -175,7 +175,7 @@ async fn pacer() -> Result<f64, BoxError> {
         .collect();
     // The default pacer (wait, with the per-key 300 per 5 minutes quota), as a client
     // holding many accounts would have it.
-    let pacer = Pacer::new(RatelimitMethod::Wait);
+    let pacer = Pacer::new(RateLimitMethod::Wait);
     let before = alloc::live();
     for key in &keys {
         pacer.before_request(*key).await?;

@@ -13,7 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use mastodon_auth_core::{
-    AccessToken, HttpTransport, LoginGrant, Mastodon, OOB_REDIRECT_URI, RatelimitMethod, Scopes,
+    AccessToken, HttpTransport, LoginGrant, Mastodon, OOB_REDIRECT_URI, RateLimitMethod, Scopes,
 };
 use mastodon_auth_http::HyperTransport;
 use mastodon_auth_ratelimit::Pacer;
@@ -67,7 +67,7 @@ impl Target {
 /// The pacer of the full-stack contender: Mastodon.py's default method, without the
 /// client-side quota (which would cap the rate at 300 per 5 minutes).
 pub fn unthrottled_pacer() -> Pacer {
-    Pacer::new(RatelimitMethod::Wait).without_quota()
+    Pacer::new(RateLimitMethod::Wait).without_quota()
 }
 
 /// Registers an app, has `approve` play the user for the out-of-band authorization URL, and

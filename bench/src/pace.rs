@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use mastodon_auth_core::{HttpTransport, RatelimitMethod, TransportError};
+use mastodon_auth_core::{HttpTransport, RateLimitMethod, TransportError};
 use mastodon_auth_ratelimit::Pacer;
 use mastodon_auth_tests::{Approval, LocalInstance};
 
@@ -112,7 +112,7 @@ async fn run_against(local: &LocalInstance, run: PaceRun) -> Result<PaceResult, 
             }
         }
     };
-    let pacer = Pacer::new(RatelimitMethod::pace(1.1)?).without_quota();
+    let pacer = Pacer::new(RateLimitMethod::pace(1.1)?).without_quota();
     let client = target.client(counting, pacer, Some(&token)).await?;
 
     align_to_window(run.window).await;

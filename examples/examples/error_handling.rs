@@ -1,4 +1,4 @@
-//! Telling errors apart: an invalid token, an unreachable server, a rate limit, a bad argument.
+//! Telling errors apart: an invalid token, an unreachable server, a rate limit, a bad URL.
 //!
 //! ```text
 //! cargo run --example error_handling [-- --instance URL]
@@ -23,7 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Port 9 on loopback: nothing listens there.
     let offline = Mastodon::builder("https://127.0.0.1:9")
-        .transport(target.transport)
+        .transport(target.transport.clone())
         .build()
         .await?;
     report(
@@ -32,8 +32,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     report(
-        "bad argument",
+        "bad URL",
         Mastodon::builder("ftp://example.com")
+            .transport(target.transport)
             .build()
             .await
             .map(|_| ()),
@@ -48,6 +49,7 @@ fn report(what: &str, result: Result<(), Error>) {
         Err(Error::Network(e)) => println!("{what}: network connection failed ({e})"),
         Err(Error::RateLimit(e)) => println!("{what}: rate limited, wait before retrying ({e})"),
         Err(Error::Api(e)) => println!("{what}: API error {} ({e})", e.status),
+        Err(e) if e.is_invalid_input() => println!("{what}: fix the input ({e})"),
         Err(e) => println!("{what}: {e}"),
     }
 }

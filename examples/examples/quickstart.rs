@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mastodon_auth::loopback::{CallbackListener, REGISTERED_REDIRECT_URI};
 use mastodon_auth::{
-    AccountsFile, Error, LoginGrant, Mastodon, OOB_REDIRECT_URI, Pacer, RatelimitMethod, Scopes,
+    AccountsFile, Error, LoginGrant, Mastodon, OOB_REDIRECT_URI, Pacer, RateLimitMethod, Scopes,
     browser,
 };
 use mastodon_auth_tests::Approval;
@@ -42,7 +42,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let scopes: Scopes = "read write profile".parse()?;
     let client = Mastodon::builder(&target.base_url)
         .transport(target.transport.clone())
-        .rate_limiter(Pacer::new(RatelimitMethod::Wait))
+        .rate_limiter(Pacer::new(RateLimitMethod::Wait))
         .shared_store(store.clone())
         .build()
         .await?;

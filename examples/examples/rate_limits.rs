@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use mastodon_auth::{Error, HyperTransport, LoginGrant, Mastodon, Pacer, RatelimitMethod};
+use mastodon_auth::{Error, HyperTransport, LoginGrant, Mastodon, Pacer, RateLimitMethod};
 use mastodon_auth_tests::LocalInstance;
 
 #[tokio::main]
@@ -38,9 +38,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
 
     for method in [
-        RatelimitMethod::Throw,
-        RatelimitMethod::Wait,
-        RatelimitMethod::pace(1.1)?,
+        RateLimitMethod::Throw,
+        RateLimitMethod::Wait,
+        RateLimitMethod::pace(1.1)?,
     ] {
         // No client-side quota, so what the client meets is the server's limit.
         let client = Mastodon::builder(local.base_url())

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use mastodon_auth::{
-    AccountKey, AccountsFile, CredentialStore, HyperTransport, Mastodon, Pacer, RatelimitMethod,
+    AccountKey, AccountsFile, CredentialStore, HyperTransport, Mastodon, Pacer, RateLimitMethod,
     Scopes,
 };
 use serde_json::json;
@@ -245,7 +245,7 @@ fn say(ctx: &Context, json_value: &serde_json::Value, text: &str) {
 fn builder(ctx: &Context, instance: &str) -> mastodon_auth::MastodonBuilder {
     Mastodon::builder(instance)
         .transport(ctx.transport.clone())
-        .rate_limiter(Pacer::new(RatelimitMethod::Wait))
+        .rate_limiter(Pacer::new(RateLimitMethod::Wait))
         .user_agent(concat!("mastodon-auth-cli/", env!("CARGO_PKG_VERSION")))
         .debug_requests(ctx.verbose)
 }

@@ -134,21 +134,34 @@ fn assert_no_secret(dir: &Path, outputs: &[&str]) {
     }
 }
 
+/// Alice's account key on the instance at `base`: the host with its port.
+fn alice_at(base: &str) -> String {
+    format!(
+        "alice@{}",
+        base.split_once("://").map_or(base, |(_, rest)| rest)
+    )
+}
+
 #[tokio::test]
 async fn loopback_login_then_accounts_whoami_token_logout() {
     let env = Env::new(Profile::Current).await;
     let base = env.instance.base_url();
+    let alice = alice_at(&base);
     let (code, out, err) = env.login_loopback(&base, &["-v"]).await;
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out.trim(), "Logged in as alice@127.0.0.1");
+    assert_eq!(out.trim(), format!("Logged in as {alice}"));
     assert!(err.contains("sending request"), "-v logs requests: {err}");
 
     let (code, accounts, _) = env.run(&["accounts"], "").await;
     assert_eq!(code, 0);
-    assert_eq!(accounts.trim(), format!("* alice@127.0.0.1 ({base})"));
+    assert_eq!(accounts.trim(), format!("* {alice} ({base})"));
 
     let (code, who, e1) = env.run(&["whoami"], "").await;
-    assert_eq!((code, who.trim()), (0, "alice@127.0.0.1 (Alice)"), "{e1}");
+    assert_eq!(
+        (code, who.trim()),
+        (0, format!("{alice} (Alice)").as_str()),
+        "{e1}"
+    );
 
     let (code, token, _) = env.run(&["token"], "").await;
     assert_eq!(code, 0);
@@ -158,7 +171,10 @@ async fn loopback_login_then_accounts_whoami_token_logout() {
     assert_no_secret(env.dir.path(), &[&out, &err, &accounts, &who, &e1]);
 
     let (code, bye, _) = env.run(&["logout"], "").await;
-    assert_eq!((code, bye.trim()), (0, "Logged out alice@127.0.0.1"));
+    assert_eq!(
+        (code, bye.trim()),
+        (0, format!("Logged out {alice}").as_str())
+    );
     let (code, accounts, _) = env.run(&["accounts", "--json"], "").await;
     assert_eq!((code, accounts.trim()), (0, "[]"));
     // The token was revoked on the server, not only forgotten.
@@ -197,7 +213,7 @@ async fn oob_login_reads_the_code_from_stdin_and_reuses_the_app() {
         let json: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({ "account": "alice@127.0.0.1", "instance": base })
+            serde_json::json!({ "account": alice_at(&base), "instance": base })
         );
     }
     let registrations = env
@@ -228,7 +244,10 @@ async fn password_login_works_on_4_3_and_is_refused_clearly_on_current() {
         .await;
     assert_eq!(
         (code, out.trim()),
-        (0, "Logged in as alice@127.0.0.1"),
+        (
+            0,
+            format!("Logged in as {}", alice_at(&old.instance.base_url())).as_str()
+        ),
         "{err}"
     );
     assert!(!out.contains(&user.password) && !err.contains(&user.password));
@@ -279,22 +298,26 @@ async fn two_accounts_use_and_as() {
     let named = ip.replace("127.0.0.1", "localhost");
     assert_eq!(env.login_loopback(&ip, &[]).await.0, 0);
     assert_eq!(env.login_loopback(&named, &[]).await.0, 0);
+    let (alice_ip, alice_named) = (alice_at(&ip), alice_at(&named));
     let (_, accounts, _) = env.run(&["accounts", "--json"], "").await;
     let json: serde_json::Value = serde_json::from_str(accounts.trim()).unwrap();
     assert_eq!(
         json,
         serde_json::json!([
-            { "account": "alice@127.0.0.1", "instance": ip, "active": false },
-            { "account": "alice@localhost", "instance": named, "active": true },
+            { "account": alice_ip, "instance": ip, "active": false },
+            { "account": alice_named, "instance": named, "active": true },
         ])
     );
-    let (code, out, _) = env.run(&["use", "alice@127.0.0.1", "--json"], "").await;
-    assert_eq!((code, out.trim()), (0, r#"{"active":"alice@127.0.0.1"}"#));
+    let (code, out, _) = env.run(&["use", &alice_ip, "--json"], "").await;
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!(r#"{{"active":"{alice_ip}"}}"#).as_str())
+    );
     let (_, who, _) = env
-        .run(&["whoami", "--json", "--as", "alice@localhost"], "")
+        .run(&["whoami", "--json", "--as", &alice_named], "")
         .await;
     let who: serde_json::Value = serde_json::from_str(who.trim()).unwrap();
-    assert_eq!(who["account"], "alice@localhost");
+    assert_eq!(who["account"], alice_named.as_str());
     assert_eq!(who["display_name"], "Alice");
     let (code, _, err) = env.run(&["use", "bob@nowhere"], "").await;
     assert_eq!(code, 1, "{err}");

@@ -8,53 +8,117 @@ use crate::scope::Scopes;
 use crate::transport::TransportError;
 
 /// Everything that can go wrong. Mirrors Mastodon.py's exceptions so the same cases can be
-/// matched: `InvalidArgument` ↔ `MastodonIllegalArgumentError`, `Network` ↔
-/// `MastodonNetworkError`, `Api` ↔ `MastodonAPIError` and its status subclasses (see
-/// [`ApiError::kind`]), `RateLimit` ↔ `MastodonRatelimitError`, `Version` ↔
-/// `MastodonVersionError`, `Store` ↔ `MastodonIOError` for credential files.
+/// matched: `InvalidArgument` and the other input and configuration variants ↔
+/// `MastodonIllegalArgumentError`, `Network` ↔ `MastodonNetworkError`, `Api` ↔
+/// `MastodonAPIError` and its status subclasses (see [`ApiError::kind`]), `RateLimit` ↔
+/// `MastodonRatelimitError`, `Version` ↔ `MastodonVersionError`, `Store` ↔ `MastodonIOError`
+/// for credential files.
 ///
+/// Each case a caller would branch on has its own variant; the `is_*` methods group them.
 /// No variant's `Display` or `Debug` contains a secret.
 ///
 /// ```
 /// use mastodon_auth_core::{ApiError, Error};
 /// let err = Error::Api(ApiError::new(401, "GET /api/v1/accounts/verify_credentials")
 ///     .with_error("The access token is invalid"));
-/// assert!(err.is_unauthorized());
+/// assert!(err.is_unauthorized() && err.is_authentication());
 /// assert_eq!(
 ///     err.to_string(),
 ///     "GET /api/v1/accounts/verify_credentials: 401 Unauthorized: The access token is invalid"
 /// );
+/// assert!(Error::NotLoggedIn.is_authentication());
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A caller's argument (or configuration) is not acceptable; says which and why.
+    /// One argument is not acceptable (an empty application name, an unknown method name);
+    /// says which and why.
     #[error("{0}")]
     InvalidArgument(String),
+    /// An instance URL that cannot be used. The URL is shown without its password.
+    #[error("invalid instance URL {url:?}: {problem}")]
+    InvalidUrl {
+        /// The URL as given, password masked ([`redact::url`](crate::redact::url)).
+        url: String,
+        /// What is wrong with it.
+        problem: UrlProblem,
+    },
+    /// A URL from the server's OAuth metadata that the client will not send credentials to.
+    #[error("refusing the OAuth endpoint {url} from the server's metadata: {problem}")]
+    UnsafeOAuthUrl {
+        /// The URL, redacted.
+        url: String,
+        /// What is wrong with it.
+        problem: UrlProblem,
+    },
+    /// An account key that is not `user@host`, or has characters a key must not have.
+    #[error("invalid account {key:?}: {problem}")]
+    InvalidAccountKey {
+        /// The key as given (shown escaped by `Debug` formatting).
+        key: String,
+        /// What is wrong with it.
+        problem: AccountKeyProblem,
+    },
+    /// The client's configuration cannot work (a client id without its secret, a user agent
+    /// that cannot be sent); says what to change.
+    #[error("{0}")]
+    Config(String),
+    /// The call needs a user's access token and the client has none.
+    #[error("not logged in: this needs a user's access token (log in first)")]
+    NotLoggedIn,
+    /// The call needs the app's client id (and secret) and the client has none.
+    #[error(
+        "{needed_for} needs the app's client id and secret: register an app (create_app) or configure one"
+    )]
+    MissingClientCredentials {
+        /// What needed them (`"revoking a token"`).
+        needed_for: &'static str,
+    },
+    /// The call needs a credential store and none is configured.
+    #[error("no credential store is configured for this client")]
+    NoStore,
     /// The request did not complete: DNS, connection, TLS, timeout, a broken body.
     #[error("could not complete request: {0}")]
     Network(#[from] TransportError),
     /// The server answered with an error status.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// The server answered with a redirect where none belongs (the client never follows
+    /// one: it would carry credentials to another place). Names the target's host only.
+    #[error("{endpoint}: unexpected redirect (HTTP {status}){}", location_host.as_deref().map(|h| format!(" to {h}")).unwrap_or_default())]
+    UnexpectedRedirect {
+        /// The status (301, 302, 303, 307, 308).
+        status: u16,
+        /// Method and path of the request.
+        endpoint: String,
+        /// The host of the `Location` header, if it had one (never the whole location, which
+        /// could carry secrets).
+        location_host: Option<String>,
+    },
     /// The server's answer could not be understood.
     #[error(transparent)]
     MalformedResponse(#[from] MalformedResponse),
     /// A rate limit stopped the request.
     #[error(transparent)]
     RateLimit(#[from] RateLimitError),
-    /// The server's version is too old for what was asked, or could not be determined.
-    #[error("{0}")]
-    Version(String),
+    /// The server's version is too old for what was asked, or a version cannot be parsed.
+    #[error(transparent)]
+    Version(#[from] VersionError),
     /// A credential store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The person (or the server) refused the authorization request.
-    #[error("authorization was denied{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
-    AccessDenied {
+    /// The person or the server refused the authorization: the callback brought an OAuth
+    /// `error` (RFC 6749 section 4.1.2.1), such as `access_denied` or `invalid_scope`.
+    #[error("the authorization was refused ({error}){}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    AuthorizationRefused {
+        /// The OAuth error code (`access_denied`, `invalid_scope`, …).
+        error: String,
         /// The server's `error_description`, if any.
         description: Option<String>,
     },
+    /// The authorization callback carries neither a code nor an error.
+    #[error("the authorization callback carries no code")]
+    InvalidCallback,
     /// The `state` of an authorization callback does not match the request's: the callback
     /// did not come from this authorization (possible CSRF).
     #[error("the authorization callback's state does not match this request (possible CSRF)")]
@@ -105,8 +169,35 @@ impl Error {
         self.api().is_some_and(ApiError::is_server_error)
     }
 
-    /// `true` for failures that mean the credentials are not (or no longer) good: 401, an
-    /// OAuth `invalid_grant` / `invalid_client`, a refused authorization, a state mismatch.
+    /// The request did not complete (DNS, connection, TLS, timeout): worth retrying later,
+    /// and no sign that the credentials are bad.
+    #[must_use]
+    pub fn is_network(&self) -> bool {
+        matches!(self, Error::Network(_))
+    }
+
+    /// A rate limit stopped the request.
+    #[must_use]
+    pub fn is_rate_limit(&self) -> bool {
+        matches!(self, Error::RateLimit(_))
+    }
+
+    /// The caller's input or configuration is wrong (an invalid URL, account key, argument
+    /// or setting): asking again unchanged cannot succeed.
+    #[must_use]
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidArgument(_)
+                | Error::InvalidUrl { .. }
+                | Error::InvalidAccountKey { .. }
+                | Error::Config(_)
+        )
+    }
+
+    /// `true` for failures that mean the credentials are missing or not (or no longer) good:
+    /// not logged in, 401, an OAuth `invalid_grant` / `invalid_client`, a refused
+    /// authorization, a state mismatch.
     #[must_use]
     pub fn is_authentication(&self) -> bool {
         match self {
@@ -114,13 +205,130 @@ impl Error {
                 e.is_unauthorized()
                     || matches!(e.error.as_deref(), Some("invalid_grant" | "invalid_client"))
             }
-            Error::AccessDenied { .. } | Error::StateMismatch => true,
+            Error::NotLoggedIn | Error::AuthorizationRefused { .. } | Error::StateMismatch => true,
             _ => false,
+        }
+    }
+
+    /// `true` when the person (or the server on their behalf) declined the authorization
+    /// (`access_denied`), as opposed to another refusal such as `invalid_scope`.
+    #[must_use]
+    pub fn is_access_denied(&self) -> bool {
+        matches!(self, Error::AuthorizationRefused { error, .. } if error == "access_denied")
+    }
+}
+
+/// What is wrong with a URL: an instance URL given by the caller, or an OAuth endpoint named
+/// by the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UrlProblem {
+    /// Nothing was given.
+    Empty,
+    /// The scheme is neither `http` nor `https`.
+    Scheme,
+    /// There is no host.
+    NoHost,
+    /// The host cannot be used: not a valid name or address, or an international name that
+    /// cannot be converted to its ASCII (punycode) form. Says why.
+    Host(String),
+    /// The port is not a number from 1 to 65535.
+    Port(String),
+    /// The URL carries a user name or password.
+    UserInfo,
+    /// The URL carries a query.
+    Query,
+    /// The URL carries a fragment.
+    Fragment,
+    /// The URL contains white space or control characters.
+    WhiteSpace,
+    /// Plain `http` to a host that is not this machine, without the `allow_http` opt-in.
+    PlainHttp,
+    /// Not a URL at all (the parser's message).
+    Syntax(String),
+}
+
+impl fmt::Display for UrlProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlProblem::Empty => f.write_str("an instance URL is required"),
+            UrlProblem::Scheme => f.write_str("the scheme must be http or https"),
+            UrlProblem::NoHost => f.write_str("there is no host"),
+            UrlProblem::Host(why) => write!(f, "the host is not usable: {why}"),
+            UrlProblem::Port(port) => {
+                write!(f, "the port {port:?} is not a number from 1 to 65535")
+            }
+            UrlProblem::UserInfo => {
+                f.write_str("user names and passwords do not belong in the URL")
+            }
+            UrlProblem::Query => f.write_str("it cannot carry a query"),
+            UrlProblem::Fragment => f.write_str("it cannot carry a fragment"),
+            UrlProblem::WhiteSpace => f.write_str("it contains white space or control characters"),
+            UrlProblem::Syntax(why) => write!(f, "it is not a valid URL: {why}"),
+            UrlProblem::PlainHttp => f.write_str(
+                "plain http is only used for loopback hosts (localhost, 127.0.0.0/8, [::1]); \
+                 use https, or opt in with allow_http(true) for a development server",
+            ),
         }
     }
 }
 
-/// Which Mastodon.py exception class an [`ApiError`] corresponds to (§15.2).
+/// What is wrong with an account key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccountKeyProblem {
+    /// It is not `user@host` (a part is empty, or has `@`, `/` or white space).
+    Form,
+    /// It contains a control character (C0, C1, DEL), shown escaped.
+    ControlCharacter(char),
+    /// It contains a bidirectional-text control (U+202A–U+202E, U+2066–U+2069, U+200E,
+    /// U+200F, U+061C), which can make a key display as another.
+    BidiControl(char),
+    /// The host part is not a valid host (with an optional port from 1 to 65535).
+    Host,
+}
+
+impl fmt::Display for AccountKeyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AccountKeyProblem::Form => f.write_str("expected user@instance"),
+            AccountKeyProblem::ControlCharacter(c) => {
+                write!(f, "it contains the control character {:?}", c)
+            }
+            AccountKeyProblem::BidiControl(c) => {
+                write!(f, "it contains the bidirectional-text control {:?}", c)
+            }
+            AccountKeyProblem::Host => {
+                f.write_str("the instance must be a host name with an optional port (1-65535)")
+            }
+        }
+    }
+}
+
+/// A version problem (Mastodon.py's `MastodonVersionError`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VersionError {
+    /// A version string has no `major[.minor[.patch]]` in it.
+    #[error("could not parse the version {version:?}")]
+    Unparsable {
+        /// The string, cut to 80 characters.
+        version: String,
+    },
+    /// The instance is older than the endpoint needs (only with a version check mode).
+    #[error("Version check failed (Need Mastodon instance version {}.{}.{} to call this endpoint){}",
+        required.0, required.1, required.2,
+        if (known.0, known.1) == (required.0, required.1) { format!(". Patch is {}.", known.2) } else { String::new() })]
+    TooOld {
+        /// The version the endpoint needs, `(major, minor, patch)`.
+        required: (u64, u64, u64),
+        /// The instance's version as known to the client (1.0.0 when it would not tell).
+        known: (u64, u64, u64),
+    },
+}
+
+/// Which Mastodon.py exception class an [`ApiError`] corresponds to (Mastodon.py's
+/// `__api_request` maps statuses to these classes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ApiErrorKind {
@@ -337,12 +545,13 @@ pub enum StoreError {
         /// The limit.
         limit: u64,
     },
-    /// A file names another instance than the one configured
-    /// (Mastodon.py: "Mismatch in base URLs between files and/or specified").
-    #[error("Mismatch in base URLs between files and/or specified: {} says {found}, expected {expected}", path.display())]
+    /// Stored credentials are for another instance than the one configured
+    /// (Mastodon.py: "Mismatch in base URLs between files and/or specified"). Raised by the
+    /// file stores, which know the file, and by the client builder for any store.
+    #[error("Mismatch in base URLs between files and/or specified: {} says {found}, expected {expected}", path.as_deref().map_or_else(|| "the credential store".into(), |p| p.display().to_string()))]
     BaseUrlMismatch {
-        /// The file.
-        path: PathBuf,
+        /// The file, when the store keeps credentials in one.
+        path: Option<PathBuf>,
         /// The base URL in the file.
         found: String,
         /// The base URL configured.

@@ -1,17 +1,25 @@
 //! The base URL of an instance, normalised the way Mastodon.py normalises it.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 
-use crate::error::Error;
+use crate::error::{Error, UrlProblem};
+use crate::redact;
 
 /// The base URL of a Mastodon (or Mastodon-API) instance.
 ///
 /// Normalised as Mastodon.py does (`https://` is added when no scheme is given, trailing
 /// slashes are removed), except that the scheme is recognised case-insensitively
 /// (`HTTPS://x` is `https://x`, not Mastodon.py's `https://HTTPS://x`). Unlike Mastodon.py it
-/// is validated: it must be `http` or `https`, have a host, and carry no user info, query or
-/// fragment.
+/// is validated before anything is sent: it must be `http` or `https`, have a host, carry no
+/// user info, query or fragment, and a port, when given, must be a number from 1 to 65535
+/// (the scheme's default port is dropped: `https://x:443` is `https://x`).
+///
+/// An international host name is converted to its ASCII form (punycode, by UTS #46 as
+/// browsers do), since that is what DNS, TLS certificates and the `Host` header use:
+/// `bücher.example` is `xn--bcher-kva.example`.
 ///
 /// ```
 /// use mastodon_auth_core::InstanceUrl;
@@ -20,6 +28,12 @@ use crate::error::Error;
 /// assert_eq!(url.host(), "mastodon.social");
 /// assert_eq!(url.join("/api/v1/apps"), "https://mastodon.social/api/v1/apps");
 /// assert!("https://user@x.example".parse::<InstanceUrl>().is_err());
+///
+/// let local: InstanceUrl = "http://localhost:3000".parse()?;
+/// assert_eq!((local.host(), local.port()), ("localhost", Some(3000)));
+/// assert!("http://127.0.0.1:99999".parse::<InstanceUrl>().is_err());
+///
+/// assert_eq!(InstanceUrl::parse("bücher.example")?.host(), "xn--bcher-kva.example");
 /// # Ok::<(), mastodon_auth_core::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -28,61 +42,57 @@ pub struct InstanceUrl {
     url: String,
     host_start: usize,
     host_end: usize,
+    /// A port other than the scheme's default.
+    port: Option<u16>,
 }
 
 impl InstanceUrl {
     /// Normalises and validates `input`.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] naming what is wrong with the URL.
+    /// [`Error::InvalidUrl`] naming what is wrong with the URL (shown without its password).
     pub fn parse(input: &str) -> Result<Self, Error> {
         let trimmed = input.trim();
-        let bad =
-            |why: &str| Error::InvalidArgument(format!("invalid instance URL {trimmed:?}: {why}"));
-        if trimmed.is_empty() {
-            return Err(Error::InvalidArgument("API base URL is required.".into()));
-        }
-        let (scheme, rest) = match trimmed.split_once("://") {
-            Some((s, r)) if s.eq_ignore_ascii_case("https") => ("https", r),
-            Some((s, r)) if s.eq_ignore_ascii_case("http") => ("http", r),
-            Some((s, _))
-                if !s.is_empty()
-                    && s.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
-            {
-                return Err(bad("the scheme must be http or https"));
-            }
-            _ => ("https", trimmed),
+        let fail = |problem| Error::InvalidUrl {
+            url: redact::url(trimmed),
+            problem,
         };
+        if trimmed.is_empty() {
+            return Err(fail(UrlProblem::Empty));
+        }
+        let (scheme, rest) = split_scheme(trimmed).ok_or_else(|| fail(UrlProblem::Scheme))?;
         let rest = rest.trim_end_matches('/');
         if rest.contains('?') {
-            return Err(bad("a base URL cannot carry a query"));
+            return Err(fail(UrlProblem::Query));
         }
         if rest.contains('#') {
-            return Err(bad("a base URL cannot carry a fragment"));
+            return Err(fail(UrlProblem::Fragment));
         }
-        let authority = rest.split('/').next().unwrap_or_default();
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         if authority.contains('@') {
-            return Err(bad("user names and passwords do not belong in the URL"));
-        }
-        if authority.is_empty() {
-            return Err(bad("there is no host"));
+            return Err(fail(UrlProblem::UserInfo));
         }
         if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(bad("it contains white space"));
+            return Err(fail(UrlProblem::WhiteSpace));
         }
-        let url = format!("{scheme}://{rest}");
-        // http::Uri checks the authority (host, optional port) for us.
-        let uri: http::Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
-        let host = uri
-            .host()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| bad("there is no host"))?;
-        let host_start = scheme.len() + 3 + authority.find(host).unwrap_or(0);
+        let (host, port) = split_port(authority).map_err(fail)?;
+        if host.is_empty() {
+            return Err(fail(UrlProblem::NoHost));
+        }
+        let host = ascii_host(host).map_err(fail)?;
+        let port = port.filter(|p| *p != default_port(scheme));
+        let port_text = port.map(|p| format!(":{p}")).unwrap_or_default();
+        let url = format!("{scheme}://{host}{port_text}{path}");
+        // http::Uri checks the characters of the host and the path for us.
+        if let Err(e) = url.parse::<http::Uri>() {
+            return Err(fail(UrlProblem::Syntax(e.to_string())));
+        }
+        let host_start = scheme.len() + 3;
         Ok(Self {
             host_end: host_start + host.len(),
             host_start,
             url,
+            port,
         })
     }
 
@@ -92,16 +102,41 @@ impl InstanceUrl {
         &self.url
     }
 
-    /// The host name (IPv6 literals keep their brackets), as written.
+    /// The host name (IPv6 literals keep their brackets), as written, or in its ASCII form
+    /// for an international name.
     #[must_use]
     pub fn host(&self) -> &str {
         &self.url[self.host_start..self.host_end]
+    }
+
+    /// The port, when it is not the scheme's default (`None` for `https://x` and
+    /// `https://x:443`).
+    #[must_use]
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// `host[:port]`, with the port only when it is not the scheme's default: what tells two
+    /// instances on one machine apart (`localhost:3000`).
+    #[must_use]
+    pub fn authority(&self) -> &str {
+        let end = self.url[self.host_end..]
+            .find('/')
+            .map_or(self.url.len(), |i| self.host_end + i);
+        &self.url[self.host_start..end]
     }
 
     /// `true` for `https` URLs.
     #[must_use]
     pub fn is_https(&self) -> bool {
         self.url.starts_with("https://")
+    }
+
+    /// `true` when the host is this machine (`localhost`, `127.0.0.0/8`, `[::1]`): see
+    /// [`is_loopback_host`].
+    #[must_use]
+    pub fn is_loopback(&self) -> bool {
+        is_loopback_host(self.host())
     }
 
     /// The URL of `path` (which should start with `/`) on this instance.
@@ -116,12 +151,112 @@ impl InstanceUrl {
     /// `scheme://authority` of this instance, for same-origin checks.
     #[must_use]
     pub fn origin(&self) -> &str {
-        let after_scheme = self.url.find("://").map_or(0, |i| i + 3);
-        let end = self.url[after_scheme..]
-            .find('/')
-            .map_or(self.url.len(), |i| after_scheme + i);
+        let end = self.host_start + self.authority().len();
         &self.url[..end]
     }
+}
+
+/// `true` when `host` (as found in a URL: an IPv6 address in brackets, an optional trailing
+/// dot) names this machine: `localhost`, an address in `127.0.0.0/8`, `[::1]`, or an
+/// IPv4-mapped loopback address. The client and the transport allow plain HTTP to these
+/// hosts without the `allow_http` opt-in: the traffic never leaves the machine.
+///
+/// ```
+/// use mastodon_auth_core::is_loopback_host;
+/// assert!(is_loopback_host("localhost") && is_loopback_host("127.8.9.10") && is_loopback_host("[::1]"));
+/// assert!(!is_loopback_host("localhost.example.com") && !is_loopback_host("10.0.0.1"));
+/// ```
+#[must_use]
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    match bare.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.is_loopback(),
+        Ok(IpAddr::V6(v6)) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => false,
+    }
+}
+
+/// The scheme (lower-cased; `https` when none is given) and what follows `://`; `None` for a
+/// scheme other than http and https.
+fn split_scheme(url: &str) -> Option<(&'static str, &str)> {
+    match url.split_once("://") {
+        Some((s, r)) if s.eq_ignore_ascii_case("https") => Some(("https", r)),
+        Some((s, r)) if s.eq_ignore_ascii_case("http") => Some(("http", r)),
+        Some((s, _))
+            if !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            None
+        }
+        _ => Some(("https", url)),
+    }
+}
+
+fn default_port(scheme: &str) -> u16 {
+    if scheme == "http" { 80 } else { 443 }
+}
+
+/// Splits `host[:port]` (IPv6 hosts in brackets) and checks the port: 1 to 65535, in ASCII
+/// digits. A port like `99999`, `-1` or `3000x` would otherwise be dropped by some parsers
+/// and the request sent to the default port instead.
+pub(crate) fn split_port(authority: &str) -> Result<(&str, Option<u16>), UrlProblem> {
+    let (host, port) = if authority.starts_with('[') {
+        match authority.find(']') {
+            Some(end) => {
+                let (host, after) = authority.split_at(end + 1);
+                match after.strip_prefix(':') {
+                    Some(port) => (host, Some(port)),
+                    None if after.is_empty() => (host, None),
+                    None => return Err(UrlProblem::Host(format!("{after:?} follows the address"))),
+                }
+            }
+            None => return Err(UrlProblem::Host("the IPv6 address has no closing ]".into())),
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((_, rest)) if rest.contains(':') => {
+                return Err(UrlProblem::Host(
+                    "an IPv6 address must be written in brackets ([::1])".into(),
+                ));
+            }
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        None => None,
+        Some(p) => Some(
+            p.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| p.parse::<u16>().ok())
+                .flatten()
+                .filter(|&n| n != 0)
+                .ok_or_else(|| UrlProblem::Port(p.chars().take(16).collect()))?,
+        ),
+    };
+    Ok((host, port))
+}
+
+/// The host in ASCII: as written when it is ASCII already, else its punycode form.
+pub(crate) fn ascii_host(host: &str) -> Result<Cow<'_, str>, UrlProblem> {
+    if host.is_ascii() {
+        return Ok(Cow::Borrowed(host));
+    }
+    idna::domain_to_ascii(host).map(Cow::Owned).map_err(|_| {
+        UrlProblem::Host(
+            "this international name has no valid ASCII (punycode) form; give the xn-- form".into(),
+        )
+    })
 }
 
 impl fmt::Display for InstanceUrl {
@@ -173,7 +308,7 @@ mod tests {
 
     #[test]
     fn normalises_like_mastodon_py() {
-        // mastodon-py.md §2.1 [probed] examples.
+        // Mastodon.py's `__protocolize` and its trailing-slash removal in `__init__`.
         assert_eq!(norm("example.com"), "https://example.com");
         assert_eq!(norm("example.com/"), "https://example.com");
         assert_eq!(norm("http://example.com//"), "http://example.com");
@@ -205,6 +340,7 @@ mod tests {
             ("https://example.com/?x=1", "query"),
             ("https://example.com/#frag", "fragment"),
             ("https://exa mple.com", "white space"),
+            ("https://exa\u{7}mple.com", "control"),
         ] {
             let err = InstanceUrl::parse(input).unwrap_err().to_string();
             assert!(err.contains(why), "{input:?}: {err}");
@@ -219,5 +355,47 @@ mod tests {
             "\"https://example.com\""
         );
         assert!(serde_json::from_str::<InstanceUrl>("\"ftp://x\"").is_err());
+    }
+
+    #[test]
+    fn default_ports_are_dropped_and_others_kept() {
+        assert_eq!(norm("https://example.com:443/"), "https://example.com");
+        assert_eq!(norm("http://example.com:80"), "http://example.com");
+        assert_eq!(norm("http://example.com:443"), "http://example.com:443");
+        assert_eq!(
+            norm("https://example.com:08443"),
+            "https://example.com:8443"
+        );
+        let u = InstanceUrl::parse("https://example.com:8443/sub").unwrap();
+        assert_eq!(u.authority(), "example.com:8443");
+        assert_eq!(
+            InstanceUrl::parse("https://example.com/sub")
+                .unwrap()
+                .authority(),
+            "example.com"
+        );
+    }
+
+    #[test]
+    fn loopback_names_and_addresses_are_recognised() {
+        for host in [
+            "localhost",
+            "LOCALHOST.",
+            "127.0.0.1",
+            "127.5.6.7",
+            "[::1]",
+            "[::ffff:127.0.0.1]",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "example.com",
+            "localhost.example.com",
+            "128.0.0.1",
+            "[::2]",
+            "10.0.0.1",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
     }
 }

@@ -47,6 +47,7 @@ mod metadata;
 pub mod mock;
 mod random;
 mod ratelimit;
+pub mod redact;
 mod scope;
 mod secret;
 mod store;
@@ -55,18 +56,20 @@ mod version;
 
 pub use client::{
     AuthRequestBuilder, AuthorizedCode, CreateApp, FeatureSet, LoginGrant, Mastodon,
-    MastodonBuilder, OOB_REDIRECT_URI, PendingAuthorization, VersionCheckMode,
+    MastodonBuilder, NoTransport, OOB_REDIRECT_URI, PendingAuthorization, VersionCheckMode,
+    WithTransport,
 };
 pub use entities::{Account, Application, OAuthUserInfo, RegisteredApp};
 pub use error::{
-    ApiError, ApiErrorKind, Error, HeaderError, MalformedResponse, RateLimitError, StoreError,
+    AccountKeyProblem, ApiError, ApiErrorKind, Error, HeaderError, MalformedResponse,
+    RateLimitError, StoreError, UrlProblem, VersionError,
 };
-pub use form::SECRET_PARAMETERS;
-pub use instance_url::InstanceUrl;
+pub use instance_url::{InstanceUrl, is_loopback_host};
 pub use metadata::OAuthServerInfo;
 pub use ratelimit::{
-    NoRateLimit, RateLimitInfo, RateLimitKey, RateLimiter, RatelimitMethod, Verdict,
+    NoRateLimit, RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter, Verdict,
 };
+pub use redact::SECRET_PARAMETERS;
 pub use scope::{DEFAULT_SCOPES, KNOWN_SCOPES, SCOPE_SETS, Scope, Scopes};
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, Password, PkceVerifier, RefreshToken,
@@ -74,3 +77,10 @@ pub use secret::{
 pub use store::{AccountKey, AppCredentials, CredentialStore, UserCredentials};
 pub use transport::{HttpTransport, RequestTimeout, TimeoutPhase, TlsFailure, TransportError};
 pub use version::{MastodonVersion, ServerSoftware};
+
+// What implementing a trait of this crate takes (the trait attribute, the request and response
+// types, the body type), re-exported so an implementation needs no dependency of its own and
+// always gets the versions this crate was built with.
+pub use async_trait::async_trait;
+pub use bytes;
+pub use http;

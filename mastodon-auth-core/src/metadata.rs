@@ -4,8 +4,9 @@ use serde_json::{Map, Value};
 
 /// The document at `/.well-known/oauth-authorization-server`.
 ///
-/// Parsed leniently: a field that is absent, `null` or of the wrong type is `None` (Mastodon.py
-/// crashes on such documents, quirk Q11), so the client falls back to `/oauth/*`.
+/// Parsed leniently: a field that is absent, `null` or of the wrong type is `None` (Mastodon.py's
+/// `oauth_authorization_server_info` users crash on such documents), so the client falls back
+/// to `/oauth/*`.
 ///
 /// ```
 /// use mastodon_auth_core::OAuthServerInfo;

@@ -129,14 +129,6 @@ pub(crate) fn parse_iso8601(s: &str) -> Option<SystemTime> {
     }
     let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
     let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
     let mut i = 19;
     let mut nanos: u64 = 0;
     if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
@@ -168,36 +160,42 @@ pub(crate) fn parse_iso8601(s: &str) -> Option<SystemTime> {
         }
         _ => return None,
     };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    // `time` checks the calendar (no 30 February); a leap second counts as the next second.
+    let date = time::Date::from_calendar_date(
+        i32::try_from(year).ok()?,
+        time::Month::try_from(u8::try_from(month).ok()?).ok()?,
+        u8::try_from(day).ok()?,
+    )
+    .ok()?;
+    let leap = i64::from(second == 60);
+    let clock = time::Time::from_hms(
+        u8::try_from(hour).ok()?,
+        u8::try_from(minute).ok()?,
+        u8::try_from(second - leap).ok()?,
+    )
+    .ok()?;
+    let offset = time::UtcOffset::from_whole_seconds(i32::try_from(offset_secs).ok()?).ok()?;
+    let secs = time::PrimitiveDateTime::new(date, clock)
+        .assume_offset(offset)
+        .unix_timestamp()
+        + leap;
     let secs = u64::try_from(secs).ok()?;
     UNIX_EPOCH.checked_add(Duration::new(secs, u32::try_from(nanos).ok()?))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// How a client reacts to rate limits (Mastodon.py's `ratelimit_method`).
 ///
 /// ```
-/// use mastodon_auth_core::RatelimitMethod;
-/// assert_eq!("wait".parse::<RatelimitMethod>()?, RatelimitMethod::Wait);
-/// assert_eq!(RatelimitMethod::pace(1.1)?, RatelimitMethod::Pace { pacefactor: 1.1 });
-/// assert!("sometimes".parse::<RatelimitMethod>().is_err());
-/// assert!(RatelimitMethod::pace(0.0).is_err());
+/// use mastodon_auth_core::RateLimitMethod;
+/// assert_eq!("wait".parse::<RateLimitMethod>()?, RateLimitMethod::Wait);
+/// assert_eq!(RateLimitMethod::pace(1.1)?, RateLimitMethod::Pace { pacefactor: 1.1 });
+/// assert!("sometimes".parse::<RateLimitMethod>().is_err());
+/// assert!(RateLimitMethod::pace(0.0).is_err());
 /// # Ok::<(), mastodon_auth_core::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 #[non_exhaustive]
-pub enum RatelimitMethod {
+pub enum RateLimitMethod {
     /// On a 429, sleep until the reset (or back off 2 s, doubling to 300 s) and resend.
     #[default]
     Wait,
@@ -210,7 +208,7 @@ pub enum RatelimitMethod {
     },
 }
 
-impl RatelimitMethod {
+impl RateLimitMethod {
     /// Mastodon.py's default pace factor.
     pub const DEFAULT_PACEFACTOR: f64 = 1.1;
 
@@ -229,7 +227,7 @@ impl RatelimitMethod {
     }
 }
 
-impl FromStr for RatelimitMethod {
+impl FromStr for RateLimitMethod {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         match s {
@@ -371,6 +369,13 @@ mod tests {
             parse_iso8601("2024-02-29T12:00:00Z"),
             Some(epoch(1_709_208_000))
         );
+        assert_eq!(
+            parse_iso8601("1970-01-01t00:00:01,5z"),
+            Some(epoch(1) + Duration::from_millis(500))
+        );
+        assert_eq!(parse_iso8601("1970-01-01T00:00:60Z"), Some(epoch(60)));
+        assert_eq!(parse_iso8601("2023-02-29T00:00:00Z"), None);
+        assert_eq!(parse_iso8601("1969-12-31T23:59:59Z"), None);
     }
 
     #[test]

@@ -153,7 +153,8 @@ impl Scopes {
     }
 
     /// This set with every top-level scope followed by the granular scopes it stands for
-    /// (Mastodon.py's single-pass expansion, §7.8: `read` adds `read:accounts` and so on).
+    /// (the single-pass expansion of Mastodon.py's `log_in` scope check: `read` adds
+    /// `read:accounts` and so on).
     #[must_use]
     pub fn expanded(&self) -> Vec<&str> {
         let mut out: Vec<&str> = self.0.iter().map(Scope::as_str).collect();
@@ -234,8 +235,9 @@ impl<'de> serde::Deserialize<'de> for Scopes {
 pub const DEFAULT_SCOPES: &[&str] = &["read", "write", "follow", "push"];
 
 /// Top-level scopes and the granular scopes each stands for, in Mastodon.py's order
-/// (`_SCOPE_SETS`, mastodon-py.md §16), extended with the scopes current Mastodon added
-/// (`read:collections`, `write:collections`, `write:conversations`; mastodon-server.md §6).
+/// (`_SCOPE_SETS` in `mastodon/authentication.py`), extended with the scopes current Mastodon
+/// added (`read:collections`, `write:collections`, `write:conversations`; Mastodon's
+/// `config/initializers/doorkeeper.rb` lists them).
 pub const SCOPE_SETS: &[(&str, &[&str])] = &[
     (
         "read",
@@ -411,7 +413,7 @@ mod tests {
 
     #[test]
     fn expanded_matches_mastodon_py_message_order() {
-        // mastodon-py.md §7.8: granted "read" expands in this order (plus our read:collections).
+        // Mastodon.py's `log_in` expands a granted "read" in this order (plus read:collections).
         assert_eq!(
             s("read").expanded().join(" "),
             "read read:accounts read:blocks read:favourites read:filters read:follows read:lists \

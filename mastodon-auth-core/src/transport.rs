@@ -1,5 +1,6 @@
 //! The pluggable HTTP transport.
 
+use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
@@ -12,13 +13,32 @@ use bytes::Bytes;
 /// `Fn(http::Request<Bytes>) -> impl Future<Output = Result<http::Response<Bytes>, TransportError>>`
 /// is a transport too, which is handy in tests.
 ///
-/// Implementations must not follow redirects, and should honour a [`RequestTimeout`] found in
-/// the request's extensions.
+/// Implementations must not follow redirects (the client reports an unexpected one as
+/// [`Error::UnexpectedRedirect`](crate::Error::UnexpectedRedirect) rather than carry
+/// credentials elsewhere), and should honour a [`RequestTimeout`] found in the request's
+/// extensions. Their failures are [`TransportError`]s, made with constructors that take only
+/// what any HTTP client knows ([`TransportError::connect`], [`TransportError::timeout`], …).
+///
+/// Everything an implementation needs is re-exported by this crate (`async_trait`, `http`,
+/// `bytes`), so it needs no dependency of its own:
 ///
 /// ```
-/// use bytes::Bytes;
-/// use mastodon_auth_core::{HttpTransport, TransportError};
+/// use mastodon_auth_core::bytes::Bytes;
+/// use mastodon_auth_core::{async_trait, http, HttpTransport, TimeoutPhase, TransportError};
 ///
+/// /// A transport over some HTTP client (here a stand-in that always times out).
+/// struct MyClient;
+///
+/// #[async_trait]
+/// impl HttpTransport for MyClient {
+///     async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+///         // … hand `request` to the client; map its errors:
+///         let _ = request;
+///         Err(TransportError::timeout(TimeoutPhase::Response))
+///     }
+/// }
+///
+/// // A closure is a transport too.
 /// let transport = |req: http::Request<Bytes>| async move {
 ///     assert_eq!(req.uri().path(), "/api/v1/instance");
 ///     Ok::<_, TransportError>(http::Response::new(Bytes::from_static(b"{}")))
@@ -26,6 +46,8 @@ use bytes::Bytes;
 /// # tokio_test_block_on(async {
 /// let resp = transport.send(http::Request::get("https://x.example/api/v1/instance").body(Bytes::new()).unwrap()).await?;
 /// assert_eq!(resp.body().as_ref(), b"{}");
+/// let err = MyClient.send(http::Request::get("https://x.example/").body(Bytes::new()).unwrap()).await.unwrap_err();
+/// assert_eq!(err.to_string(), "timed out while waiting for the response");
 /// # Ok::<(), TransportError>(()) });
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f) }
@@ -71,10 +93,10 @@ pub enum TransportError {
         message: String,
     },
     /// The connection could not be made (refused, unreachable).
-    #[error("could not connect to {authority}: {message}")]
+    #[error("could not connect{}: {message}", authority.as_deref().map(|a| format!(" to {a}")).unwrap_or_default())]
     Connect {
-        /// `host:port`.
-        authority: String,
+        /// `host:port`, when the transport knows it.
+        authority: Option<String>,
         /// The operating system's message.
         message: String,
     },
@@ -89,12 +111,12 @@ pub enum TransportError {
         message: String,
     },
     /// No connection, or no answer, within the time allowed.
-    #[error("timed out after {:.1} s while {phase}", after.as_secs_f64())]
+    #[error("timed out{} while {phase}", after.map(|a| format!(" after {:.1} s", a.as_secs_f64())).unwrap_or_default())]
     Timeout {
         /// What the transport was waiting for.
         phase: TimeoutPhase,
-        /// The timeout that elapsed.
-        after: Duration,
+        /// The timeout that elapsed, when the transport knows it.
+        after: Option<Duration>,
     },
     /// The connection closed or broke before the whole response arrived.
     #[error("the connection broke before the response was complete: {message}")]
@@ -134,6 +156,103 @@ pub enum TransportError {
     /// Anything else the transport reports.
     #[error("{0}")]
     Other(String),
+}
+
+/// Constructors for transports written over any HTTP client: each takes only what such a
+/// client reports, and the `with_*` methods add what it may also know.
+///
+/// ```
+/// use std::time::Duration;
+/// use mastodon_auth_core::{TimeoutPhase, TlsFailure, TransportError};
+/// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+/// assert_eq!(TransportError::connect(&refused).to_string(), "could not connect: connection refused");
+/// assert_eq!(
+///     TransportError::connect("refused").with_authority("x.example:443").to_string(),
+///     "could not connect to x.example:443: refused"
+/// );
+/// assert_eq!(
+///     TransportError::timeout(TimeoutPhase::Connect).with_after(Duration::from_secs(10)).to_string(),
+///     "timed out after 10.0 s while connecting"
+/// );
+/// let tls = TransportError::tls("x.example", TlsFailure::UnknownIssuer, "invalid peer certificate");
+/// assert!(tls.to_string().starts_with("TLS handshake with x.example failed"));
+/// ```
+impl TransportError {
+    /// The host name could not be resolved.
+    pub fn dns(host: impl Into<String>, message: impl fmt::Display) -> Self {
+        Self::Dns {
+            host: host.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// The connection could not be made; `message` is the client's error or its text. Add
+    /// the `host:port` with [`with_authority`](Self::with_authority) when known.
+    pub fn connect(message: impl fmt::Display) -> Self {
+        Self::Connect {
+            authority: None,
+            message: message.to_string(),
+        }
+    }
+
+    /// The TLS handshake with `host` failed.
+    pub fn tls(host: impl Into<String>, reason: TlsFailure, message: impl fmt::Display) -> Self {
+        Self::Tls {
+            host: host.into(),
+            reason,
+            message: message.to_string(),
+        }
+    }
+
+    /// No connection, or no answer, in time. Add the limit with
+    /// [`with_after`](Self::with_after) when known.
+    #[must_use]
+    pub fn timeout(phase: TimeoutPhase) -> Self {
+        Self::Timeout { phase, after: None }
+    }
+
+    /// The connection broke before the whole response arrived.
+    pub fn connection_closed(message: impl fmt::Display) -> Self {
+        Self::ConnectionClosed {
+            message: message.to_string(),
+        }
+    }
+
+    /// The response body is larger than `limit` bytes.
+    #[must_use]
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::BodyTooLarge { limit }
+    }
+
+    /// The request itself cannot be sent (bad URL, bad header).
+    pub fn invalid_request(message: impl fmt::Display) -> Self {
+        Self::InvalidRequest(message.to_string())
+    }
+
+    /// Anything else the transport reports.
+    pub fn other(message: impl fmt::Display) -> Self {
+        Self::Other(message.to_string())
+    }
+
+    /// Names the `host:port` a [`Connect`](Self::Connect) failure was for; other errors are
+    /// returned unchanged.
+    #[must_use]
+    pub fn with_authority(mut self, authority: impl Into<String>) -> Self {
+        if let Self::Connect { authority: a, .. } = &mut self {
+            *a = Some(authority.into());
+        }
+        self
+    }
+
+    /// Names the limit a [`Timeout`](Self::Timeout) ran into; other errors are returned
+    /// unchanged.
+    #[must_use]
+    pub fn with_after(mut self, limit: Duration) -> Self {
+        if let Self::Timeout { after, .. } = &mut self {
+            *after = Some(limit);
+        }
+        self
+    }
 }
 
 /// The kind of TLS failure, for a message that says what to fix.

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::Error;
+use crate::error::{Error, VersionError};
 
 /// The software behind an instance, as far as its version string tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub enum ServerSoftware {
 /// A parsed instance version. Compares by `(major, minor, patch)` only, as Mastodon.py does
 /// (`4.5.0-beta.1` counts as 4.5.0).
 ///
-/// Normalised like Mastodon.py (§11.3): the text before the first space; for `a+b` the part
+/// Normalised like Mastodon.py's `retrieve_mastodon_version`: the text before the first space; for `a+b` the part
 /// after `+` when it is a version with major ≥ 1 (Hometown), else the part before
 /// (GoToSocial, glitch). Unlike Mastodon.py, missing components count as 0 (`4.2` is 4.2.0).
 ///
@@ -77,7 +77,8 @@ impl MastodonVersion {
     /// Parses any version string a server sends.
     ///
     /// # Errors
-    /// [`Error::Version`] when no `major[.minor[.patch]]` can be found.
+    /// [`Error::Version`] ([`VersionError::Unparsable`]) when no `major[.minor[.patch]]` can
+    /// be found.
     pub fn parse(raw: &str) -> Result<Self, Error> {
         let trimmed = raw.trim();
         let head = trimmed.split(' ').next().unwrap_or_default();
@@ -88,12 +89,10 @@ impl MastodonVersion {
             },
             None => (head, None),
         };
-        let (major, minor, patch, pre) = numbers(chosen).ok_or_else(|| {
-            Error::Version(format!(
-                "could not parse the instance version {:?}",
-                cut(trimmed)
-            ))
-        })?;
+        let (major, minor, patch, pre) =
+            numbers(chosen).ok_or_else(|| VersionError::Unparsable {
+                version: cut(trimmed),
+            })?;
         let lower = trimmed.to_ascii_lowercase();
         let software = if lower.contains("pleroma") {
             ServerSoftware::Pleroma
@@ -208,7 +207,7 @@ mod tests {
     }
 
     #[test]
-    fn every_form_of_mastodon_server_md_section_8() {
+    fn every_form_servers_send() {
         use ServerSoftware::*;
         assert_eq!(v("4.6.5"), (4, 6, 5, Mastodon));
         assert_eq!(v("4.7.0-alpha.2"), (4, 7, 0, Mastodon));

@@ -148,7 +148,7 @@ async fn without_metadata_falls_back_to_oauth_authorize_without_pkce() {
             .redirect_uri("http://127.0.0.1:4567/callback")
             .scopes("read write".parse().unwrap())
             .force_login(true)
-            .lang("de")
+            .language("de")
             .build()
             .await
             .unwrap();
@@ -180,8 +180,115 @@ async fn skip_server_info_makes_no_request() {
     assert!(script.seen().is_empty());
 }
 
+/// Metadata naming every OAuth endpoint under `origin`.
+fn metadata_under(origin: &str) -> String {
+    format!(
+        r#"{{"issuer":"{origin}/","authorization_endpoint":"{origin}/oauth/authorize","token_endpoint":"{origin}/oauth/token","revocation_endpoint":"{origin}/oauth/revoke","grant_types_supported":["authorization_code","client_credentials"],"code_challenge_methods_supported":["S256"]}}"#
+    )
+}
+
 #[tokio::test]
-async fn http_endpoints_in_metadata_need_allow_http() {
+async fn issue_11_a_plain_http_loopback_instance_works_end_to_end_without_a_flag() {
+    let base = "http://127.0.0.1:18083";
+    let script = Script::new();
+    script
+        .json(200, &metadata_under(base))
+        .json(
+            200,
+            r#"{"access_token":"TOKEN","token_type":"Bearer","scope":"read","created_at":1}"#,
+        )
+        .json(200, r#"{"id":"1","username":"alice","acct":"alice"}"#)
+        .json(200, "{}");
+    let client = script
+        .builder(base)
+        .client("CID", "CSEC")
+        .build()
+        .await
+        .unwrap();
+    let (url, pending) = client
+        .auth_request_url()
+        .redirect_uri("http://127.0.0.1:4567/callback")
+        .scopes("read".parse().unwrap())
+        .build()
+        .await
+        .unwrap();
+    assert!(
+        url.starts_with(&format!("{base}/oauth/authorize?client_id=CID")),
+        "{url}"
+    );
+    let code = pending
+        .callback(&format!(
+            "http://127.0.0.1:4567/callback?code=C&state={}",
+            pending_state(&url)
+        ))
+        .unwrap();
+    client
+        .log_in(mastodon_auth_core::LoginGrant::AuthorizationCode(code))
+        .await
+        .unwrap();
+    client.account_verify_credentials().await.unwrap();
+    assert_eq!(client.account().unwrap().as_str(), "alice@127.0.0.1:18083");
+    client.revoke_access_token().await.unwrap();
+    let urls: Vec<String> = script.seen().into_iter().map(|s| s.url).collect();
+    assert_eq!(
+        urls,
+        [
+            format!("{base}/.well-known/oauth-authorization-server"),
+            format!("{base}/oauth/token"),
+            format!("{base}/api/v1/accounts/verify_credentials"),
+            format!("{base}/oauth/revoke"),
+        ]
+    );
+}
+
+/// The `state` of an authorization URL.
+fn pending_state(url: &str) -> String {
+    query_of(url)
+        .into_iter()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn issue_11_plain_http_endpoints_elsewhere_need_allow_http() {
+    for allow in [false, true] {
+        let script = Script::new();
+        script.json(200, &metadata_under("http://example.com"));
+        let client = script
+            .builder("https://example.com")
+            .client("CID", "CSEC")
+            .allow_http(allow)
+            .build()
+            .await
+            .unwrap();
+        let result = client.auth_request_url().build().await;
+        if allow {
+            assert!(
+                result
+                    .unwrap()
+                    .0
+                    .starts_with("http://example.com/oauth/authorize?")
+            );
+        } else {
+            let err = result.unwrap_err();
+            assert!(
+                matches!(
+                    &err,
+                    Error::UnsafeOAuthUrl { problem: mastodon_auth_core::UrlProblem::PlainHttp, url }
+                        if url == "http://example.com/oauth/authorize"
+                ),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("allow_http(true)"), "{err}");
+        }
+        assert_eq!(
+            script.seen().len(),
+            1,
+            "nothing is sent to the refused endpoint"
+        );
+    }
+    // The recorded development server on http://localhost:3000 needs no flag either.
     let script = Script::new();
     script.then(cassette(META_4_7)[0].answer());
     let client = script
@@ -190,11 +297,10 @@ async fn http_endpoints_in_metadata_need_allow_http() {
         .build()
         .await
         .unwrap();
-    let err = client.auth_request_url().build().await.unwrap_err();
+    let (url, _) = client.auth_request_url().build().await.unwrap();
     assert!(
-        err.to_string()
-            .starts_with("OAuth URLs must use with https."),
-        "{err}"
+        url.starts_with("http://localhost:3000/oauth/authorize?"),
+        "{url}"
     );
 }
 
@@ -203,9 +309,7 @@ async fn metadata_server_errors_are_not_cached_but_network_errors_propagate() {
     let script = Script::new();
     script.reply(503, "<html>down</html>", &[("content-type", "text/html")]);
     script.then(cassette(META_4_7)[0].answer());
-    script.then(Err(mastodon_auth_core::TransportError::Other(
-        "offline".into(),
-    )));
+    script.then(Err(mastodon_auth_core::TransportError::other("offline")));
     let client = script
         .builder("http://localhost:3000")
         .allow_http(true)
@@ -253,5 +357,12 @@ async fn no_client_id_is_a_clear_error() {
         .build()
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("no client id"), "{err}");
+    assert!(
+        matches!(err, Error::MissingClientCredentials { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("needs the app's client id"),
+        "{err}"
+    );
 }

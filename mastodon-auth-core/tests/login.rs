@@ -286,7 +286,15 @@ async fn log_in_without_client_credentials_is_refused_before_sending() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument(_)));
+    assert!(
+        matches!(
+            err,
+            Error::MissingClientCredentials {
+                needed_for: "logging in"
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(script.seen().len(), 1);
 }
 

@@ -52,7 +52,7 @@ async fn create_app_joins_redirect_uris_with_newlines_and_adds_website() {
     script.json(200, r#"{"client_id":"C","client_secret":"S"}"#);
     let client = script
         .builder("social.example")
-        .lang("de")
+        .language("de")
         .build()
         .await
         .unwrap();
@@ -106,7 +106,7 @@ async fn create_app_malformed_answers_are_typed_and_quote_no_secret() {
         (r#"{"client_id":"C"}"#, "missing field `client_secret`"),
         (
             r#"{"client_id":"C","client_secret":12345}"#,
-            "unexpected type",
+            "a field has a value of the wrong type",
         ),
         ("", "empty"),
     ] {
@@ -142,10 +142,10 @@ async fn create_app_rejects_empty_name_without_a_request() {
 #[tokio::test]
 async fn create_app_network_failure_is_a_network_error() {
     let script = Script::new();
-    script.then(Err(mastodon_auth_core::TransportError::Connect {
-        authority: "social.example:443".into(),
-        message: "connection refused".into(),
-    }));
+    script.then(Err(mastodon_auth_core::TransportError::connect(
+        "connection refused",
+    )
+    .with_authority("social.example:443")));
     let client = script.builder("social.example").build().await.unwrap();
     let err = client
         .create_app("x")

@@ -106,12 +106,21 @@ async fn debug_output_and_logs_never_show_secrets() {
 #[test]
 fn every_error_variant_displays_without_secrets() {
     let errors = [
-        Error::AccessDenied {
+        Error::AuthorizationRefused {
+            error: "access_denied".into(),
             description: Some("The resource owner denied the request.".into()),
         },
         Error::StateMismatch,
         Error::InvalidArgument("x".into()),
-        Error::Version("v".into()),
+        Error::Version(mastodon_auth_core::VersionError::Unparsable {
+            version: "v".into(),
+        }),
+        Error::NotLoggedIn,
+        Error::MissingClientCredentials {
+            needed_for: "revoking a token",
+        },
+        Error::InvalidCallback,
+        Error::NoStore,
     ];
     for e in errors {
         assert_clean(&e.to_string());

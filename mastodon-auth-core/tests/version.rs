@@ -2,7 +2,7 @@
 
 mod support;
 
-use mastodon_auth_core::{Error, VersionCheckMode};
+use mastodon_auth_core::{Error, VersionCheckMode, VersionError};
 use support::{Script, cassette};
 
 #[tokio::test]
@@ -21,14 +21,14 @@ async fn created_mode_asks_once_and_caches() {
     assert_eq!(client.mastodon_version().unwrap().to_string(), "4.7.3");
     assert_eq!(client.api_version(), Some(11));
     // Three checks, as in Mastodon.py's test: still only the two recorded requests.
-    assert!(client.verify_minimum_version("2.3.3", false).await.unwrap());
+    assert!(client.verify_minimum_version("2.3.3").await.unwrap());
     assert!(
         !client
-            .verify_minimum_version("9999.9999.9999", false)
+            .verify_minimum_version("9999.9999.9999")
             .await
             .unwrap()
     );
-    assert!(client.verify_minimum_version("1.0.0", true).await.unwrap());
+    assert!(client.verify_minimum_version_cached("1.0.0").await.unwrap());
     let paths: Vec<String> = script.seen().into_iter().map(|s| s.path).collect();
     assert_eq!(paths, ["/api/v1/instance/", "/api/v2/instance/"]);
 }
@@ -54,12 +54,23 @@ async fn a_failing_instance_endpoint_falls_back_to_1_0_0_without_looping() {
     assert_eq!(script.seen().len(), 2, "exactly one attempt, never a loop");
     // The version gate now refuses newer endpoints without a request.
     let err = client.app_verify_credentials().await.unwrap_err();
-    assert!(matches!(err, Error::Version(_)));
+    assert!(matches!(
+        &err,
+        Error::Version(VersionError::TooOld { required, known })
+            if *required == (2, 0, 0) && *known == (1, 0, 0)
+    ));
     assert_eq!(
         err.to_string(),
         "Version check failed (Need Mastodon instance version 2.0.0 to call this endpoint)"
     );
     assert_eq!(script.seen().len(), 2);
+    // The cached check takes the fallback as an answer; the plain one asks again.
+    assert!(client.verify_minimum_version_cached("1.0.0").await.unwrap());
+    assert_eq!(script.seen().len(), 2);
+    script.json(200, r#"{"version":"4.4.0"}"#).json(404, "{}");
+    assert!(client.verify_minimum_version("4.4.0").await.unwrap());
+    assert_eq!(script.seen().len(), 4);
+    assert!(client.version_is_known());
 }
 
 #[tokio::test]

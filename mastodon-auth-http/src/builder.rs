@@ -179,8 +179,11 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// Allows plain `http://` to any host (default: only to loopback hosts). Tokens and
-    /// passwords would travel unencrypted: meant for test setups behind a trusted proxy.
+    /// Allows plain `http://` to any host (default: only to loopback hosts: `localhost`,
+    /// `127.0.0.0/8`, `[::1]`). Tokens and passwords would travel unencrypted: meant for test
+    /// setups behind a trusted proxy. `MastodonBuilder::allow_http` is the same opt-in for the
+    /// OAuth endpoints a server's metadata names; a development server on another machine
+    /// needs both.
     pub fn allow_http(mut self, allow: bool) -> Self {
         self.allow_http = allow;
         self

@@ -166,7 +166,7 @@ pub(crate) fn connect_error(
     }
     if find::<TcpStageError>(err).is_some() {
         return TransportError::Connect {
-            authority: authority.to_owned(),
+            authority: Some(authority.to_owned()),
             message: describe(err),
         };
     }

@@ -280,7 +280,7 @@ impl Service<Uri> for Connector {
                 }
                 Err(_) => Err(ConnectFailure(TransportError::Timeout {
                     phase: TimeoutPhase::Connect,
-                    after: timeout,
+                    after: Some(timeout),
                 })),
             }
         })

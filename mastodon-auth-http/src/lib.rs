@@ -169,7 +169,7 @@ impl HttpTransport for HyperTransport {
             Ok(result) => result,
             Err(_) => Err(TransportError::Timeout {
                 phase: TimeoutPhase::Response,
-                after: timeout,
+                after: Some(timeout),
             }),
         }
     }

@@ -1,36 +1,12 @@
 //! Which URLs the transport is willing to send to.
 
-use std::net::IpAddr;
-
 use http::Uri;
-use mastodon_auth_core::TransportError;
+use mastodon_auth_core::{TransportError, is_loopback_host, redact};
 
-/// Whether `host` (as found in a URI, IPv6 in brackets) names this machine.
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    match bare.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.is_loopback(),
-        Ok(IpAddr::V6(v6)) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        Err(_) => false,
-    }
-}
-
-/// Scheme, host, port and path of `uri`: never the query (it may carry a code or token) nor
-/// any user-info.
+/// The URL for a message: [`redact::url`], the one redaction every crate of the workspace
+/// uses (no password, no secret parameter values).
 pub(crate) fn redacted(uri: &Uri) -> String {
-    let scheme = uri.scheme_str().unwrap_or("");
-    let host = uri.host().unwrap_or("");
-    let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
-    format!("{scheme}://{host}{port}{}", uri.path())
+    redact::url(&uri.to_string())
 }
 
 /// Refuses URLs the transport must not send to, before any connection is made.
@@ -68,30 +44,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_names_and_addresses_are_recognised() {
-        for host in [
-            "localhost",
-            "LOCALHOST.",
-            "127.0.0.1",
-            "127.5.6.7",
-            "[::1]",
-            "[::ffff:127.0.0.1]",
-        ] {
-            assert!(is_loopback_host(host), "{host}");
-        }
-        for host in [
-            "example.com",
-            "localhost.example.com",
-            "128.0.0.1",
-            "[::2]",
-            "10.0.0.1",
-        ] {
-            assert!(!is_loopback_host(host), "{host}");
-        }
-    }
-
-    #[test]
-    fn plain_http_to_a_public_host_is_refused_without_the_query() {
+    fn plain_http_to_a_public_host_is_refused_without_secrets() {
         let uri: Uri = "http://user:pw@example.com:8080/oauth/token?code=SECRET"
             .parse()
             .expect("valid uri");
@@ -99,7 +52,7 @@ mod tests {
         assert_eq!(
             err,
             TransportError::InsecureUrl {
-                url: "http://example.com:8080/oauth/token".into()
+                url: "http://user:***@example.com:8080/oauth/token?[redacted]".into()
             }
         );
         let shown = err.to_string();

@@ -200,7 +200,7 @@ async fn a_server_that_never_answers_times_out_at_the_default_timeout() {
         result.expect_err("no answer"),
         TransportError::Timeout {
             phase: TimeoutPhase::Response,
-            after: Duration::from_millis(300)
+            after: Some(Duration::from_millis(300))
         }
     );
     assert_eq!(server.accepted(), 1, "the request did reach the server");
@@ -222,7 +222,7 @@ async fn the_request_timeout_extension_overrides_a_longer_default() {
         result.expect_err("no answer"),
         TransportError::Timeout {
             phase: TimeoutPhase::Response,
-            after: Duration::from_millis(300)
+            after: Some(Duration::from_millis(300))
         }
     );
 }
@@ -260,7 +260,7 @@ async fn a_tls_handshake_that_never_completes_times_out_while_connecting() {
         result.expect_err("no handshake"),
         TransportError::Timeout {
             phase: TimeoutPhase::Connect,
-            after: Duration::from_millis(300)
+            after: Some(Duration::from_millis(300))
         }
     );
 }
@@ -357,7 +357,9 @@ async fn a_refused_port_is_a_connect_error_without_secrets() {
     );
     let err = send(&transport, request).await.expect_err("refused");
     match &err {
-        TransportError::Connect { authority, .. } => assert_eq!(authority, &addr.to_string()),
+        TransportError::Connect { authority, .. } => {
+            assert_eq!(authority.as_deref(), Some(addr.to_string().as_str()));
+        }
         other => panic!("expected Connect, got {other:?}"),
     }
     let shown = format!("{err} {err:?}");
@@ -385,7 +387,7 @@ async fn plain_http_to_a_public_host_is_refused_but_loopback_works() {
     assert_eq!(
         result.expect_err("refused"),
         TransportError::InsecureUrl {
-            url: "http://example.com/".into()
+            url: "http://example.com/?[redacted]".into()
         }
     );
 

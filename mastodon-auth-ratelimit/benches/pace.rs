@@ -19,7 +19,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use mastodon_auth_core::{
-    RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, RatelimitMethod, Verdict,
+    RateLimitError, RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter, Verdict,
 };
 use mastodon_auth_ratelimit::Pacer;
 use tokio::net::{TcpListener, TcpStream};
@@ -327,16 +327,16 @@ fn main() -> Result<(), BoxError> {
         .build()?;
     rt.block_on(async {
         let quota = |method| Pacer::new(method).quota(LIMIT, WINDOW);
-        let pace = RatelimitMethod::Pace { pacefactor: 1.1 };
+        let pace = RateLimitMethod::Pace { pacefactor: 1.1 };
         println!(
             "server: {LIMIT} requests per {WINDOW:?} (fixed windows); client: TokioClock, quota {LIMIT} per {WINDOW:?} unless noted\n"
         );
         let rows = vec![
             for_windows("pace, 4 windows", quota(pace)?, 4).await?,
             for_windows("pace, 4 windows, no quota", Pacer::new(pace).without_quota(), 4).await?,
-            for_count("wait, 900 requests", quota(RatelimitMethod::Wait)?, 900).await?,
-            for_count("wait, 900, no quota", Pacer::new(RatelimitMethod::Wait).without_quota(), 900).await?,
-            for_count("throw, no quota", Pacer::new(RatelimitMethod::Throw).without_quota(), 1000).await?,
+            for_count("wait, 900 requests", quota(RateLimitMethod::Wait)?, 900).await?,
+            for_count("wait, 900, no quota", Pacer::new(RateLimitMethod::Wait).without_quota(), 900).await?,
+            for_count("throw, no quota", Pacer::new(RateLimitMethod::Throw).without_quota(), 1000).await?,
         ];
         print(&rows);
         Ok(())

@@ -14,12 +14,12 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use mastodon_auth_core::{RateLimitKey, RateLimiter, RatelimitMethod};
+//! use mastodon_auth_core::{RateLimitKey, RateLimiter, RateLimitMethod};
 //! use mastodon_auth_ratelimit::{FakeClock, Pacer};
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let clock = FakeClock::at_unix_secs(1000);
 //! // At most 3 requests in any 10 s.
-//! let pacer = Pacer::with_clock(RatelimitMethod::Wait, clock.clone())
+//! let pacer = Pacer::with_clock(RateLimitMethod::Wait, clock.clone())
 //!     .quota(3, Duration::from_secs(10))?;
 //! for _ in 0..4 {
 //!     pacer.before_request(RateLimitKey::ANONYMOUS).await?;

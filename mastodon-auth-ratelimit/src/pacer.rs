@@ -11,7 +11,7 @@ use governor::nanos::Nanos;
 use governor::state::StateStore;
 use governor::{NotUntil, Quota};
 use mastodon_auth_core::{
-    Error, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, RatelimitMethod,
+    Error, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter,
     Verdict,
 };
 
@@ -131,11 +131,11 @@ struct QuotaLimiter<C: Clock> {
 /// ```
 /// use std::time::Duration;
 /// use http::StatusCode;
-/// use mastodon_auth_core::{RateLimitInfo, RateLimitKey, RateLimiter, RatelimitMethod, Verdict};
+/// use mastodon_auth_core::{RateLimitInfo, RateLimitKey, RateLimiter, RateLimitMethod, Verdict};
 /// use mastodon_auth_ratelimit::{FakeClock, Pacer};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let clock = FakeClock::at_unix_secs(1000);
-/// let pacer = Pacer::with_clock(RatelimitMethod::Wait, clock.clone());
+/// let pacer = Pacer::with_clock(RateLimitMethod::Wait, clock.clone());
 /// let key = RateLimitKey::ANONYMOUS;
 ///
 /// pacer.before_request(key).await?;
@@ -151,8 +151,8 @@ struct QuotaLimiter<C: Clock> {
 /// # }).unwrap();
 /// ```
 pub struct Pacer<C: Clock = TokioClock> {
-    method: RatelimitMethod,
-    /// The pace factor, checked: `RatelimitMethod::Pace` can be built by hand with any value.
+    method: RateLimitMethod,
+    /// The pace factor, checked: `RateLimitMethod::Pace` can be built by hand with any value.
     pacefactor: f64,
     clock: Arc<C>,
     store: Store,
@@ -167,14 +167,14 @@ impl Pacer<TokioClock> {
     /// A pacer on the real clock with the default quota (300 requests per 5 minutes per key).
     ///
     /// ```
-    /// use mastodon_auth_core::RatelimitMethod;
+    /// use mastodon_auth_core::RateLimitMethod;
     /// use mastodon_auth_ratelimit::Pacer;
-    /// let pacer = Pacer::new(RatelimitMethod::pace(1.1)?);
-    /// assert_eq!(pacer.method(), RatelimitMethod::Pace { pacefactor: 1.1 });
+    /// let pacer = Pacer::new(RateLimitMethod::pace(1.1)?);
+    /// assert_eq!(pacer.method(), RateLimitMethod::Pace { pacefactor: 1.1 });
     /// # Ok::<(), mastodon_auth_core::Error>(())
     /// ```
     #[must_use]
-    pub fn new(method: RatelimitMethod) -> Self {
+    pub fn new(method: RateLimitMethod) -> Self {
         Self::with_clock(method, TokioClock::new())
     }
 }
@@ -182,7 +182,7 @@ impl Pacer<TokioClock> {
 impl Default for Pacer<TokioClock> {
     /// Mastodon.py's default method, `wait`, with the default quota.
     fn default() -> Self {
-        Self::new(RatelimitMethod::Wait)
+        Self::new(RateLimitMethod::Wait)
     }
 }
 
@@ -190,19 +190,19 @@ impl<C: Clock> Pacer<C> {
     /// A pacer on `clock` (a [`FakeClock`](crate::FakeClock) in tests) with the default quota.
     ///
     /// A `Pace` factor that is not a positive finite number (only possible by building the
-    /// variant by hand: [`RatelimitMethod::pace`] refuses it) is replaced by 1.0, an even
+    /// variant by hand: [`RateLimitMethod::pace`] refuses it) is replaced by 1.0, an even
     /// spread.
     #[must_use]
-    pub fn with_clock(method: RatelimitMethod, clock: C) -> Self {
+    pub fn with_clock(method: RateLimitMethod, clock: C) -> Self {
         let pacefactor = match method {
-            RatelimitMethod::Pace { pacefactor } if pacefactor.is_finite() && pacefactor > 0.0 => {
+            RateLimitMethod::Pace { pacefactor } if pacefactor.is_finite() && pacefactor > 0.0 => {
                 pacefactor
             }
-            RatelimitMethod::Pace { pacefactor } => {
+            RateLimitMethod::Pace { pacefactor } => {
                 tracing::warn!(pacefactor, "invalid pace factor replaced by 1.0");
                 1.0
             }
-            _ => RatelimitMethod::DEFAULT_PACEFACTOR,
+            _ => RateLimitMethod::DEFAULT_PACEFACTOR,
         };
         let pacer = Self {
             method,
@@ -228,9 +228,9 @@ impl<C: Clock> Pacer<C> {
     /// ```
     /// use std::num::NonZeroU32;
     /// use governor::Quota;
-    /// use mastodon_auth_core::RatelimitMethod;
+    /// use mastodon_auth_core::RateLimitMethod;
     /// use mastodon_auth_ratelimit::Pacer;
-    /// let pacer = Pacer::new(RatelimitMethod::Wait)
+    /// let pacer = Pacer::new(RateLimitMethod::Wait)
     ///     .with_quota(Quota::per_second(NonZeroU32::new(5).unwrap()));
     /// assert_eq!(pacer.current_quota().map(|q| q.burst_size().get()), Some(5));
     /// ```
@@ -261,11 +261,11 @@ impl<C: Clock> Pacer<C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use mastodon_auth_core::RatelimitMethod;
+    /// use mastodon_auth_core::RateLimitMethod;
     /// use mastodon_auth_ratelimit::Pacer;
     /// // Mastodon's media upload limit: 30 per 30 minutes.
-    /// let pacer = Pacer::new(RatelimitMethod::Wait).quota(30, Duration::from_secs(1800))?;
-    /// assert!(Pacer::new(RatelimitMethod::Wait).quota(0, Duration::from_secs(1)).is_err());
+    /// let pacer = Pacer::new(RateLimitMethod::Wait).quota(30, Duration::from_secs(1800))?;
+    /// assert!(Pacer::new(RateLimitMethod::Wait).quota(0, Duration::from_secs(1)).is_err());
     /// # Ok::<(), mastodon_auth_core::Error>(())
     /// ```
     pub fn quota(self, requests: u32, per: Duration) -> Result<Self, Error> {
@@ -275,9 +275,9 @@ impl<C: Clock> Pacer<C> {
     /// Turns the client-side quota off: only the server's headers pace requests.
     ///
     /// ```
-    /// use mastodon_auth_core::RatelimitMethod;
+    /// use mastodon_auth_core::RateLimitMethod;
     /// use mastodon_auth_ratelimit::Pacer;
-    /// assert!(Pacer::new(RatelimitMethod::Throw).without_quota().current_quota().is_none());
+    /// assert!(Pacer::new(RateLimitMethod::Throw).without_quota().current_quota().is_none());
     /// ```
     #[must_use]
     pub fn without_quota(mut self) -> Self {
@@ -293,7 +293,7 @@ impl<C: Clock> Pacer<C> {
 
     /// The rate-limit method.
     #[must_use]
-    pub fn method(&self) -> RatelimitMethod {
+    pub fn method(&self) -> RateLimitMethod {
         self.method
     }
 
@@ -346,7 +346,7 @@ impl<C: Clock> Pacer<C> {
     }
 
     fn is_pace(&self) -> bool {
-        matches!(self.method, RatelimitMethod::Pace { .. })
+        matches!(self.method, RateLimitMethod::Pace { .. })
     }
 
     /// Takes one quota slot for `key`, waiting for it unless the method is `throw`.
@@ -359,7 +359,7 @@ impl<C: Clock> Pacer<C> {
                 Ok(()) => return Ok(()),
                 Err(not_until) => wait_for(&not_until, &*self.clock),
             };
-            if matches!(self.method, RatelimitMethod::Throw) {
+            if matches!(self.method, RateLimitMethod::Throw) {
                 return Err(RateLimitError::QuotaExhausted { wait });
             }
             // A zero wait means the slot is free by now: try again at once.
@@ -482,8 +482,8 @@ impl<C: Clock> RateLimiter for Pacer<C> {
                 return Ok(Verdict::Accept);
             }
             match self.method {
-                RatelimitMethod::Pace { .. } => state.pace_429(now)?,
-                RatelimitMethod::Wait => state.wait_429(now),
+                RateLimitMethod::Pace { .. } => state.pace_429(now)?,
+                RateLimitMethod::Wait => state.wait_429(now),
                 _ => return Err(state.hit(now)),
             }
         };

@@ -14,9 +14,9 @@ pub(crate) const MAX_SLEEP: Duration = Duration::from_secs(300);
 ///
 /// ```
 /// use std::time::Duration;
-/// use mastodon_auth_core::{RateLimitKey, RatelimitMethod};
+/// use mastodon_auth_core::{RateLimitKey, RateLimitMethod};
 /// use mastodon_auth_ratelimit::{FakeClock, Pacer, PacerState};
-/// let pacer = Pacer::with_clock(RatelimitMethod::Wait, FakeClock::at_unix_secs(1000));
+/// let pacer = Pacer::with_clock(RateLimitMethod::Wait, FakeClock::at_unix_secs(1000));
 /// // A key that has never been used has Mastodon.py's initial state.
 /// assert_eq!(pacer.snapshot(RateLimitKey::ANONYMOUS), None);
 /// let initial = PacerState::INITIAL;

@@ -5,7 +5,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use http::StatusCode;
-use mastodon_auth_core::{RateLimitInfo, RateLimitKey, RateLimiter, RatelimitMethod};
+use mastodon_auth_core::{RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter};
 use mastodon_auth_ratelimit::{FakeClock, Pacer};
 
 struct Counting;
@@ -44,7 +44,7 @@ fn an_idle_key_costs_less_than_512_bytes() {
         .build()
         .unwrap();
     let pacer = Pacer::with_clock(
-        RatelimitMethod::Pace { pacefactor: 1.1 },
+        RateLimitMethod::Pace { pacefactor: 1.1 },
         FakeClock::at_unix_secs(1000),
     );
     let mut headers = http::HeaderMap::new();

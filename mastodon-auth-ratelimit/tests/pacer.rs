@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, StatusCode};
 use mastodon_auth_core::{
-    AccessToken, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter,
-    RatelimitMethod, Verdict,
+    AccessToken, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimitMethod,
+    RateLimiter, Verdict,
 };
 use mastodon_auth_ratelimit::{Clock, FakeClock, Pacer, PacerState};
 
@@ -34,7 +34,7 @@ fn none() -> Result<Option<RateLimitInfo>, HeaderError> {
     Ok(None)
 }
 
-fn pacer(method: RatelimitMethod) -> (Pacer<FakeClock>, FakeClock) {
+fn pacer(method: RateLimitMethod) -> (Pacer<FakeClock>, FakeClock) {
     let clock = FakeClock::at_unix_secs(1000);
     (
         Pacer::with_clock(method, clock.clone()).without_quota(),
@@ -42,8 +42,8 @@ fn pacer(method: RatelimitMethod) -> (Pacer<FakeClock>, FakeClock) {
     )
 }
 
-fn pace() -> RatelimitMethod {
-    RatelimitMethod::Pace { pacefactor: 1.1 }
+fn pace() -> RateLimitMethod {
+    RateLimitMethod::Pace { pacefactor: 1.1 }
 }
 
 fn state(p: &Pacer<FakeClock>) -> PacerState {
@@ -56,7 +56,7 @@ fn state(p: &Pacer<FakeClock>) -> PacerState {
 async fn wait_sleeps_until_reset_then_backs_off_2_then_4_and_clears_reset() {
     // With the default quota in front, as a user would have it: 9 requests stay within it.
     let clock = FakeClock::at_unix_secs(1000);
-    let p = Pacer::with_clock(RatelimitMethod::Wait, clock.clone());
+    let p = Pacer::with_clock(RateLimitMethod::Wait, clock.clone());
     let mut requests = 0;
     let mut send = async |status, info| {
         requests += 1;
@@ -97,7 +97,7 @@ async fn wait_sleeps_until_reset_then_backs_off_2_then_4_and_clears_reset() {
 
 #[tokio::test]
 async fn wait_backoff_doubles_to_300_caps_and_returns_to_2_after_an_ok() {
-    let (p, clock) = pacer(RatelimitMethod::Wait);
+    let (p, clock) = pacer(RateLimitMethod::Wait);
     for _ in 0..11 {
         assert_eq!(
             p.after_response(KEY, TOO_MANY, none()).await,
@@ -120,7 +120,7 @@ async fn wait_backoff_doubles_to_300_caps_and_returns_to_2_after_an_ok() {
 
 #[tokio::test]
 async fn a_usable_future_reset_also_resets_the_backoff() {
-    let (p, clock) = pacer(RatelimitMethod::Wait);
+    let (p, clock) = pacer(RateLimitMethod::Wait);
     p.after_response(KEY, TOO_MANY, none()).await.unwrap();
     p.after_response(KEY, TOO_MANY, none()).await.unwrap();
     assert_eq!(state(&p).backoff, secs(8.0));
@@ -138,7 +138,7 @@ async fn a_usable_future_reset_also_resets_the_backoff() {
 
 #[tokio::test]
 async fn client_errors_do_not_reset_the_backoff() {
-    let (p, _clock) = pacer(RatelimitMethod::Wait);
+    let (p, _clock) = pacer(RateLimitMethod::Wait);
     p.after_response(KEY, TOO_MANY, none()).await.unwrap();
     p.after_response(KEY, StatusCode::UNPROCESSABLE_ENTITY, none())
         .await
@@ -148,7 +148,7 @@ async fn client_errors_do_not_reset_the_backoff() {
 
 #[tokio::test]
 async fn the_sleep_for_a_far_reset_is_capped_at_five_minutes() {
-    let (p, clock) = pacer(RatelimitMethod::Wait);
+    let (p, clock) = pacer(RateLimitMethod::Wait);
     let r = headers(&[("x-ratelimit-reset", "5000")]);
     p.after_response(KEY, TOO_MANY, r).await.unwrap();
     assert_eq!(clock.sleeps(), [secs(300.0)]);
@@ -158,7 +158,7 @@ async fn the_sleep_for_a_far_reset_is_capped_at_five_minutes() {
 
 #[tokio::test]
 async fn throw_fails_at_the_first_429_with_the_reset_and_never_sleeps() {
-    let (p, clock) = pacer(RatelimitMethod::Throw);
+    let (p, clock) = pacer(RateLimitMethod::Throw);
     for remaining in ["2", "1"] {
         p.before_request(KEY).await.unwrap();
         let h = headers(&[
@@ -190,7 +190,7 @@ async fn throw_fails_at_the_first_429_with_the_reset_and_never_sleeps() {
 
 #[tokio::test]
 async fn throw_without_reset_reports_none() {
-    let (p, _clock) = pacer(RatelimitMethod::Throw);
+    let (p, _clock) = pacer(RateLimitMethod::Throw);
     assert_eq!(
         p.after_response(KEY, TOO_MANY, none()).await,
         Err(RateLimitError::Hit { reset: None })
@@ -282,7 +282,7 @@ async fn a_reset_in_the_past_is_unusable() {
         Err(RateLimitError::NoUsableReset)
     );
 
-    let (w, wclock) = pacer(RatelimitMethod::Wait);
+    let (w, wclock) = pacer(RateLimitMethod::Wait);
     w.after_response(KEY, TOO_MANY, headers(&[("x-ratelimit-reset", "1000")]))
         .await
         .unwrap();
@@ -355,7 +355,7 @@ async fn concurrent_paced_requests_on_one_key_are_spread_out() {
 #[tokio::test]
 async fn reset_is_moved_by_the_skew_between_local_clock_and_server_date() {
     for (server_now, expected) in [(995.0, 10.0), (1005.0, 10.0), (1000.0, 10.0)] {
-        let (p, clock) = pacer(RatelimitMethod::Wait);
+        let (p, clock) = pacer(RateLimitMethod::Wait);
         // The server says: reset 10 s after my now; its clock is off by (server_now − 1000).
         let mut info = RateLimitInfo::default();
         info.reset = Some(at(server_now + 10.0));
@@ -369,7 +369,7 @@ async fn reset_is_moved_by_the_skew_between_local_clock_and_server_date() {
 
 #[tokio::test]
 async fn without_date_the_reset_is_taken_as_local_time() {
-    let (p, clock) = pacer(RatelimitMethod::Wait);
+    let (p, clock) = pacer(RateLimitMethod::Wait);
     let mut info = RateLimitInfo::default();
     info.reset = Some(at(1007.0));
     p.after_response(KEY, TOO_MANY, Ok(Some(info)))
@@ -386,7 +386,7 @@ async fn epoch_and_iso_resets_mean_the_same_time() {
         "1970-01-01T00:16:50.000000Z",
         "1970-01-01T01:16:50+01:00",
     ] {
-        let (p, clock) = pacer(RatelimitMethod::Wait);
+        let (p, clock) = pacer(RateLimitMethod::Wait);
         p.after_response(KEY, TOO_MANY, headers(&[("x-ratelimit-reset", reset)]))
             .await
             .unwrap();
@@ -418,7 +418,7 @@ async fn bad_headers_fail_pace_mode_even_on_a_good_response() {
 
 #[tokio::test]
 async fn bad_headers_are_ignored_in_wait_and_throw_mode() {
-    for method in [RatelimitMethod::Wait, RatelimitMethod::Throw] {
+    for method in [RateLimitMethod::Wait, RateLimitMethod::Throw] {
         let (p, _clock) = pacer(method);
         let good = headers(&[
             ("x-ratelimit-remaining", "7"),
@@ -441,7 +441,7 @@ async fn bad_headers_are_ignored_in_wait_and_throw_mode() {
 
 #[tokio::test]
 async fn a_429_with_bad_headers_uses_the_previous_reset() {
-    let (p, clock) = pacer(RatelimitMethod::Wait);
+    let (p, clock) = pacer(RateLimitMethod::Wait);
     p.after_response(KEY, OK, headers(&[("x-ratelimit-reset", "1020")]))
         .await
         .unwrap();
@@ -452,7 +452,7 @@ async fn a_429_with_bad_headers_uses_the_previous_reset() {
     );
     assert_eq!(clock.sleeps(), [secs(20.0)]);
 
-    let (t, _clock) = pacer(RatelimitMethod::Throw);
+    let (t, _clock) = pacer(RateLimitMethod::Throw);
     t.after_response(KEY, OK, headers(&[("x-ratelimit-reset", "1020")]))
         .await
         .unwrap();
@@ -469,7 +469,7 @@ async fn a_429_with_bad_headers_uses_the_previous_reset() {
 
 #[tokio::test]
 async fn state_is_kept_per_key() {
-    let (p, clock) = pacer(RatelimitMethod::Wait);
+    let (p, clock) = pacer(RateLimitMethod::Wait);
     let alice = RateLimitKey::for_token(&AccessToken::new("alice-token"));
     p.after_response(alice, TOO_MANY, none()).await.unwrap();
     p.after_response(alice, TOO_MANY, none()).await.unwrap();
@@ -483,7 +483,7 @@ async fn state_is_kept_per_key() {
 
 #[tokio::test]
 async fn prune_drops_only_keys_whose_state_no_longer_matters() {
-    let (p, clock) = pacer(RatelimitMethod::Wait);
+    let (p, clock) = pacer(RateLimitMethod::Wait);
     let busy = RateLimitKey::for_token(&AccessToken::new("busy"));
     p.after_response(KEY, OK, none()).await.unwrap();
     p.after_response(busy, OK, headers(&[("x-ratelimit-reset", "1100")]))

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use mastodon_auth_core::{
-    AccessToken, RateLimitError, RateLimitKey, RateLimiter, RatelimitMethod, Verdict,
+    AccessToken, RateLimitError, RateLimitKey, RateLimitMethod, RateLimiter, Verdict,
 };
 use mastodon_auth_ratelimit::{Clock, FakeClock, Pacer, window_quota};
 
@@ -51,7 +51,7 @@ async fn sixty_four_tasks_never_exceed_the_quota_in_any_window() {
         let window = Duration::from_secs(window);
         let clock = FakeClock::at_unix_secs(1000);
         let pacer = Arc::new(
-            Pacer::with_clock(RatelimitMethod::Wait, clock.clone())
+            Pacer::with_clock(RateLimitMethod::Wait, clock.clone())
                 .quota(limit, window)
                 .unwrap(),
         );
@@ -76,7 +76,7 @@ fn sixty_four_tasks_on_a_multi_threaded_runtime_all_get_through() {
     rt.block_on(async {
         let clock = FakeClock::at_unix_secs(1000);
         let pacer = Arc::new(
-            Pacer::with_clock(RatelimitMethod::Pace { pacefactor: 1.1 }, clock)
+            Pacer::with_clock(RateLimitMethod::Pace { pacefactor: 1.1 }, clock)
                 .quota(50, Duration::from_secs(10))
                 .unwrap(),
         );
@@ -88,7 +88,7 @@ fn sixty_four_tasks_on_a_multi_threaded_runtime_all_get_through() {
 #[tokio::test]
 async fn throw_mode_reports_how_long_until_the_quota_allows_a_request() {
     let clock = FakeClock::at_unix_secs(1000);
-    let pacer = Pacer::with_clock(RatelimitMethod::Throw, clock.clone())
+    let pacer = Pacer::with_clock(RateLimitMethod::Throw, clock.clone())
         .quota(3, Duration::from_secs(9))
         .unwrap();
     // A burst of 1 and then one every 3 s.
@@ -114,7 +114,7 @@ async fn throw_mode_reports_how_long_until_the_quota_allows_a_request() {
 #[tokio::test]
 async fn separate_keys_do_not_share_a_budget() {
     let clock = FakeClock::at_unix_secs(1000);
-    let pacer = Pacer::with_clock(RatelimitMethod::Wait, clock.clone())
+    let pacer = Pacer::with_clock(RateLimitMethod::Wait, clock.clone())
         .quota(1, Duration::from_secs(10))
         .unwrap();
     let alice = RateLimitKey::for_token(&AccessToken::new("alice"));
@@ -130,7 +130,7 @@ async fn separate_keys_do_not_share_a_budget() {
 #[tokio::test]
 async fn a_retry_after_429_takes_a_quota_slot_too() {
     let clock = FakeClock::at_unix_secs(1000);
-    let pacer = Pacer::with_clock(RatelimitMethod::Wait, clock.clone())
+    let pacer = Pacer::with_clock(RateLimitMethod::Wait, clock.clone())
         .quota(1, Duration::from_secs(10))
         .unwrap();
     pacer.before_request(KEY).await.unwrap();
@@ -150,7 +150,7 @@ async fn a_retry_after_429_takes_a_quota_slot_too() {
 #[tokio::test]
 async fn the_default_quota_allows_a_quick_start_then_paces() {
     let clock = FakeClock::at_unix_secs(1000);
-    let pacer = Pacer::with_clock(RatelimitMethod::Wait, clock.clone());
+    let pacer = Pacer::with_clock(RateLimitMethod::Wait, clock.clone());
     for _ in 0..10 {
         pacer.before_request(KEY).await.unwrap();
     }
@@ -168,7 +168,7 @@ async fn the_default_quota_allows_a_quick_start_then_paces() {
 #[tokio::test]
 async fn without_quota_nothing_waits() {
     let clock = FakeClock::at_unix_secs(1000);
-    let pacer = Pacer::with_clock(RatelimitMethod::Throw, clock.clone()).without_quota();
+    let pacer = Pacer::with_clock(RateLimitMethod::Throw, clock.clone()).without_quota();
     for _ in 0..1000 {
         pacer.before_request(KEY).await.unwrap();
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mastodon_auth_core::{
-    AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError, UserCredentials,
+    AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError, UserCredentials, redact,
 };
 use serde_json::{Map, Value};
 
@@ -120,16 +120,6 @@ fn load(path: &Path) -> Result<Doc, StoreError> {
 }
 
 /// A serde message without values from the file (which may be secrets).
-fn safe_reason(e: &serde_json::Error) -> String {
-    let msg = e.to_string();
-    let msg = msg.split(" at line ").next().unwrap_or_default();
-    if msg.starts_with("missing field") || msg.starts_with("unknown field") {
-        msg.to_owned()
-    } else {
-        "a field has a value of the wrong type or form".to_owned()
-    }
-}
-
 fn section<'a>(
     top: &'a Map<String, Value>,
     name: &str,
@@ -201,7 +191,7 @@ fn parse(text: &str, path: &Path) -> Result<Doc, StoreError> {
                 )
             })?;
             let app: AppCredentials = entry(value, "instance", instance.as_str())
-                .and_then(|v| serde_json::from_value(v).map_err(|e| safe_reason(&e)))
+                .and_then(|v| serde_json::from_value(v).map_err(|e| redact::json_error(&e)))
                 .map_err(|why| corrupt(path, None, format!("the app for {instance}: {why}")))?;
             doc.apps.insert(instance.to_string(), app);
         }
@@ -216,7 +206,7 @@ fn parse(text: &str, path: &Path) -> Result<Doc, StoreError> {
                 )
             })?;
             let user: UserCredentials = entry(value, "account", account.as_str())
-                .and_then(|v| serde_json::from_value(v).map_err(|e| safe_reason(&e)))
+                .and_then(|v| serde_json::from_value(v).map_err(|e| redact::json_error(&e)))
                 .map_err(|why| corrupt(path, None, format!("the user {account}: {why}")))?;
             doc.users.insert(account.to_string(), user);
         }
@@ -249,8 +239,13 @@ fn render(doc: &Doc, path: &Path) -> Result<String, StoreError> {
         users: BTreeMap<&'a str, Value>,
         active: Option<&'a str>,
     }
-    let encode_err =
-        |e: serde_json::Error| io_err("encode", path, std::io::Error::other(safe_reason(&e)));
+    let encode_err = |e: serde_json::Error| {
+        io_err(
+            "encode",
+            path,
+            std::io::Error::other(redact::json_error(&e)),
+        )
+    };
     // The key already says which instance / account an entry is; do not repeat it inside.
     let without = |mut v: Value, field: &str| {
         if let Value::Object(map) = &mut v {

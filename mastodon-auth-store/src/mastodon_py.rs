@@ -565,7 +565,7 @@ fn agree(
 ) -> Result<(), StoreError> {
     match expected {
         Some(expected) if expected != found => Err(StoreError::BaseUrlMismatch {
-            path: path.to_owned(),
+            path: Some(path.to_owned()),
             found: found.to_string(),
             expected: expected.to_string(),
         }),

@@ -33,7 +33,7 @@
 //! use mastodon_auth::loopback::{CallbackListener, REGISTERED_REDIRECT_URI};
 //! use mastodon_auth::{
 //!     browser, AccountsFile, HyperTransport, LoginGrant, Mastodon, OOB_REDIRECT_URI, Pacer,
-//!     RatelimitMethod, Scopes,
+//!     RateLimitMethod, Scopes,
 //! };
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -41,7 +41,7 @@
 //! let client = Mastodon::builder("mastodon.social")
 //!     .transport(HyperTransport::new()?)
 //!     .store(store)
-//!     .rate_limiter(Pacer::new(RatelimitMethod::Wait))
+//!     .rate_limiter(Pacer::new(RateLimitMethod::Wait))
 //!     .skip_stored_user()
 //!     .build()
 //!     .await?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mastodon_auth_core::{
-    Error, LoginGrant, Mastodon, MastodonBuilder, Password, RateLimitKey, RatelimitMethod, Scopes,
+    Error, LoginGrant, Mastodon, MastodonBuilder, Password, RateLimitKey, RateLimitMethod, Scopes,
     TransportError,
 };
 use mastodon_auth_http::HyperTransport;
@@ -78,7 +78,7 @@ async fn the_whole_flow_over_https_on_current_mastodon() {
     let store = Arc::new(AccountsFile::open(dir.path().join("accounts.json")));
     let client = client(&instance)
         .shared_store(store.clone())
-        .rate_limiter(Pacer::new(RatelimitMethod::Wait))
+        .rate_limiter(Pacer::new(RateLimitMethod::Wait))
         .build()
         .await
         .unwrap();
@@ -133,7 +133,10 @@ async fn the_whole_flow_over_https_on_current_mastodon() {
     let saved = client.save_credentials().await.unwrap();
     assert_eq!(
         saved.account.as_ref().unwrap().to_string(),
-        "alice@127.0.0.1"
+        format!(
+            "alice@{}",
+            instance.base_url().trim_start_matches("https://")
+        )
     );
 
     let reloaded = Mastodon::builder(instance.base_url())
@@ -198,7 +201,8 @@ async fn a_wrong_state_or_a_denial_never_reaches_the_token_endpoint() {
         panic!()
     };
     match pending.callback(&location) {
-        Err(Error::AccessDenied { description }) => {
+        Err(Error::AuthorizationRefused { error, description }) => {
+            assert_eq!(error, "access_denied");
             assert_eq!(
                 description.as_deref(),
                 Some("The resource owner or authorization server denied the request.")
@@ -371,7 +375,7 @@ async fn pleroma_tokens_expire_and_are_refreshed_and_kept_in_the_store() {
 #[tokio::test]
 async fn gotosocial_epoch_resets_feed_the_pacer() {
     let instance = instance(Profile::GoToSocial).await;
-    let pacer = Arc::new(Pacer::new(RatelimitMethod::pace(1.1).unwrap()));
+    let pacer = Arc::new(Pacer::new(RateLimitMethod::pace(1.1).unwrap()));
     let client = client(&instance)
         .shared_rate_limiter(pacer.clone())
         .build()
@@ -397,7 +401,7 @@ async fn a_burst_of_429s_is_waited_out_or_thrown() {
         .await
         .unwrap();
     let waiting = client(&instance)
-        .rate_limiter(Pacer::new(RatelimitMethod::Wait).without_quota())
+        .rate_limiter(Pacer::new(RateLimitMethod::Wait).without_quota())
         .build()
         .await
         .unwrap();
@@ -425,7 +429,7 @@ async fn a_burst_of_429s_is_waited_out_or_thrown() {
 
     let throwing = client(&instance)
         .access_token(token)
-        .rate_limiter(Pacer::new(RatelimitMethod::Throw).without_quota())
+        .rate_limiter(Pacer::new(RateLimitMethod::Throw).without_quota())
         .build()
         .await
         .unwrap();

@@ -45,11 +45,15 @@ impl From<mastodon_auth::StoreError> for Failure {
 /// The exit code for a library error.
 #[must_use]
 pub fn exit_code(e: &Error) -> u8 {
-    match e {
-        _ if e.is_authentication() => 3,
-        Error::Network(_) => 4,
-        Error::RateLimit(_) => 5,
-        Error::InvalidArgument(_) => 2,
-        _ => 1,
+    if e.is_authentication() {
+        3
+    } else if e.is_network() {
+        4
+    } else if e.is_rate_limit() {
+        5
+    } else if e.is_invalid_input() {
+        2
+    } else {
+        1
     }
 }

@@ -3,13 +3,14 @@
 use http::Method;
 
 use super::request::Call;
-use super::{Mastodon, OOB_REDIRECT_URI};
+use super::{Mastodon, MetadataCache, OOB_REDIRECT_URI};
 use crate::entities::RegisteredApp;
 use crate::error::Error;
 use crate::scope::Scopes;
 use crate::store::AppCredentials;
 
 /// Registers an application; made by [`Mastodon::create_app`].
+#[derive(Debug)]
 #[must_use = "nothing is registered until .send() is awaited"]
 pub struct CreateApp<'a> {
     client: &'a Mastodon,
@@ -70,15 +71,14 @@ impl CreateApp<'_> {
             call = call.param("website", website);
         }
         // As in Mastodon.py: only a User-Agent, no token, no language, no pacing.
-        call = call.oauth().anonymous();
-        call.with_lang = false;
+        call = call.oauth().anonymous().without_language();
         let reply = self.client.call(call).await?;
         let app: RegisteredApp = reply.json()?;
         {
             let mut state = self.client.state();
             state.client_id = Some(app.client_id.clone());
             state.client_secret = Some(app.client_secret.clone());
-            state.metadata = None;
+            state.metadata = MetadataCache::Unknown;
         }
         if let Some(store) = &self.client.inner.store {
             let mut creds = AppCredentials::new(

@@ -7,10 +7,12 @@ use http::Method;
 use subtle::ConstantTimeEq;
 
 use super::request::Call;
-use super::{Mastodon, OOB_REDIRECT_URI};
-use crate::error::Error;
+use super::{Mastodon, MetadataCache, OOB_REDIRECT_URI};
+use crate::error::{Error, UrlProblem};
 use crate::form;
+use crate::instance_url::is_loopback_host;
 use crate::metadata::OAuthServerInfo;
+use crate::redact;
 use crate::scope::Scopes;
 use crate::secret::{AuthorizationCode, PkceVerifier};
 
@@ -45,41 +47,39 @@ impl Mastodon {
     pub async fn oauth_authorization_server_info(
         &self,
     ) -> Result<Option<Arc<OAuthServerInfo>>, Error> {
-        if let Some(cached) = self.state().metadata.clone() {
-            return Ok(cached);
+        match self.state().metadata.clone() {
+            MetadataCache::Known(info) => return Ok(Some(info)),
+            MetadataCache::Absent => return Ok(None),
+            MetadataCache::Unknown => {}
         }
         let call = Call::new(
             Method::GET,
             self.base_url()
                 .join("/.well-known/oauth-authorization-server"),
         )
-        .anonymous();
-        let call = Call {
-            rate_limited: false,
-            ..call
-        };
-        let info = match self.call(call).await {
-            Ok(reply) => OAuthServerInfo::from_json(&reply.body).map(Arc::new),
+        .anonymous()
+        .unpaced();
+        let cache = match self.call(call).await {
+            Ok(reply) => match OAuthServerInfo::from_json(&reply.body) {
+                Some(info) => MetadataCache::Known(Arc::new(info)),
+                None => MetadataCache::Absent,
+            },
             // A server error may pass; do not remember it as "no metadata".
             Err(Error::Api(e)) if e.is_server_error() => return Ok(None),
-            Err(Error::Api(_)) => None,
+            // A redirect (to a login page, another host) is not a metadata document either.
+            Err(Error::Api(_) | Error::UnexpectedRedirect { .. }) => MetadataCache::Absent,
             Err(e) => return Err(e),
         };
-        self.state().metadata = Some(info.clone());
-        Ok(info)
+        self.state().metadata = cache.clone();
+        Ok(match cache {
+            MetadataCache::Known(info) => Some(info),
+            MetadataCache::Absent | MetadataCache::Unknown => None,
+        })
     }
 
-    /// The metadata, unless told to skip it.
-    pub(super) async fn metadata(&self, skip: bool) -> Result<Option<Arc<OAuthServerInfo>>, Error> {
-        if skip {
-            Ok(None)
-        } else {
-            self.oauth_authorization_server_info().await
-        }
-    }
-
-    /// The URL of an OAuth endpoint: the one the metadata names (checked as Mastodon.py
-    /// checks it, §2.2) or `{base}{fallback}`.
+    /// The URL of an OAuth endpoint: the one the metadata names (checked as Mastodon.py checks
+    /// it in `mastodon/authentication.py`, with the transport's plain-HTTP policy) or
+    /// `{base}{fallback}`.
     pub(super) fn oauth_endpoint(
         &self,
         named: Option<&String>,
@@ -118,43 +118,56 @@ impl Mastodon {
             redirect_uri: OOB_REDIRECT_URI.to_owned(),
             scopes: Scopes::default(),
             force_login: false,
-            lang: None,
+            language: None,
             skip_server_info: false,
             pkce: None,
         }
     }
 }
 
-/// Mastodon.py's checks of URLs taken from server metadata, with its messages.
+/// Mastodon.py's checks of URLs taken from server metadata (`mastodon/authentication.py`:
+/// no query, fragment or user info), and the transport's plain-HTTP policy: `http` only to
+/// this machine, unless `allow_http`.
 fn check_oauth_url(url: &str, allow_http: bool) -> Result<(), Error> {
-    let fail = |m: &str| {
-        Err(Error::InvalidArgument(format!(
-            "{m} (got {})",
-            form::redact_url(url)
-        )))
+    let fail = |problem| {
+        Err(Error::UnsafeOAuthUrl {
+            url: redact::url(url),
+            problem,
+        })
     };
     if url.contains('?') {
-        return fail("OAuth URLs with query parameters are not supported by Mastodon.py.");
+        return fail(UrlProblem::Query);
     }
     if url.contains('#') {
-        return fail("OAuth URLs with fragments are not permitted.");
+        return fail(UrlProblem::Fragment);
     }
-    if url.contains('@') {
-        return fail("OAuth URLs with username/password are not permitted.");
+    let uri: http::Uri = match url.parse() {
+        Ok(uri) => uri,
+        Err(e) => return fail(UrlProblem::Syntax(e.to_string())),
+    };
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return fail(UrlProblem::UserInfo);
     }
-    let lower = url.to_ascii_lowercase();
-    if lower.starts_with("https://") || (allow_http && lower.starts_with("http://")) {
-        Ok(())
-    } else if allow_http {
-        fail("OAuth URLs must use with http or https.")
-    } else {
-        fail("OAuth URLs must use with https.")
+    let Some(host) = uri.host().filter(|h| !h.is_empty()) else {
+        return fail(UrlProblem::NoHost);
+    };
+    match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => Ok(()),
+        Some(s) if s.eq_ignore_ascii_case("http") => {
+            if allow_http || is_loopback_host(host) {
+                Ok(())
+            } else {
+                fail(UrlProblem::PlainHttp)
+            }
+        }
+        _ => fail(UrlProblem::Scheme),
     }
 }
 
 /// Builds the URL that sends a person to the server to authorize the app
 /// (Mastodon.py's `auth_request_url`), with a fresh random `state` and, when the server
 /// advertises S256, PKCE.
+#[derive(Debug)]
 #[must_use = "no URL is made until .build() is awaited"]
 pub struct AuthRequestBuilder<'a> {
     client: &'a Mastodon,
@@ -162,7 +175,7 @@ pub struct AuthRequestBuilder<'a> {
     redirect_uri: String,
     scopes: Scopes,
     force_login: bool,
-    lang: Option<String>,
+    language: Option<String>,
     skip_server_info: bool,
     pkce: Option<bool>,
 }
@@ -192,9 +205,9 @@ impl AuthRequestBuilder<'_> {
         self
     }
 
-    /// The language of the consent page.
-    pub fn lang(mut self, lang: impl Into<String>) -> Self {
-        self.lang = Some(lang.into());
+    /// The language of the consent page (sent as `lang`).
+    pub fn language(mut self, language: impl Into<String>) -> Self {
+        self.language = Some(language.into());
         self
     }
 
@@ -214,23 +227,25 @@ impl AuthRequestBuilder<'_> {
     /// The URL to open, and the pending authorization that checks what comes back.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] without a client id or with a bad authorization endpoint in
-    /// the metadata; network errors from fetching the metadata.
+    /// [`Error::MissingClientCredentials`] without a client id; [`Error::InvalidArgument`]
+    /// for an empty redirect URI; [`Error::UnsafeOAuthUrl`] for an authorization endpoint in
+    /// the metadata that the client will not use; network errors from fetching the metadata.
     pub async fn build(self) -> Result<(String, PendingAuthorization), Error> {
-        let client_id = self
-            .client_id
-            .or_else(|| self.client.client_id())
-            .ok_or_else(|| {
-                Error::InvalidArgument(
-                    "no client id: register an app first (create_app) or configure one".into(),
-                )
-            })?;
+        let client_id = self.client_id.or_else(|| self.client.client_id()).ok_or(
+            Error::MissingClientCredentials {
+                needed_for: "an authorization request",
+            },
+        )?;
         if self.redirect_uri.trim().is_empty() {
             return Err(Error::InvalidArgument(
                 "the redirect URI must not be empty".into(),
             ));
         }
-        let info = self.client.metadata(self.skip_server_info).await?;
+        let info = if self.skip_server_info {
+            None
+        } else {
+            self.client.oauth_authorization_server_info().await?
+        };
         let endpoint = self.client.oauth_endpoint(
             info.as_ref()
                 .and_then(|i| i.authorization_endpoint.as_ref()),
@@ -253,8 +268,8 @@ impl AuthRequestBuilder<'_> {
             pairs.push(("force_login", "true"));
         }
         pairs.push(("state", &state));
-        if let Some(lang) = &self.lang {
-            pairs.push(("lang", lang));
+        if let Some(language) = &self.language {
+            pairs.push(("lang", language));
         }
         if let Some(challenge) = &challenge {
             pairs.push(("code_challenge", challenge));
@@ -348,9 +363,10 @@ impl PendingAuthorization {
     /// query) and yields the code to exchange with [`Mastodon::log_in`].
     ///
     /// # Errors
-    /// [`Error::AccessDenied`] when the person (or server) refused; [`Error::StateMismatch`]
-    /// when the state is missing or not this request's (compared in constant time);
-    /// [`Error::InvalidArgument`] when there is no code or another OAuth error.
+    /// [`Error::AuthorizationRefused`] when the person (or the server) refused, with the
+    /// OAuth `error` (`access_denied`, `invalid_scope`, …); [`Error::StateMismatch`] when the
+    /// state is missing or not this request's (compared in constant time);
+    /// [`Error::InvalidCallback`] when there is no code.
     pub fn callback(self, url_or_query: &str) -> Result<AuthorizedCode, Error> {
         let query = match url_or_query.split_once('?') {
             Some((_, q)) => q,
@@ -373,21 +389,15 @@ impl PendingAuthorization {
             .as_ref()
             .is_some_and(|s| bool::from(s.as_bytes().ct_eq(self.state.as_bytes())));
         if let Some(error) = error {
-            // A denial without our state could be forged, but it ends the flow either way.
-            if error == "access_denied" {
-                return Err(Error::AccessDenied { description });
-            }
-            return Err(Error::InvalidArgument(format!(
-                "the server refused the authorization: {error}{}",
-                description.map(|d| format!(": {d}")).unwrap_or_default()
-            )));
+            // A refusal without our state could be forged, but it ends the flow either way.
+            return Err(Error::AuthorizationRefused { error, description });
         }
         if !state_ok {
             return Err(Error::StateMismatch);
         }
-        let code = code.filter(|c| !c.is_empty()).ok_or_else(|| {
-            Error::InvalidArgument("the authorization callback carries no code".into())
-        })?;
+        let code = code
+            .filter(|c| !c.is_empty())
+            .ok_or(Error::InvalidCallback)?;
         Ok(self.code(AuthorizationCode::new(code)))
     }
 
@@ -495,8 +505,10 @@ mod tests {
         let err = pending()
             .callback("?error=access_denied&error_description=The+resource+owner+or+authorization+server+denied+the+request.&state=S")
             .unwrap_err();
+        assert!(err.is_access_denied() && err.is_authentication());
         match err {
-            Error::AccessDenied { description } => {
+            Error::AuthorizationRefused { error, description } => {
+                assert_eq!(error, "access_denied");
                 assert_eq!(
                     description.as_deref(),
                     Some("The resource owner or authorization server denied the request.")
@@ -504,13 +516,17 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            pending().callback("?error=invalid_scope&state=S"),
-            Err(Error::InvalidArgument(_))
-        ));
+        let refused = pending()
+            .callback("?error=invalid_scope&state=S")
+            .unwrap_err();
+        assert!(
+            matches!(&refused, Error::AuthorizationRefused { error, description: None } if error == "invalid_scope"),
+            "{refused:?}"
+        );
+        assert!(!refused.is_access_denied() && !refused.is_invalid_input());
         assert!(matches!(
             pending().callback("?state=S"),
-            Err(Error::InvalidArgument(_))
+            Err(Error::InvalidCallback)
         ));
     }
 
@@ -518,11 +534,46 @@ mod tests {
     fn oauth_url_checks_follow_mastodon_py() {
         assert!(check_oauth_url("https://x/oauth/token", false).is_ok());
         assert!(check_oauth_url("http://x/oauth/token", true).is_ok());
-        let msg = |u, a| check_oauth_url(u, a).unwrap_err().to_string();
-        assert!(msg("https://x/t?a=1", true).starts_with("OAuth URLs with query parameters"));
-        assert!(msg("https://x/t#f", true).starts_with("OAuth URLs with fragments"));
-        assert!(msg("https://u@x/t", true).starts_with("OAuth URLs with username/password"));
-        assert!(msg("http://x/t", false).starts_with("OAuth URLs must use with https."));
-        assert!(msg("ftp://x/t", true).starts_with("OAuth URLs must use with http or https."));
+        let problem = |u, a| match check_oauth_url(u, a) {
+            Err(Error::UnsafeOAuthUrl { problem, .. }) => problem,
+            other => panic!("{u}: {other:?}"),
+        };
+        assert_eq!(problem("https://x/t?a=1", true), UrlProblem::Query);
+        assert_eq!(problem("https://x/t#f", true), UrlProblem::Fragment);
+        assert_eq!(problem("https://u@x/t", true), UrlProblem::UserInfo);
+        assert_eq!(problem("http://x/t", false), UrlProblem::PlainHttp);
+        assert_eq!(problem("ftp://x/t", true), UrlProblem::Scheme);
+        assert_eq!(problem("/oauth/token", true), UrlProblem::NoHost);
+    }
+
+    #[test]
+    fn issue_11_oauth_urls_follow_the_transports_plain_http_policy() {
+        for url in [
+            "http://127.0.0.1:3000/oauth/authorize",
+            "http://localhost:3000/oauth/token",
+            "http://127.8.9.10/oauth/token",
+            "http://[::1]:3000/oauth/revoke",
+            "HTTP://LOCALHOST/oauth/token",
+        ] {
+            assert!(check_oauth_url(url, false).is_ok(), "{url}");
+        }
+        for url in [
+            "http://example.com/oauth/token",
+            "http://localhost.example.com/oauth/token",
+            "http://10.0.0.1/oauth/token",
+        ] {
+            let err = check_oauth_url(url, false).unwrap_err().to_string();
+            assert!(
+                err.contains("allow_http(true)") && err.contains("use https"),
+                "{err}"
+            );
+            assert!(!err.contains("must use with"), "{err}");
+            assert!(check_oauth_url(url, true).is_ok(), "{url}");
+        }
+        // The password of a URL never appears in the message.
+        let err = check_oauth_url("https://u:hunter2@x/t", false)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 }

@@ -1,13 +1,15 @@
 //! Building a client, with every constructor option of Mastodon.py.
 
+use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{Config, Inner, Mastodon, State, Token, VersionState};
-use crate::error::Error;
+use super::{Config, Inner, Mastodon, MetadataCache, State, Token, VersionSource, VersionState};
+use crate::error::{Error, StoreError};
 use crate::instance_url::InstanceUrl;
 use crate::ratelimit::{NoRateLimit, RateLimiter};
+use crate::redact;
 use crate::secret::{AccessToken, ClientSecret};
 use crate::store::{AccountKey, CredentialStore};
 use crate::transport::HttpTransport;
@@ -67,8 +69,27 @@ impl FromStr for FeatureSet {
     }
 }
 
+/// The state of a [`MastodonBuilder`] before a transport is given: it has no `build`.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct NoTransport;
+
+/// The state of a [`MastodonBuilder`] with its transport: it can `build`.
+#[derive(Clone)]
+pub struct WithTransport(Arc<dyn HttpTransport>);
+
+impl fmt::Debug for WithTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WithTransport(..)")
+    }
+}
+
 /// Configures a [`Mastodon`] client. Every option of Mastodon.py's constructor has a method
 /// here; credential files are a [`CredentialStore`] (see `mastodon-auth-store`).
+///
+/// The transport is required, and the type says whether it was given: only a builder that
+/// has had [`transport`](Self::transport) called is a `MastodonBuilder<WithTransport>` (the
+/// default type parameter, so that is what `MastodonBuilder` names) and has `build`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -83,22 +104,30 @@ impl FromStr for FeatureSet {
 ///     .version_check_mode(VersionCheckMode::None)
 ///     .feature_set(FeatureSet::Mainline)
 ///     .user_agent("my-bot/1.0")
-///     .lang("de")
+///     .language("de")
 ///     .transport(transport)
 ///     .build()
 ///     .await?;
 /// assert_eq!(client.client_id().as_deref(), Some("CLIENT_ID"));
 /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
 /// ```
+///
+/// Without a transport there is nothing to build:
+///
+/// ```compile_fail
+/// # async fn f() {
+/// let client = mastodon_auth_core::Mastodon::builder("social.example").build().await;
+/// # }
+/// ```
 #[must_use = "a builder does nothing until .build() is awaited"]
-pub struct MastodonBuilder {
+pub struct MastodonBuilder<T = WithTransport> {
     base_url: String,
+    transport: T,
     client_id: Option<String>,
     client_secret: Option<ClientSecret>,
     access_token: Option<AccessToken>,
     account: Option<AccountKey>,
     load_user: bool,
-    transport: Option<Arc<dyn HttpTransport>>,
     limiter: Option<Arc<dyn RateLimiter>>,
     store: Option<Arc<dyn CredentialStore>>,
     debug_requests: bool,
@@ -107,23 +136,23 @@ pub struct MastodonBuilder {
     version_check_mode: VersionCheckMode,
     feature_set: FeatureSet,
     user_agent: Option<String>,
-    lang: Option<String>,
+    language: Option<String>,
     allow_http: bool,
 }
 
-impl MastodonBuilder {
+impl MastodonBuilder<NoTransport> {
     /// Mastodon.py's default request timeout: 300 s.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
     pub(super) fn new(base_url: &str) -> Self {
         Self {
             base_url: base_url.to_owned(),
+            transport: NoTransport,
             client_id: None,
             client_secret: None,
             access_token: None,
             account: None,
             load_user: true,
-            transport: None,
             limiter: None,
             store: None,
             debug_requests: false,
@@ -132,8 +161,44 @@ impl MastodonBuilder {
             version_check_mode: VersionCheckMode::None,
             feature_set: FeatureSet::Mainline,
             user_agent: Some(concat!("mastodon-auth/", env!("CARGO_PKG_VERSION")).to_owned()),
-            lang: None,
+            language: None,
             allow_http: false,
+        }
+    }
+}
+
+impl<T> MastodonBuilder<T> {
+    /// The HTTP transport (required): `mastodon_auth_http::HyperTransport`, a mock, or a closure.
+    pub fn transport(
+        self,
+        transport: impl HttpTransport + 'static,
+    ) -> MastodonBuilder<WithTransport> {
+        self.shared_transport(Arc::new(transport))
+    }
+
+    /// A transport shared with other clients.
+    pub fn shared_transport(
+        self,
+        transport: Arc<dyn HttpTransport>,
+    ) -> MastodonBuilder<WithTransport> {
+        MastodonBuilder {
+            base_url: self.base_url,
+            transport: WithTransport(transport),
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            access_token: self.access_token,
+            account: self.account,
+            load_user: self.load_user,
+            limiter: self.limiter,
+            store: self.store,
+            debug_requests: self.debug_requests,
+            request_timeout: self.request_timeout,
+            mastodon_version: self.mastodon_version,
+            version_check_mode: self.version_check_mode,
+            feature_set: self.feature_set,
+            user_agent: self.user_agent,
+            language: self.language,
+            allow_http: self.allow_http,
         }
     }
 
@@ -176,17 +241,6 @@ impl MastodonBuilder {
     /// Load only the app from the store, not a user: for logging in another account.
     pub fn skip_stored_user(mut self) -> Self {
         self.load_user = false;
-        self
-    }
-
-    /// The HTTP transport (required): `mastodon_auth_http::HyperTransport`, a mock, or a closure.
-    pub fn transport(self, transport: impl HttpTransport + 'static) -> Self {
-        self.shared_transport(Arc::new(transport))
-    }
-
-    /// A transport shared with other clients.
-    pub fn shared_transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
-        self.transport = Some(transport);
         self
     }
 
@@ -258,145 +312,237 @@ impl MastodonBuilder {
         self
     }
 
-    /// The language for server messages, sent as `lang`.
-    pub fn lang(mut self, lang: impl Into<String>) -> Self {
-        self.lang = Some(lang.into());
+    /// The language the server should answer in, sent as `lang` with every request (change
+    /// it later with [`Mastodon::set_language`]).
+    pub fn language(mut self, language: impl Into<String>) -> Self {
+        self.language = Some(language.into());
         self
     }
 
-    /// Accept `http://` OAuth endpoints from the server's metadata (for development servers).
+    /// Allow plain `http://` OAuth endpoints on hosts other than this machine, when the
+    /// server's metadata names them (for a development server on another machine). The same
+    /// opt-in as the transport's `allow_http`, which lets the requests themselves through:
+    /// without it only loopback hosts (`localhost`, `127.0.0.0/8`, `[::1]`) may use plain
+    /// HTTP, and with it any host may. Default `false`.
     pub fn allow_http(mut self, allow: bool) -> Self {
         self.allow_http = allow;
         self
     }
+}
 
+impl<T> fmt::Debug for MastodonBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MastodonBuilder")
+            .field("base_url", &redact::url(&self.base_url))
+            .field("transport", &std::any::type_name::<T>())
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("access_token", &self.access_token)
+            .field("account", &self.account)
+            .field("store", &self.store.is_some())
+            .field("request_timeout", &self.request_timeout)
+            .field("version_check_mode", &self.version_check_mode)
+            .field("feature_set", &self.feature_set)
+            .field("language", &self.language)
+            .field("allow_http", &self.allow_http)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the client starts with: given to the builder, or loaded from the store.
+#[derive(Default)]
+struct StartingCredentials {
+    client_id: Option<String>,
+    client_secret: Option<ClientSecret>,
+    token: Option<Arc<Token>>,
+    account: Option<AccountKey>,
+}
+
+impl MastodonBuilder<WithTransport> {
     /// Validates the configuration (in Mastodon.py's order), loads credentials from the store,
     /// and, with [`VersionCheckMode::Created`] or `Changed` and no version given, asks the
     /// server for its version.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a bad base URL, a client id without a secret, a bad
-    /// user agent or a missing transport; [`Error::Version`] for a bad `mastodon_version`;
-    /// store errors; a base-URL mismatch between the store and the builder.
-    pub async fn build(self) -> Result<Mastodon, Error> {
+    /// [`Error::InvalidUrl`] for a bad base URL; [`Error::Config`] for a client id without a
+    /// secret, a bad user agent or an access token that cannot be sent; [`Error::Version`]
+    /// for a bad `mastodon_version`; store errors, including
+    /// [`StoreError::BaseUrlMismatch`] when the store's credentials are for another instance.
+    pub async fn build(mut self) -> Result<Mastodon, Error> {
         let base = InstanceUrl::parse(&self.base_url)?;
-        let mut client_id = self.client_id;
-        let mut client_secret = self.client_secret;
-        let unusable = || {
-            Error::InvalidArgument(
-                "the access token contains characters that cannot be sent in a header".into(),
-            )
+        let credentials = self.starting_credentials(&base).await?;
+        let config = self.config()?;
+        let version = self.given_version()?;
+        let ask_version = version.is_none() && config.version_check_mode != VersionCheckMode::None;
+        let client = Mastodon {
+            inner: Arc::new(Inner {
+                base,
+                transport: self.transport.0,
+                limiter: self.limiter.unwrap_or_else(|| Arc::new(NoRateLimit)),
+                store: self.store,
+                config,
+                state: Mutex::new(State {
+                    client_id: credentials.client_id,
+                    client_secret: credentials.client_secret,
+                    token: credentials.token,
+                    language: self.language,
+                    account: credentials.account,
+                    metadata: MetadataCache::Unknown,
+                    version: version.unwrap_or_default(),
+                }),
+                refresh: tokio::sync::Mutex::new(()),
+            }),
         };
-        let mut token = match self.access_token {
-            Some(access) => Some(Token::new(access, None, None, None).ok_or_else(unusable)?),
-            None => None,
+        if ask_version {
+            client.retrieve_mastodon_version().await?;
+        }
+        Ok(client)
+    }
+
+    /// The credentials given, completed from the store; an id needs its secret.
+    async fn starting_credentials(
+        &mut self,
+        base: &InstanceUrl,
+    ) -> Result<StartingCredentials, Error> {
+        let mut credentials = StartingCredentials {
+            client_id: self.client_id.take(),
+            client_secret: self.client_secret.take(),
+            token: self.access_token.take().map(usable_token).transpose()?,
+            account: None,
         };
-        let mut account = None;
         if let Some(store) = &self.store {
-            if (client_id.is_none() || client_secret.is_none())
-                && let Some(app) = store.load_app(&base).await?
-            {
-                check_same_instance(&base, &app.instance)?;
-                if client_id.is_none() || client_id.as_deref() == Some(app.client_id.as_str()) {
-                    client_id = Some(app.client_id);
-                    client_secret = client_secret.or(Some(app.client_secret));
-                }
-            }
-            if token.is_none() && self.load_user {
-                let user = match &self.account {
-                    Some(key) => store.load_user(key).await?,
-                    None => store.load_active_user().await?,
-                };
-                if let Some(user) = user {
-                    check_same_instance(&base, &user.instance)?;
-                    if client_id.is_none() {
-                        client_id = user.client_id.clone();
-                        client_secret = user.client_secret.clone();
-                    }
-                    account = user.account.clone();
-                    token = Some(
-                        Token::new(
-                            user.access_token,
-                            user.refresh_token,
-                            user.expires_at,
-                            user.scopes,
-                        )
-                        .ok_or_else(unusable)?,
-                    );
-                } else if let Some(key) = &self.account {
-                    return Err(crate::StoreError::UnknownAccount(key.to_string()).into());
-                }
+            credentials.load_app(store.as_ref(), base).await?;
+            if self.load_user {
+                credentials
+                    .load_user(store.as_ref(), base, self.account.as_ref())
+                    .await?;
             }
         }
-        if client_id.is_some() && client_secret.is_none() {
-            return Err(Error::InvalidArgument(
+        if credentials.client_id.is_some() && credentials.client_secret.is_none() {
+            return Err(Error::Config(
                 "Specified client id directly, but did not supply secret".into(),
             ));
         }
+        Ok(credentials)
+    }
+
+    /// The fixed configuration, checked.
+    fn config(&self) -> Result<Config, Error> {
         let user_agent = self
             .user_agent
+            .as_ref()
             .map(|ua| {
-                http::HeaderValue::from_str(&ua).map_err(|_| {
-                    Error::InvalidArgument(format!(
+                http::HeaderValue::from_str(ua).map_err(|_| {
+                    Error::Config(format!(
                         "invalid user agent {ua:?}: it must be visible ASCII"
                     ))
                 })
             })
             .transpose()?;
-        let transport = self.transport.ok_or_else(|| {
-            Error::InvalidArgument(
-                "no HTTP transport configured: pass one to .transport(), e.g. mastodon_auth_http::HyperTransport".into(),
-            )
-        })?;
-        let mut version = VersionState::default();
-        if let Some(v) = &self.mastodon_version {
-            let parsed = MastodonVersion::parse(v)
-                .map_err(|_| Error::Version(format!("Bad version specified: {v:?}")))?;
-            version = VersionState {
-                version: Some(parsed),
-                api_version: None,
-                worked: Some(true),
-            };
-        }
-        let client = Mastodon {
-            inner: Arc::new(Inner {
-                base,
-                transport,
-                limiter: self.limiter.unwrap_or_else(|| Arc::new(NoRateLimit)),
-                store: self.store,
-                config: Config {
-                    request_timeout: self.request_timeout,
-                    user_agent,
-                    debug_requests: self.debug_requests,
-                    version_check_mode: self.version_check_mode,
-                    feature_set: self.feature_set,
-                    allow_http: self.allow_http,
-                },
-                state: Mutex::new(State {
-                    client_id,
-                    client_secret,
-                    token,
-                    lang: self.lang,
-                    account,
-                    metadata: None,
-                    version,
-                }),
-                refresh: tokio::sync::Mutex::new(()),
-            }),
+        Ok(Config {
+            request_timeout: self.request_timeout,
+            user_agent,
+            debug_requests: self.debug_requests,
+            version_check_mode: self.version_check_mode,
+            feature_set: self.feature_set,
+            allow_http: self.allow_http,
+        })
+    }
+
+    /// The version given with [`mastodon_version`](Self::mastodon_version), parsed.
+    fn given_version(&self) -> Result<Option<VersionState>, Error> {
+        let Some(given) = &self.mastodon_version else {
+            return Ok(None);
         };
-        if self.mastodon_version.is_none() && self.version_check_mode != VersionCheckMode::None {
-            client.retrieve_mastodon_version().await?;
-        }
-        Ok(client)
+        Ok(Some(VersionState {
+            version: Some(MastodonVersion::parse(given)?),
+            api_version: None,
+            source: VersionSource::Confirmed,
+        }))
     }
 }
 
+impl StartingCredentials {
+    /// Takes the app's id and secret from the store, unless both were given (or another
+    /// app's id was).
+    async fn load_app(
+        &mut self,
+        store: &dyn CredentialStore,
+        base: &InstanceUrl,
+    ) -> Result<(), Error> {
+        if self.client_id.is_some() && self.client_secret.is_some() {
+            return Ok(());
+        }
+        let Some(app) = store.load_app(base).await? else {
+            return Ok(());
+        };
+        check_same_instance(base, &app.instance)?;
+        if self.client_id.is_none() || self.client_id.as_deref() == Some(app.client_id.as_str()) {
+            self.client_id = Some(app.client_id);
+            self.client_secret = self.client_secret.take().or(Some(app.client_secret));
+        }
+        Ok(())
+    }
+
+    /// Takes the user (`account`, or the store's active one) from the store, unless a token
+    /// was given.
+    async fn load_user(
+        &mut self,
+        store: &dyn CredentialStore,
+        base: &InstanceUrl,
+        account: Option<&AccountKey>,
+    ) -> Result<(), Error> {
+        if self.token.is_some() {
+            return Ok(());
+        }
+        let user = match account {
+            Some(key) => store.load_user(key).await?,
+            None => store.load_active_user().await?,
+        };
+        let Some(user) = user else {
+            return match account {
+                Some(key) => Err(StoreError::UnknownAccount(key.to_string()).into()),
+                None => Ok(()),
+            };
+        };
+        check_same_instance(base, &user.instance)?;
+        if self.client_id.is_none() {
+            self.client_id = user.client_id;
+            self.client_secret = user.client_secret;
+        }
+        self.account = user.account;
+        self.token = Some(
+            Token::new(
+                user.access_token,
+                user.refresh_token,
+                user.expires_at,
+                user.scopes,
+            )
+            .ok_or_else(unusable_token)?,
+        );
+        Ok(())
+    }
+}
+
+fn usable_token(access: AccessToken) -> Result<Arc<Token>, Error> {
+    Token::new(access, None, None, None).ok_or_else(unusable_token)
+}
+
+fn unusable_token() -> Error {
+    Error::Config("the access token contains characters that cannot be sent in a header".into())
+}
+
+/// Mastodon.py's "Mismatch in base URLs between files and/or specified" check, for stores
+/// that do not make it themselves.
 fn check_same_instance(configured: &InstanceUrl, stored: &InstanceUrl) -> Result<(), Error> {
     if configured == stored {
         Ok(())
     } else {
-        Err(Error::InvalidArgument(format!(
-            "Mismatch in base URLs between files and/or specified: the store has {stored}, the client is for {configured}"
-        )))
+        Err(StoreError::BaseUrlMismatch {
+            path: None,
+            found: stored.to_string(),
+            expected: configured.to_string(),
+        }
+        .into())
     }
 }

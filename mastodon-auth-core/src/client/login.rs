@@ -5,12 +5,12 @@ use std::time::{Duration, SystemTime};
 use http::Method;
 
 use super::authorize::AuthorizedCode;
-use super::request::Call;
-use super::{Mastodon, OOB_REDIRECT_URI, Token, VersionCheckMode};
+use super::request::{Call, Reply};
+use super::{Mastodon, OOB_REDIRECT_URI, Token, VersionCheckMode, VersionSource};
 use crate::entities::TokenResponse;
 use crate::error::Error;
 use crate::scope::Scopes;
-use crate::secret::{AccessToken, Password, RefreshToken};
+use crate::secret::{AccessToken, ClientSecret, Password, RefreshToken};
 
 /// How to obtain a token with [`Mastodon::log_in`].
 #[derive(Debug)]
@@ -63,6 +63,86 @@ impl LoginGrant {
     }
 }
 
+/// The token request for `grant`, with the fields in the order Mastodon.py sends them, so
+/// recorded traffic matches.
+fn token_request(
+    endpoint: String,
+    grant: &LoginGrant,
+    client_id: String,
+    client_secret: &ClientSecret,
+) -> Call {
+    let mut call = Call::new(Method::POST, endpoint).oauth().anonymous();
+    match grant {
+        LoginGrant::Password {
+            username, password, ..
+        } => {
+            call = call
+                .param("username", username.clone())
+                .param("password", password.expose())
+                .param("redirect_uri", OOB_REDIRECT_URI);
+        }
+        LoginGrant::AuthorizationCode(code) => {
+            call = call
+                .param("code", code.code.expose())
+                .param("redirect_uri", code.redirect_uri.clone());
+        }
+        LoginGrant::RefreshToken { token, .. } => {
+            call = call
+                .param("redirect_uri", OOB_REDIRECT_URI)
+                .param("refresh_token", token.expose());
+        }
+        LoginGrant::ClientCredentials { .. } => {}
+    }
+    call = call
+        .param("grant_type", grant.grant_type())
+        .param("client_id", client_id)
+        .param("client_secret", client_secret.expose());
+    if let LoginGrant::AuthorizationCode(AuthorizedCode {
+        verifier: Some(v), ..
+    }) = grant
+    {
+        call = call.param("code_verifier", v.expose());
+    }
+    call.param("scope", grant.scopes().to_string())
+}
+
+/// The token endpoint's answer, checked.
+struct IssuedToken {
+    access: AccessToken,
+    refresh: Option<RefreshToken>,
+    granted: Option<Scopes>,
+    expires_at: Option<SystemTime>,
+}
+
+impl IssuedToken {
+    fn parse(reply: &Reply) -> Result<Self, Error> {
+        let response: TokenResponse = reply.json()?;
+        let granted = match &response.scope {
+            Some(s) => Some(
+                Scopes::parse(s)
+                    .map_err(|_| reply.malformed("the granted `scope` is not a scope list"))?,
+            ),
+            None => None,
+        };
+        let expires_at = match &response.expires_in {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => {
+                let secs = v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                    .ok_or_else(|| reply.malformed("`expires_in` is not a number of seconds"))?;
+                SystemTime::now().checked_add(Duration::from_secs(secs))
+            }
+        };
+        Ok(Self {
+            access: response.access_token,
+            refresh: response.refresh_token,
+            granted,
+            expires_at,
+        })
+    }
+}
+
 impl Mastodon {
     /// Obtains an access token and makes it the client's (Mastodon.py's `log_in`).
     ///
@@ -92,121 +172,87 @@ impl Mastodon {
     /// # Errors
     /// [`Error::UnsupportedGrant`] when the server says it lacks the grant; [`Error::Api`]
     /// with the server's OAuth error (`invalid_grant` for a bad password or code, …);
-    /// [`Error::ScopeMismatch`]; [`Error::InvalidArgument`] without client credentials.
+    /// [`Error::ScopeMismatch`]; [`Error::MissingClientCredentials`] without the app's id and
+    /// secret; [`Error::UnsafeOAuthUrl`] for a token endpoint in the metadata that the client
+    /// will not use.
     pub async fn log_in(&self, grant: LoginGrant) -> Result<AccessToken, Error> {
         let info = self.oauth_authorization_server_info().await?;
-        let grant_type = grant.grant_type();
-        if let Some(false) = info.as_ref().and_then(|i| i.grant_listed(grant_type)) {
+        if let Some(false) = info
+            .as_ref()
+            .and_then(|i| i.grant_listed(grant.grant_type()))
+        {
             return Err(Error::UnsupportedGrant {
-                grant: grant_type,
+                grant: grant.grant_type(),
                 message: self.unsupported_grant_message(&grant).await,
             });
         }
-        let (Some(client_id), Some(client_secret)) = (self.client_id(), self.client_secret())
-        else {
-            return Err(Error::InvalidArgument(
-                "logging in needs the app's client id and secret: register an app (create_app) or configure one".into(),
-            ));
-        };
-        let requested = grant.scopes().clone();
-        let is_refresh = matches!(grant, LoginGrant::RefreshToken { .. });
+        let (client_id, client_secret) = self.client_credentials("logging in")?;
         let endpoint = self.oauth_endpoint(
             info.as_ref().and_then(|i| i.token_endpoint.as_ref()),
             "/oauth/token",
         )?;
-        let mut call = Call::new(Method::POST, endpoint).oauth().anonymous();
-        // Field order as Mastodon.py sends them, so recorded traffic matches.
-        match grant {
-            LoginGrant::Password {
-                ref username,
-                ref password,
-                ..
-            } => {
-                call = call
-                    .param("username", username.clone())
-                    .param("password", password.expose())
-                    .param("redirect_uri", OOB_REDIRECT_URI);
-            }
-            LoginGrant::AuthorizationCode(ref code) => {
-                call = call
-                    .param("code", code.code.expose())
-                    .param("redirect_uri", code.redirect_uri.clone());
-            }
-            LoginGrant::RefreshToken { ref token, .. } => {
-                call = call
-                    .param("redirect_uri", OOB_REDIRECT_URI)
-                    .param("refresh_token", token.expose());
-            }
-            LoginGrant::ClientCredentials { .. } => {}
-        }
-        call = call
-            .param("grant_type", grant_type)
-            .param("client_id", client_id)
-            .param("client_secret", client_secret.expose());
-        if let LoginGrant::AuthorizationCode(AuthorizedCode {
-            verifier: Some(ref v),
-            ..
-        }) = grant
-        {
-            call = call.param("code_verifier", v.expose());
-        }
-        call = call.param("scope", requested.to_string());
-
+        let requested = grant.scopes().clone();
+        let is_refresh = matches!(grant, LoginGrant::RefreshToken { .. });
+        let call = token_request(endpoint, &grant, client_id, &client_secret);
         let reply = self.call(call).await?;
-        let response: TokenResponse = reply.json()?;
-        let granted = match &response.scope {
-            Some(s) => Some(
-                Scopes::parse(s)
-                    .map_err(|_| reply.malformed("the granted `scope` is not a scope list"))?,
-            ),
-            None => None,
-        };
-        let expires_at = match &response.expires_in {
-            None | Some(serde_json::Value::Null) => None,
-            Some(v) => {
-                let secs = v
-                    .as_u64()
-                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                    .ok_or_else(|| reply.malformed("`expires_in` is not a number of seconds"))?;
-                SystemTime::now().checked_add(Duration::from_secs(secs))
-            }
-        };
-        let token = response.access_token.clone();
-        {
-            let mut state = self.state();
-            let old_refresh = state.token.as_ref().and_then(|t| t.refresh.clone());
-            // A refresh that returns no new refresh token keeps the old one usable.
-            let refresh = response
-                .refresh_token
-                .or(if is_refresh { old_refresh } else { None });
-            let scopes = granted.clone().or_else(|| Some(requested.clone()));
-            state.token = Some(
-                Token::new(token.clone(), refresh, expires_at, scopes).ok_or_else(|| {
-                    reply.malformed("the access token cannot be sent in a header")
-                })?,
-            );
-            if !is_refresh {
-                state.account = None;
-            }
-        }
+        let issued = IssuedToken::parse(&reply)?;
+        let granted = issued.granted.clone();
+        let token = self.adopt_token(issued, requested.clone(), is_refresh, &reply)?;
         if let Some(granted) = granted
             && !granted.covers(&requested)
         {
             return Err(Error::ScopeMismatch { granted, requested });
         }
-        let retry_version = self.inner.config.version_check_mode != VersionCheckMode::None
-            && self.state().version.worked != Some(true);
-        if retry_version {
+        if self.inner.config.version_check_mode != VersionCheckMode::None
+            && self.state().version.source != VersionSource::Confirmed
+        {
             // Servers in limited-federation mode only show their version to logged-in users.
             self.retrieve_mastodon_version().await?;
         }
         Ok(token)
     }
 
+    /// The app's id and secret, which `needed_for` needs.
+    pub(super) fn client_credentials(
+        &self,
+        needed_for: &'static str,
+    ) -> Result<(String, ClientSecret), Error> {
+        let state = self.state();
+        match (&state.client_id, &state.client_secret) {
+            (Some(id), Some(secret)) => Ok((id.clone(), secret.clone())),
+            _ => Err(Error::MissingClientCredentials { needed_for }),
+        }
+    }
+
+    /// Makes a freshly issued token the client's. The token is adopted before the scopes are
+    /// checked, so that it can still be revoked when they fall short.
+    fn adopt_token(
+        &self,
+        issued: IssuedToken,
+        requested: Scopes,
+        is_refresh: bool,
+        reply: &Reply,
+    ) -> Result<AccessToken, Error> {
+        let mut state = self.state();
+        let old_refresh = state.token.as_ref().and_then(|t| t.refresh.clone());
+        // A refresh that returns no new refresh token keeps the old one usable.
+        let refresh = issued
+            .refresh
+            .or(if is_refresh { old_refresh } else { None });
+        let scopes = issued.granted.or(Some(requested));
+        let token = Token::new(issued.access.clone(), refresh, issued.expires_at, scopes)
+            .ok_or_else(|| reply.malformed("the access token cannot be sent in a header"))?;
+        state.token = Some(token);
+        if !is_refresh {
+            state.account = None;
+        }
+        Ok(issued.access)
+    }
+
     async fn unsupported_grant_message(&self, grant: &LoginGrant) -> String {
         match grant {
             LoginGrant::Password { .. } => {
-                if self.verify_minimum_version("4.4.0", false).await.unwrap_or(false) {
+                if self.verify_minimum_version("4.4.0").await.unwrap_or(false) {
                     "Password flow is no longer supported in Mastodon 4.4.0 and later. Please use the code flow instead."
                         .into()
                 } else {
@@ -227,6 +273,9 @@ impl Mastodon {
     /// Revokes the client's access token and forgets it (Mastodon.py's
     /// `revoke_access_token`). The store is not touched; remove the account there if wanted.
     ///
+    /// Only a 2xx answer counts as revoked: on any other (a redirect included, which the
+    /// client never follows) the token is kept, since it may still be valid on the server.
+    ///
     /// ```
     /// # use mastodon_auth_core::{Mastodon};
     /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
@@ -245,19 +294,13 @@ impl Mastodon {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when not logged in or without client credentials; the
-    /// server's error (Mastodon answers 403 `unauthorized_client` for another app's token),
-    /// in which case the token is kept.
+    /// [`Error::NotLoggedIn`] without a token; [`Error::MissingClientCredentials`] without
+    /// the app's id and secret; the server's error (Mastodon answers 403
+    /// `unauthorized_client` for another app's token) or [`Error::UnexpectedRedirect`], in
+    /// which case the token is kept.
     pub async fn revoke_access_token(&self) -> Result<(), Error> {
-        let token = self.access_token().ok_or_else(|| {
-            Error::InvalidArgument("Not logged in, do not have a token to revoke.".into())
-        })?;
-        let (Some(client_id), Some(client_secret)) = (self.client_id(), self.client_secret())
-        else {
-            return Err(Error::InvalidArgument(
-                "Client authentication (id + secret) is required to revoke tokens.".into(),
-            ));
-        };
+        let token = self.access_token().ok_or(Error::NotLoggedIn)?;
+        let (client_id, client_secret) = self.client_credentials("revoking a token")?;
         let info = self.oauth_authorization_server_info().await?;
         let named = info
             .as_ref()
@@ -269,6 +312,8 @@ impl Mastodon {
             .param("client_id", client_id)
             .param("client_secret", client_secret.expose())
             .param("token", token.expose());
+        // `call` hands back 2xx answers only: a redirect or an error status is an error here,
+        // and the token stays.
         self.call(call).await?;
         let mut state = self.state();
         if state.token.as_ref().is_some_and(|t| t.access == token) {

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 pub use app::CreateApp;
 pub use authorize::{AuthRequestBuilder, AuthorizedCode, PendingAuthorization};
-pub use builder::{FeatureSet, MastodonBuilder, VersionCheckMode};
+pub use builder::{FeatureSet, MastodonBuilder, NoTransport, VersionCheckMode, WithTransport};
 pub use login::LoginGrant;
 
 use crate::error::Error;
@@ -83,10 +83,22 @@ struct State {
     client_id: Option<String>,
     client_secret: Option<ClientSecret>,
     token: Option<Arc<Token>>,
-    lang: Option<String>,
+    language: Option<String>,
     account: Option<AccountKey>,
-    metadata: Option<Option<Arc<OAuthServerInfo>>>,
+    metadata: MetadataCache,
     version: VersionState,
+}
+
+/// What the client knows of the server's OAuth metadata.
+#[derive(Clone, Default)]
+enum MetadataCache {
+    /// Not asked yet (or forgotten by `clear_caches`).
+    #[default]
+    Unknown,
+    /// Asked: the server has none (older Mastodon, Akkoma's HTML page).
+    Absent,
+    /// Asked: the server's document.
+    Known(Arc<OAuthServerInfo>),
 }
 
 /// The token in use, with what every request derives from it computed once.
@@ -128,15 +140,27 @@ impl Token {
 struct VersionState {
     version: Option<MastodonVersion>,
     api_version: Option<u64>,
-    /// `Some(true)` once the version came from the server (or the caller), `Some(false)` after
-    /// a failed attempt; `None` before any attempt. Never retried in a loop.
-    worked: Option<bool>,
+    source: VersionSource,
+}
+
+/// Where the client's idea of the instance version comes from. A failed attempt is never
+/// retried in a loop: the next call that needs the version asks again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum VersionSource {
+    /// Nothing asked yet, or the caches were cleared (a version from before may still be
+    /// used by the per-endpoint check until the server is asked again).
+    #[default]
+    NotAsked,
+    /// The server (or the caller) said.
+    Confirmed,
+    /// The server would not say: 1.0.0 is assumed, as in Mastodon.py.
+    Fallback,
 }
 
 impl Mastodon {
     /// A builder for a client of the instance at `base_url` (normalised like Mastodon.py:
     /// `social.example` means `https://social.example`).
-    pub fn builder(base_url: impl AsRef<str>) -> MastodonBuilder {
+    pub fn builder(base_url: impl AsRef<str>) -> MastodonBuilder<NoTransport> {
         MastodonBuilder::new(base_url.as_ref())
     }
 
@@ -206,7 +230,7 @@ impl Mastodon {
     /// The language sent with requests (`lang`), if any.
     #[must_use]
     pub fn language(&self) -> Option<String> {
-        self.state().lang.clone()
+        self.state().language.clone()
     }
 
     /// Sets (or with `None` clears) the language the server should answer in: it is sent as
@@ -222,8 +246,8 @@ impl Mastodon {
     /// assert_eq!(client.language().as_deref(), Some("de"));
     /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
     /// ```
-    pub fn set_language(&self, lang: Option<&str>) {
-        self.state().lang = lang.map(str::to_owned);
+    pub fn set_language(&self, language: Option<&str>) {
+        self.state().language = language.map(str::to_owned);
     }
 
     /// Forgets the cached OAuth metadata and instance version, so the next call asks again.
@@ -249,8 +273,8 @@ impl Mastodon {
     /// ```
     pub fn clear_caches(&self) {
         let mut state = self.state();
-        state.metadata = None;
-        state.version.worked = None;
+        state.metadata = MetadataCache::Unknown;
+        state.version.source = VersionSource::NotAsked;
     }
 
     /// The credentials to keep so that a later client can log in without asking the user:
@@ -275,17 +299,15 @@ impl Mastodon {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when not logged in, or when the app's id and secret are not
-    /// known.
+    /// [`Error::NotLoggedIn`] without a token; [`Error::MissingClientCredentials`] when the
+    /// app's id and secret are not known.
     pub fn persistable_login_credentials(&self) -> Result<UserCredentials, Error> {
         let state = self.state();
-        let token = state.token.as_ref().ok_or_else(|| {
-            Error::InvalidArgument("Not logged in, do not have a token to persist.".into())
-        })?;
+        let token = state.token.as_ref().ok_or(Error::NotLoggedIn)?;
         let (Some(id), Some(secret)) = (&state.client_id, &state.client_secret) else {
-            return Err(Error::InvalidArgument(
-                "Client authentication (id + secret) is required to persist tokens.".into(),
-            ));
+            return Err(Error::MissingClientCredentials {
+                needed_for: "keeping the login",
+            });
         };
         let mut creds = UserCredentials::new(self.inner.base.clone(), token.access.clone())
             .with_client(id.clone(), secret.clone());
@@ -312,8 +334,9 @@ impl Mastodon {
     /// becomes the store's active account.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] without a store or without credentials to save; the store's
-    /// and the server's errors.
+    /// [`Error::NoStore`] without a store; [`Error::NotLoggedIn`] or
+    /// [`Error::MissingClientCredentials`] without credentials to save; the store's and the
+    /// server's errors.
     pub async fn save_credentials(&self) -> Result<UserCredentials, Error> {
         let store = self.store()?;
         self.persistable_login_credentials()?;
@@ -339,9 +362,7 @@ impl Mastodon {
     }
 
     fn store(&self) -> Result<&Arc<dyn CredentialStore>, Error> {
-        self.inner.store.as_ref().ok_or_else(|| {
-            Error::InvalidArgument("no credential store is configured for this client".into())
-        })
+        self.inner.store.as_ref().ok_or(Error::NoStore)
     }
 }
 
@@ -354,7 +375,7 @@ impl fmt::Debug for Mastodon {
             .field("client_secret", &state.client_secret)
             .field("access_token", &state.token.as_ref().map(|t| &t.access))
             .field("account", &state.account)
-            .field("lang", &state.lang)
+            .field("language", &state.language)
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }

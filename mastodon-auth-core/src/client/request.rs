@@ -12,7 +12,8 @@ use super::{Mastodon, Token};
 use crate::error::{ApiError, Error, MalformedResponse};
 use crate::form;
 use crate::ratelimit::{NoRateLimit, RateLimitInfo, RateLimitKey, RateLimiter, Verdict};
-use crate::transport::RequestTimeout;
+use crate::redact;
+use crate::transport::{RequestTimeout, TransportError};
 
 /// Tokens this close to their expiry are refreshed before use.
 const REFRESH_MARGIN: Duration = Duration::from_secs(30);
@@ -27,45 +28,96 @@ pub(super) struct Call {
     pub url: String,
     /// Query parameters for GET, form fields otherwise; in order.
     pub params: Vec<(&'static str, String)>,
+    pub auth: Auth,
+    pub pacing: Pacing,
+    pub secrets: Secrets,
+    pub language: Language,
+}
+
+/// Whether a request carries the user's token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Auth {
     /// Send the current bearer token (refreshing it first when it is about to expire).
-    pub bearer: bool,
-    /// Run through the rate limiter (API endpoints); OAuth endpoints are not rate-limited,
-    /// as in Mastodon.py, and a 429 there is an error at once.
-    pub rate_limited: bool,
-    /// The request or response carries secrets: no body in logs or error excerpts.
-    pub sensitive: bool,
-    /// Append the client's `lang`.
-    pub with_lang: bool,
+    Bearer,
+    /// Send no token.
+    Anonymous,
+}
+
+/// Whether a request goes through the rate limiter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pacing {
+    /// API endpoints: paced by the configured limiter.
+    Paced,
+    /// OAuth endpoints are not rate-limited, as in Mastodon.py: a 429 there is an error at once.
+    Unpaced,
+}
+
+/// Whether the request or its answer carries secrets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Secrets {
+    /// Nothing secret: the body may appear in error excerpts, and parse errors may quote it.
+    None,
+    /// Secrets in the body or the answer (passwords, codes, tokens, client secrets): no
+    /// excerpt of the answer in errors, no value quoted from it.
+    Carried,
+}
+
+/// Whether the client's language is sent as `lang`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Language {
+    Sent,
+    Omitted,
 }
 
 impl Call {
-    pub fn new(method: Method, url: String) -> Self {
+    /// An API request: with the token, paced, nothing secret, with the language.
+    pub(super) fn new(method: Method, url: String) -> Self {
         Self {
             method,
             url,
             params: Vec::new(),
-            bearer: true,
-            rate_limited: true,
-            sensitive: false,
-            with_lang: true,
+            auth: Auth::Bearer,
+            pacing: Pacing::Paced,
+            secrets: Secrets::None,
+            language: Language::Sent,
         }
     }
 
-    pub fn param(mut self, key: &'static str, value: impl Into<String>) -> Self {
+    pub(super) fn param(mut self, key: &'static str, value: impl Into<String>) -> Self {
         self.params.push((key, value.into()));
         self
     }
 
     /// An OAuth endpoint: not rate-limited, secrets in the body or answer.
-    pub fn oauth(mut self) -> Self {
-        self.rate_limited = false;
-        self.sensitive = true;
-        self
+    pub(super) fn oauth(self) -> Self {
+        Self {
+            secrets: Secrets::Carried,
+            ..self.unpaced()
+        }
     }
 
-    pub fn anonymous(mut self) -> Self {
-        self.bearer = false;
-        self
+    /// Not through the rate limiter.
+    pub(super) fn unpaced(self) -> Self {
+        Self {
+            pacing: Pacing::Unpaced,
+            ..self
+        }
+    }
+
+    /// Without the user's token.
+    pub(super) fn anonymous(self) -> Self {
+        Self {
+            auth: Auth::Anonymous,
+            ..self
+        }
+    }
+
+    /// Without the client's `lang`.
+    pub(super) fn without_language(self) -> Self {
+        Self {
+            language: Language::Omitted,
+            ..self
+        }
     }
 }
 
@@ -76,27 +128,27 @@ pub(super) struct Reply {
     pub method: Method,
     /// The request's URL without query, for messages.
     pub url: String,
-    pub sensitive: bool,
+    pub secrets: Secrets,
 }
 
 impl Reply {
     /// Parses the body as `T`, or says precisely what is wrong with it.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+    pub(super) fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         serde_json::from_slice(&self.body)
-            .map_err(|e| self.malformed(&describe_json_error(&e, &self.body, self.sensitive)))
+            .map_err(|e| self.malformed(&describe_json_error(&e, &self.body, self.secrets)))
     }
 
-    pub fn malformed(&self, problem: &str) -> Error {
+    pub(super) fn malformed(&self, problem: &str) -> Error {
         Error::MalformedResponse(MalformedResponse {
             status: self.status.as_u16(),
             endpoint: endpoint_label(&self.method, &self.url),
             problem: problem.to_owned(),
-            excerpt: (!self.sensitive).then(|| excerpt(&self.body)),
+            excerpt: (self.secrets == Secrets::None).then(|| excerpt(&self.body)),
         })
     }
 }
 
-fn describe_json_error(e: &serde_json::Error, body: &[u8], sensitive: bool) -> String {
+fn describe_json_error(e: &serde_json::Error, body: &[u8], secrets: Secrets) -> String {
     use serde_json::error::Category;
     let trimmed = body.trim_ascii_start();
     match e.classify() {
@@ -106,10 +158,8 @@ fn describe_json_error(e: &serde_json::Error, body: &[u8], sensitive: bool) -> S
             "expected JSON, got an HTML page".to_owned()
         }
         Category::Syntax | Category::Io => format!("the body is not valid JSON ({e})"),
-        // serde's data errors can quote values; for answers that carry secrets keep only
-        // messages that name a field, never a value.
-        Category::Data if !sensitive || e.to_string().starts_with("missing field") => e.to_string(),
-        Category::Data => "a field has an unexpected type".to_owned(),
+        Category::Data if secrets == Secrets::None => e.to_string(),
+        Category::Data => redact::json_error(e),
     }
 }
 
@@ -128,6 +178,20 @@ fn endpoint_label(method: &Method, url: &str) -> String {
         .map_or("/", |i| &url[after_scheme + i..]);
     let path = path.split(['?', '#']).next().unwrap_or(path);
     format!("{method} {path}")
+}
+
+/// The host a redirect points to: the `Location`'s host, or the request's own for a relative
+/// location. Never more of the location, which could carry a code or a token.
+fn location_host(headers: &http::HeaderMap, request_url: &str) -> Option<String> {
+    let location: http::Uri = headers.get(header::LOCATION)?.to_str().ok()?.parse().ok()?;
+    match location.host() {
+        Some(host) => Some(host.to_owned()),
+        None => request_url
+            .parse::<http::Uri>()
+            .ok()?
+            .host()
+            .map(str::to_owned),
+    }
 }
 
 /// Builds the [`ApiError`] for an error status from the body Mastodon sends.
@@ -153,15 +217,14 @@ pub(super) fn api_error(status: StatusCode, body: &[u8], endpoint: String) -> Ap
 impl Mastodon {
     /// Sends `call` and returns a successful (< 400) reply.
     pub(super) async fn call(&self, mut call: Call) -> Result<Reply, Error> {
-        let token = if call.bearer {
-            self.bearer_token().await?
-        } else {
-            None
+        let token = match call.auth {
+            Auth::Bearer => self.bearer_token().await?,
+            Auth::Anonymous => None,
         };
-        if call.with_lang
-            && let Some(lang) = self.state().lang.clone()
+        if call.language == Language::Sent
+            && let Some(language) = self.state().language.clone()
         {
-            call.params.push(("lang", lang));
+            call.params.push(("lang", language));
         }
         let pairs: Vec<(&str, &str)> = call.params.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let encoded = form::encode(&pairs);
@@ -173,25 +236,27 @@ impl Mastodon {
             };
             (url, Bytes::new())
         } else {
-            (call.url.clone(), Bytes::from(encoded))
+            (call.url.clone(), Bytes::from(encoded.clone()))
         };
         let key = token.as_ref().map_or(RateLimitKey::ANONYMOUS, |t| t.key);
         // OAuth endpoints are not paced (as in Mastodon.py): `NoRateLimit` turns their 429
         // into an error at once, through the same path as the configured limiter.
-        let limiter: &dyn RateLimiter = if call.rate_limited {
-            self.inner.limiter.as_ref()
-        } else {
-            &NoRateLimit
+        let limiter: &dyn RateLimiter = match call.pacing {
+            Pacing::Paced => self.inner.limiter.as_ref(),
+            Pacing::Unpaced => &NoRateLimit,
         };
         limiter.before_request(key).await?;
         loop {
             let request = self.http_request(&call.method, &url, body.clone(), token.as_deref())?;
             if self.inner.config.debug_requests {
+                // The URL carries no query of its own (the base URL and the metadata's
+                // endpoints are refused with one); the parameters, query or form, are logged
+                // with their secret values redacted.
                 tracing::debug!(
                     target: "mastodon_auth::request",
                     method = %call.method,
-                    url = %form::redact_url(&url),
-                    body = %if call.sensitive { form::redact(&String::from_utf8_lossy(&body)) } else { String::from_utf8_lossy(&body).into_owned() },
+                    url = %redact::url(&call.url),
+                    params = %redact::form(&encoded),
                     "sending request"
                 );
             }
@@ -212,20 +277,23 @@ impl Mastodon {
             if limiter.after_response(key, parts.status, info).await? == Verdict::Retry {
                 continue;
             }
-            if parts.status.as_u16() >= 400 {
-                return Err(api_error(
-                    parts.status,
-                    &resp_body,
-                    endpoint_label(&call.method, &call.url),
-                )
-                .into());
+            let endpoint = || endpoint_label(&call.method, &call.url);
+            if parts.status.is_redirection() {
+                return Err(Error::UnexpectedRedirect {
+                    status: parts.status.as_u16(),
+                    endpoint: endpoint(),
+                    location_host: location_host(&parts.headers, &call.url),
+                });
+            }
+            if !parts.status.is_success() {
+                return Err(api_error(parts.status, &resp_body, endpoint()).into());
             }
             return Ok(Reply {
                 status: parts.status,
                 body: resp_body,
                 method: call.method,
                 url: call.url,
-                sensitive: call.sensitive,
+                secrets: call.secrets,
             });
         }
     }
@@ -237,18 +305,17 @@ impl Mastodon {
         body: Bytes,
         token: Option<&super::Token>,
     ) -> Result<http::Request<Bytes>, Error> {
-        let bad = |what: &str| {
-            Error::InvalidArgument(format!(
-                "cannot build a request to {}: {what}",
-                form::redact_url(url)
-            ))
-        };
         let has_body = !body.is_empty();
         let mut request = http::Request::builder()
             .method(method.clone())
             .uri(url)
             .body(body)
-            .map_err(|e| bad(&e.to_string()))?;
+            .map_err(|e| {
+                TransportError::invalid_request(format_args!(
+                    "cannot build a request to {}: {e}",
+                    redact::url(url)
+                ))
+            })?;
         let headers = request.headers_mut();
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         if has_body {
@@ -342,12 +409,16 @@ mod tests {
 
     #[test]
     fn json_errors_say_what_is_wrong_without_secrets() {
-        let reply = |body: &'static [u8], sensitive| Reply {
+        let reply = |body: &'static [u8], sensitive: bool| Reply {
             status: StatusCode::OK,
             body: Bytes::from_static(body),
             method: Method::POST,
             url: "https://x.example/oauth/token".into(),
-            sensitive,
+            secrets: if sensitive {
+                Secrets::Carried
+            } else {
+                Secrets::None
+            },
         };
         #[derive(serde::Deserialize, Debug)]
         #[allow(dead_code)]
@@ -362,5 +433,30 @@ mod tests {
         let typed = msg(b"{\"n\": \"SECRET\"}", true);
         assert!(!typed.contains("SECRET"), "{typed}");
         assert!(msg(b"{\"n\": \"visible\"}", false).contains("visible"));
+    }
+
+    #[test]
+    fn redirects_name_the_location_host_only() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            header::LOCATION,
+            HeaderValue::from_static("https://elsewhere.example/login?token=SECRET"),
+        );
+        assert_eq!(
+            location_host(&headers, "https://x.example/oauth/revoke").as_deref(),
+            Some("elsewhere.example")
+        );
+        headers.insert(
+            header::LOCATION,
+            HeaderValue::from_static("/login?code=SECRET"),
+        );
+        assert_eq!(
+            location_host(&headers, "https://x.example/oauth/revoke").as_deref(),
+            Some("x.example")
+        );
+        assert_eq!(
+            location_host(&http::HeaderMap::new(), "https://x.example/"),
+            None
+        );
     }
 }

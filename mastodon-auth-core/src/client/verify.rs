@@ -3,14 +3,18 @@
 use http::Method;
 
 use super::request::Call;
-use super::{Mastodon, VersionCheckMode, VersionState};
+use super::{Mastodon, VersionCheckMode, VersionSource, VersionState};
 use crate::entities::{Account, Application, OAuthUserInfo};
-use crate::error::Error;
+use crate::error::{Error, VersionError};
 use crate::store::AccountKey;
 use crate::version::MastodonVersion;
 
 /// The version assumed when the server would not tell (Mastodon.py's fallback).
 const FALLBACK_VERSION: (u64, u64, u64) = (1, 0, 0);
+
+fn fallback_version() -> MastodonVersion {
+    MastodonVersion::new(FALLBACK_VERSION.0, FALLBACK_VERSION.1, FALLBACK_VERSION.2)
+}
 
 impl Mastodon {
     /// The app the token belongs to (`GET /api/v1/apps/verify_credentials`).
@@ -122,12 +126,9 @@ impl Mastodon {
             .and_then(|i| i.userinfo_endpoint.as_ref())
             .map(|u| u.trim_end_matches('/').to_owned());
         let endpoint = self.oauth_endpoint(named.as_ref(), "/oauth/userinfo")?;
-        self.call(Call {
-            rate_limited: false,
-            ..Call::new(Method::GET, endpoint)
-        })
-        .await?
-        .json()
+        self.call(Call::new(Method::GET, endpoint).unpaced())
+            .await?
+            .json()
     }
 
     /// Asks the instance for its version (`/api/v1/instance/`, then `/api/v2/instance/` for
@@ -191,24 +192,27 @@ impl Mastodon {
                 }),
             Err(_) => None,
         };
-        let worked = parsed.is_some();
-        let version = parsed.unwrap_or_else(|| {
-            MastodonVersion::new(FALLBACK_VERSION.0, FALLBACK_VERSION.1, FALLBACK_VERSION.2)
-        });
-        if worked && api_version.is_none() && version.at_least(4, 3, 0) {
+        let source = if parsed.is_some() {
+            VersionSource::Confirmed
+        } else {
+            VersionSource::Fallback
+        };
+        let version = parsed.unwrap_or_else(fallback_version);
+        if source == VersionSource::Confirmed && api_version.is_none() && version.at_least(4, 3, 0)
+        {
             tracing::warn!(target: "mastodon_auth", %version, "version is at least 4.3.0 but the server reports no API version");
         }
         self.state().version = VersionState {
             version: Some(version.clone()),
             api_version,
-            worked: Some(worked),
+            source,
         };
         Ok(version)
     }
 
     /// `true` when the instance is at least `version` (Mastodon.py's `verify_minimum_version`).
-    /// Asks the server unless a version is already known (with `cached`, any earlier answer
-    /// counts, even the 1.0.0 fallback).
+    /// Asks the server unless it has already told its version (given at build time or
+    /// retrieved); after a failed attempt (the 1.0.0 fallback) it asks again.
     ///
     /// ```
     /// # use mastodon_auth_core::{Mastodon};
@@ -223,20 +227,35 @@ impl Mastodon {
     /// #     Ok::<_, mastodon_auth_core::TransportError>(http::Response::builder().status(status).body(bytes::Bytes::from_static(body)).unwrap())
     /// # };
     /// let client = Mastodon::builder("social.example").transport(transport).build().await?;
-    /// assert!(client.verify_minimum_version("4.3.0", false).await?);
-    /// assert!(!client.verify_minimum_version("5.0.0", true).await?); // no second request
+    /// assert!(client.verify_minimum_version("4.3.0").await?); // asks the server
+    /// assert!(!client.verify_minimum_version("5.0.0").await?); // known now: no request
     /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
     /// ```
     ///
     /// # Errors
     /// [`Error::Version`] when `version` itself cannot be parsed.
-    pub async fn verify_minimum_version(&self, version: &str, cached: bool) -> Result<bool, Error> {
+    pub async fn verify_minimum_version(&self, version: &str) -> Result<bool, Error> {
+        self.verify_version(version, VersionSource::Confirmed).await
+    }
+
+    /// Like [`verify_minimum_version`](Self::verify_minimum_version), but any earlier answer
+    /// counts, even the 1.0.0 fallback of a server that would not tell (Mastodon.py's
+    /// `cached=True`); asks only when nothing was asked yet.
+    ///
+    /// # Errors
+    /// [`Error::Version`] when `version` itself cannot be parsed.
+    pub async fn verify_minimum_version_cached(&self, version: &str) -> Result<bool, Error> {
+        self.verify_version(version, VersionSource::Fallback).await
+    }
+
+    /// Compares with the known version when it is at least as good as `enough`, else asks.
+    async fn verify_version(&self, version: &str, enough: VersionSource) -> Result<bool, Error> {
         let required = MastodonVersion::parse(version)?;
         let known = {
             let state = self.state();
-            match (&state.version.version, state.version.worked) {
-                (Some(v), Some(true)) => Some(v.clone()),
-                (Some(v), Some(false)) if cached => Some(v.clone()),
+            match (&state.version.version, state.version.source, enough) {
+                (Some(v), VersionSource::Confirmed, _)
+                | (Some(v), VersionSource::Fallback, VersionSource::Fallback) => Some(v.clone()),
                 _ => None,
             }
         };
@@ -257,7 +276,7 @@ impl Mastodon {
     /// the 1.0.0 fallback (or nothing was asked yet).
     #[must_use]
     pub fn version_is_known(&self) -> bool {
-        self.state().version.worked == Some(true)
+        self.state().version.source == VersionSource::Confirmed
     }
 
     /// The instance's `api_versions.mastodon`, when retrieved.
@@ -277,26 +296,19 @@ impl Mastodon {
             VersionCheckMode::Created => created,
             VersionCheckMode::Changed => changed.max(created),
         };
-        let have = self
+        let known = self
             .state()
             .version
             .version
             .as_ref()
             .map_or(FALLBACK_VERSION, |v| (v.major, v.minor, v.patch));
-        if have >= need {
+        if known >= need {
             return Ok(());
         }
-        let patch_only = (have.0, have.1) == (need.0, need.1);
-        Err(Error::Version(format!(
-            "Version check failed (Need Mastodon instance version {}.{}.{} to call this endpoint){}",
-            need.0,
-            need.1,
-            need.2,
-            if patch_only {
-                format!(". Patch is {}.", have.2)
-            } else {
-                String::new()
-            }
-        )))
+        Err(VersionError::TooOld {
+            required: need,
+            known,
+        }
+        .into())
     }
 }

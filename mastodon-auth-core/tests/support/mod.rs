@@ -180,7 +180,8 @@ pub fn cassette(name: &str) -> Vec<Recorded> {
         .collect()
 }
 
-/// Form fields as a sorted multiset, without Mastodon.py's junk (`oauth_info`, mastodon-py.md §19 Q2).
+/// Form fields as a sorted multiset, without the `oauth_info` field Mastodon.py's `log_in`
+/// sends by mistake.
 pub fn field_multiset(pairs: &[(String, String)]) -> Vec<(String, String)> {
     let mut v: Vec<_> = pairs
         .iter()

@@ -9,7 +9,7 @@ use mastodon_auth_core::TransportError;
 use percent_encoding::percent_decode_str;
 
 use crate::error::{BuildError, ProxyOrigin};
-use crate::policy::is_loopback_host;
+use mastodon_auth_core::is_loopback_host;
 
 /// How the transport talks to a proxy.
 #[derive(Clone)]

@@ -17,7 +17,7 @@ pub(crate) use environment::Variables;
 pub(crate) use handshake::{socks5, tunnel};
 
 use crate::error::{BuildError, ProxyOrigin};
-use crate::policy::is_loopback_host;
+use mastodon_auth_core::is_loopback_host;
 
 /// The proxy configuration as the builder collects it; checked by [`ProxySettings::routes`].
 #[derive(Clone, Default)]
