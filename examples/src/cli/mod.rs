@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use mastodon_auth_core::{AccountKey, CredentialStore, Mastodon, RatelimitMethod, Scopes};
+use mastodon_auth_core::{
+    AccountDirectory, AccountKey, CredentialStore, Mastodon, RatelimitMethod, Scopes,
+};
 use mastodon_auth_http::HyperTransport;
 use mastodon_auth_ratelimit::Pacer;
 use mastodon_auth_store::AccountsFile;

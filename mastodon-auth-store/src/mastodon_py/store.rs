@@ -1,381 +1,29 @@
-//! Mastodon.py's credential files: a client file (`create_app(to_file=…)`) and a user file
-//! (`log_in(to_file=…)`), read and written exactly as Mastodon.py does on POSIX.
+//! [`MastodonPyFiles`]: a Mastodon.py client file and user file as a credential store, with
+//! Mastodon.py's base-URL checks (`Mastodon.__init__`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mastodon_auth_core::{
-    AccessToken, AccountKey, AppCredentials, ClientSecret, CredentialStore, InstanceUrl,
-    StoreError, UserCredentials,
+    AccessToken, AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError,
+    UserCredentials,
 };
 
-use crate::atomic::{self, corrupt};
-
-/// The content of a Mastodon.py client credential file:
-///
-/// ```text
-/// line 1: client_id
-/// line 2: client_secret
-/// line 3: api_base_url   (Mastodon.py 1.5.0 and later)
-/// line 4: client_name    (Mastodon.py 1.5.2 and later)
-/// ```
-///
-/// Optional parts that are `None` are left out when rendering, so each older form (2 or 3
-/// lines) is reproduced as it was read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ClientFile {
-    /// The OAuth client id.
-    pub client_id: String,
-    /// The OAuth client secret.
-    pub client_secret: ClientSecret,
-    /// The instance, when the file names it (line 3 present and not empty).
-    pub base_url: Option<InstanceUrl>,
-    /// The application name, when the file has a line 4 (possibly empty).
-    pub name: Option<String>,
-}
-
-impl ClientFile {
-    /// A client file with only the required lines.
-    #[must_use]
-    pub fn new(client_id: impl Into<String>, client_secret: ClientSecret) -> Self {
-        Self {
-            client_id: client_id.into(),
-            client_secret,
-            base_url: None,
-            name: None,
-        }
-    }
-
-    /// Sets the base URL (line 3).
-    #[must_use]
-    pub fn with_base_url(mut self, base_url: InstanceUrl) -> Self {
-        self.base_url = Some(base_url);
-        self
-    }
-
-    /// Sets the application name (line 4).
-    #[must_use]
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-}
-
-/// The content of a Mastodon.py user credential file:
-///
-/// ```text
-/// line 1: access_token
-/// line 2: api_base_url   (Mastodon.py 1.5.0 and later)
-/// line 3: client_id      (log_in(to_file=…); create_account writes only lines 1–2)
-/// line 4: client_secret
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct UserFile {
-    /// The bearer token.
-    pub access_token: AccessToken,
-    /// The instance, when the file names it (line 2 present and not empty).
-    pub base_url: Option<InstanceUrl>,
-    /// Line 3, when the file has more than two lines (Mastodon.py reads a missing line as
-    /// `""`, so it can be empty).
-    pub client_id: Option<String>,
-    /// Line 4, when the file has more than two lines (possibly empty).
-    pub client_secret: Option<ClientSecret>,
-}
-
-impl UserFile {
-    /// A one-line token file.
-    #[must_use]
-    pub fn new(access_token: AccessToken) -> Self {
-        Self {
-            access_token,
-            base_url: None,
-            client_id: None,
-            client_secret: None,
-        }
-    }
-
-    /// Sets the base URL (line 2).
-    #[must_use]
-    pub fn with_base_url(mut self, base_url: InstanceUrl) -> Self {
-        self.base_url = Some(base_url);
-        self
-    }
-
-    /// Sets the client id and secret (lines 3 and 4).
-    #[must_use]
-    pub fn with_client(
-        mut self,
-        client_id: impl Into<String>,
-        client_secret: ClientSecret,
-    ) -> Self {
-        self.client_id = Some(client_id.into());
-        self.client_secret = Some(client_secret);
-        self
-    }
-}
-
-/// Splits like Python's text-mode `readline()` (universal newlines: `\n`, `\r\n` and a lone
-/// `\r` all end a line), then `rstrip()`s each line.
-fn py_lines(text: &str) -> Vec<&str> {
-    let mut lines = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        match rest.find(['\r', '\n']) {
-            Some(i) => {
-                lines.push(&rest[..i]);
-                let skip = if rest[i..].starts_with("\r\n") { 2 } else { 1 };
-                rest = &rest[i + skip..];
-            }
-            None => {
-                lines.push(rest);
-                rest = "";
-            }
-        }
-    }
-    lines.into_iter().map(str::trim_end).collect()
-}
-
-/// The first four lines (those Mastodon.py reads), missing ones as `""`, and how many exist.
-fn first_four<'a>(text: &'a str, path: &Path) -> Result<([&'a str; 4], usize), StoreError> {
-    let lines = py_lines(text);
-    let mut out = [""; 4];
-    for (i, line) in lines.iter().take(4).enumerate() {
-        if line.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(corrupt(
-                path,
-                Some(i + 1),
-                "contains control characters: this is not a credential file",
-            ));
-        }
-        out[i] = line;
-    }
-    Ok((out, lines.len()))
-}
-
-fn parse_url(line: &str, n: usize, path: &Path) -> Result<Option<InstanceUrl>, StoreError> {
-    if line.is_empty() {
-        return Ok(None);
-    }
-    let bad = || {
-        corrupt(
-            path,
-            Some(n),
-            "should hold the instance's base URL, but it is not a valid http(s) URL",
-        )
-    };
-    // Mastodon.py writes this line with its scheme, and a line without one is accepted as
-    // Mastodon.py accepts it, but only when it looks like a host name: swapped or scrambled
-    // files put a secret here, and a bare secret would otherwise pass as a host name and be
-    // shown in a base-URL mismatch error.
-    if !line.contains("://") {
-        let authority = line.split('/').next().unwrap_or_default();
-        let host_like =
-            authority.contains(['.', ':', '[']) || authority.eq_ignore_ascii_case("localhost");
-        if !host_like {
-            return Err(bad());
-        }
-    }
-    // The parse error quotes the line; keep it out for the same reason.
-    InstanceUrl::parse(line).map(Some).map_err(|_| bad())
-}
-
-fn required(line: &str, n: usize, what: &str, count: usize, path: &Path) -> Result<(), StoreError> {
-    if !line.is_empty() {
-        Ok(())
-    } else if count == 0 {
-        Err(corrupt(path, Some(1), "the file is empty"))
-    } else if count < n {
-        Err(corrupt(
-            path,
-            Some(n),
-            format!("{what} is missing (the file is truncated?)"),
-        ))
-    } else {
-        Err(corrupt(path, Some(n), format!("{what} is empty")))
-    }
-}
-
-/// Parses a client credential file in any of Mastodon.py's forms (2, 3 or 4 lines; `\n`,
-/// `\r\n` or `\r` endings; trailing white space ignored; lines after the 4th ignored).
-///
-/// `path` only names the file in errors.
-///
-/// # Errors
-/// [`StoreError::Corrupt`] naming the line: an empty file, a missing or empty client id or
-/// secret, a line 3 that is not a base URL, control characters.
-///
-/// ```
-/// use std::path::Path;
-/// use mastodon_auth_store::mastodon_py::parse_client_file;
-/// let file = parse_client_file("CID\nCSEC\nhttp://127.0.0.1:45113\nMy App\n", Path::new("c"))?;
-/// assert_eq!(file.client_id, "CID");
-/// assert_eq!(file.client_secret.expose(), "CSEC");
-/// assert_eq!(file.base_url.unwrap().as_str(), "http://127.0.0.1:45113");
-/// assert_eq!(file.name.as_deref(), Some("My App"));
-/// # Ok::<(), mastodon_auth_core::StoreError>(())
-/// ```
-pub fn parse_client_file(text: &str, path: &Path) -> Result<ClientFile, StoreError> {
-    let ([id, secret, url, name], count) = first_four(text, path)?;
-    required(id, 1, "the client id", count, path)?;
-    required(secret, 2, "the client secret", count, path)?;
-    Ok(ClientFile {
-        client_id: id.to_owned(),
-        client_secret: ClientSecret::new(secret),
-        base_url: parse_url(url, 3, path)?,
-        name: (count >= 4).then(|| name.to_owned()),
-    })
-}
-
-/// Parses a user credential file in any of Mastodon.py's forms (1, 2 or 4 lines, and 3 as
-/// Mastodon.py reads it; line endings and white space as for [`parse_client_file`]).
-///
-/// # Errors
-/// [`StoreError::Corrupt`] naming the line: an empty file or token, a line 2 that is not a
-/// base URL, control characters.
-///
-/// ```
-/// use std::path::Path;
-/// use mastodon_auth_store::mastodon_py::parse_user_file;
-/// let file = parse_user_file("foo\r\nhttps://zombo.com\r\n", Path::new("u"))?;
-/// assert_eq!(file.access_token.expose(), "foo");
-/// assert_eq!(file.base_url.unwrap().as_str(), "https://zombo.com");
-/// assert_eq!(file.client_id, None);
-/// # Ok::<(), mastodon_auth_core::StoreError>(())
-/// ```
-pub fn parse_user_file(text: &str, path: &Path) -> Result<UserFile, StoreError> {
-    let ([token, url, id, secret], count) = first_four(text, path)?;
-    required(token, 1, "the access token", count, path)?;
-    let has_client = count >= 3;
-    Ok(UserFile {
-        access_token: AccessToken::new(token),
-        base_url: parse_url(url, 2, path)?,
-        client_id: has_client.then(|| id.to_owned()),
-        client_secret: has_client.then(|| ClientSecret::new(secret)),
-    })
-}
-
-/// Checks that `value` survives a write and a Mastodon.py read unchanged.
-fn line_ok(
-    value: &str,
-    n: usize,
-    what: &str,
-    may_be_empty: bool,
-    path: &Path,
-) -> Result<(), StoreError> {
-    let problem = if value.is_empty() && !may_be_empty {
-        "is empty"
-    } else if value.contains(['\n', '\r']) {
-        "contains a line break"
-    } else if value.chars().any(|c| c.is_control() && c != '\t') {
-        "contains control characters"
-    } else if value.trim_end() != value {
-        "ends with white space, which a reader strips"
-    } else {
-        return Ok(());
-    };
-    Err(corrupt(
-        path,
-        Some(n),
-        format!("cannot write {what}: it {problem}, so the file could not keep it"),
-    ))
-}
-
-fn render(lines: &[&str]) -> String {
-    let mut out = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
-    for line in lines {
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
-/// Renders a client file as Mastodon.py writes it on POSIX: each line followed by `\n`.
-/// Two lines without base URL and name, three without a name, four otherwise.
-///
-/// `path` only names the target in errors.
-///
-/// # Errors
-/// [`StoreError::Corrupt`] naming the line when a value could not be read back as written
-/// (empty id or secret, a line break, control characters, trailing white space).
-///
-/// ```
-/// use std::path::Path;
-/// use mastodon_auth_core::ClientSecret;
-/// use mastodon_auth_store::mastodon_py::{render_client_file, ClientFile};
-/// let file = ClientFile::new("foo", ClientSecret::new("bar"))
-///     .with_base_url("https://example.com".parse()?)
-///     .with_name("Mastodon.py test suite");
-/// assert_eq!(
-///     render_client_file(&file, Path::new("c"))?,
-///     "foo\nbar\nhttps://example.com\nMastodon.py test suite\n"
-/// );
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn render_client_file(file: &ClientFile, path: &Path) -> Result<String, StoreError> {
-    line_ok(&file.client_id, 1, "the client id", false, path)?;
-    line_ok(
-        file.client_secret.expose(),
-        2,
-        "the client secret",
-        false,
-        path,
-    )?;
-    let url = file.base_url.as_ref().map_or("", InstanceUrl::as_str);
-    Ok(match &file.name {
-        Some(name) => {
-            line_ok(name, 4, "the application name", true, path)?;
-            render(&[&file.client_id, file.client_secret.expose(), url, name])
-        }
-        None if file.base_url.is_some() => {
-            render(&[&file.client_id, file.client_secret.expose(), url])
-        }
-        None => render(&[&file.client_id, file.client_secret.expose()]),
-    })
-}
-
-/// Renders a user file as Mastodon.py writes it on POSIX: one line (token), two (+ base URL,
-/// as `create_account(to_file=…)` writes) or four (+ client id and secret, as
-/// `log_in(to_file=…)` writes).
-///
-/// # Errors
-/// [`StoreError::Corrupt`] naming the line when a value could not be read back as written.
-///
-/// ```
-/// use std::path::Path;
-/// use mastodon_auth_core::AccessToken;
-/// use mastodon_auth_store::mastodon_py::{render_user_file, UserFile};
-/// let file = UserFile::new(AccessToken::new("foo")).with_base_url("zombo.com".parse()?);
-/// assert_eq!(render_user_file(&file, Path::new("u"))?, "foo\nhttps://zombo.com\n");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn render_user_file(file: &UserFile, path: &Path) -> Result<String, StoreError> {
-    let token = file.access_token.expose();
-    line_ok(token, 1, "the access token", false, path)?;
-    let url = file.base_url.as_ref().map_or("", InstanceUrl::as_str);
-    if file.client_id.is_none() && file.client_secret.is_none() {
-        return Ok(if file.base_url.is_some() {
-            render(&[token, url])
-        } else {
-            render(&[token])
-        });
-    }
-    let id = file.client_id.as_deref().unwrap_or("");
-    let secret = file.client_secret.as_ref().map_or("", ClientSecret::expose);
-    line_ok(id, 3, "the client id", true, path)?;
-    line_ok(secret, 4, "the client secret", true, path)?;
-    Ok(render(&[token, url, id, secret]))
-}
+use super::format::{
+    ClientFile, UserFile, parse_client_file, parse_user_file, render_client_file, render_user_file,
+};
+use crate::atomic::{self, LockWait, corrupt};
 
 /// A Mastodon.py client file and/or user file as a [`CredentialStore`], so credentials can be
 /// shared with Python scripts in both directions.
 ///
 /// It keeps one app and one user. Account names are not in the files: the user is the active
-/// one whatever its account, and [`active_user`](CredentialStore::active_user) /
-/// [`list_users`](CredentialStore::list_users) only name it after this store saved it with an
-/// account in this process. Refresh tokens, expiry and scopes are not part of the format and
-/// are not kept.
+/// one whatever its account, and its [`account`](UserCredentials::account) is known only
+/// while the file holds the token this store saved with an account in this process. Having
+/// no names to list or switch between, it is not an
+/// [`AccountDirectory`](mastodon_auth_core::AccountDirectory);
+/// [`remove_user_file`](Self::remove_user_file) logs the user out. Refresh tokens, expiry and
+/// scopes are not part of the format and are not kept.
 ///
 /// The base URL is checked as Mastodon.py checks it: the configured instance
 /// ([`with_instance`](Self::with_instance), and the instance a caller asks for), the client
@@ -383,8 +31,10 @@ pub fn render_user_file(file: &UserFile, path: &Path) -> Result<String, StoreErr
 /// [`StoreError::BaseUrlMismatch`].
 ///
 /// Writes are atomic, mode 0600, and serialised between processes by a lock on
-/// `<file>.lock`. A file that exists but cannot be parsed is never overwritten: saving fails
-/// with the same error as loading.
+/// `<file>.lock`, waited for as [`lock_wait`](Self::lock_wait) says. A file that exists but
+/// cannot be parsed is never overwritten: saving fails with the same error as loading. A file
+/// that is a symbolic link stays one: the file it points to is rewritten. A UTF-8 byte order
+/// mark at the start of a file is ignored.
 ///
 /// ```
 /// use mastodon_auth_core::{AccessToken, ClientSecret, CredentialStore, UserCredentials};
@@ -409,6 +59,7 @@ pub struct MastodonPyFiles {
     client_path: Option<PathBuf>,
     user_path: Option<PathBuf>,
     instance: Option<InstanceUrl>,
+    lock_wait: LockWait,
     /// The account of the user this store last saved, with its token, so the account can be
     /// named while the file still holds that token.
     known: Arc<Mutex<Option<(AccountKey, AccessToken)>>>,
@@ -439,8 +90,42 @@ impl MastodonPyFiles {
             client_path,
             user_path,
             instance: None,
+            lock_wait: LockWait::new(),
             known: Arc::default(),
         }
+    }
+
+    /// How long a save waits for another process's lock on a file, and whom it tells that it
+    /// is waiting (by default 30 s, telling nobody).
+    #[must_use]
+    pub fn lock_wait(mut self, lock_wait: LockWait) -> Self {
+        self.lock_wait = lock_wait;
+        self
+    }
+
+    /// Deletes the user file (logging the user out locally; revoke the token first), under
+    /// its lock. When the file is a symbolic link, the file it points to is deleted and the
+    /// link stays. `Ok(false)` when there was no file.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] for a store without a user file; [`StoreError::Io`] or
+    /// [`StoreError::LockTimeout`] when the file cannot be locked or removed.
+    pub async fn remove_user_file(&self) -> Result<bool, StoreError> {
+        let Some(path) = self.user_path.clone() else {
+            return Err(no_file("remove the user file beside", self.any_path()));
+        };
+        let lock_wait = self.lock_wait.clone();
+        let removed = atomic::blocking(&path.clone(), move || {
+            // Nothing to remove: do not create a lock file (or its folders) just to find out.
+            if std::fs::symlink_metadata(&path).is_err() {
+                return Ok(false);
+            }
+            let _lock = atomic::lock(&path, &lock_wait)?;
+            atomic::remove(&path)
+        })
+        .await?;
+        *self.known.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        Ok(removed)
     }
 
     /// The instance the files are for (Mastodon.py's `api_base_url`): checked against the
@@ -578,9 +263,10 @@ fn agree(
 fn replace_checked(
     path: &Path,
     contents: &str,
+    lock_wait: &LockWait,
     parse: fn(&str, &Path) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let _lock = atomic::lock(path)?;
+    let _lock = atomic::lock(path, lock_wait)?;
     if let Some(text) = atomic::read_bounded(path)? {
         parse(&text, path)?;
     }
@@ -615,8 +301,11 @@ impl CredentialStore for MastodonPyFiles {
         // Mastodon.py always writes the name line (its client_name is required).
         file.name = Some(app.name.clone().unwrap_or_default());
         let contents = render_client_file(&file, &path)?;
+        let lock_wait = self.lock_wait.clone();
         atomic::blocking(&path.clone(), move || {
-            replace_checked(&path, &contents, |t, p| parse_client_file(t, p).map(drop))
+            replace_checked(&path, &contents, &lock_wait, |t, p| {
+                parse_client_file(t, p).map(drop)
+            })
         })
         .await
     }
@@ -648,8 +337,11 @@ impl CredentialStore for MastodonPyFiles {
             file = file.with_client(id.clone(), secret.clone());
         }
         let contents = render_user_file(&file, &path)?;
+        let lock_wait = self.lock_wait.clone();
         atomic::blocking(&path.clone(), move || {
-            replace_checked(&path, &contents, |t, p| parse_user_file(t, p).map(drop))
+            replace_checked(&path, &contents, &lock_wait, |t, p| {
+                parse_user_file(t, p).map(drop)
+            })
         })
         .await?;
         *self.known.lock().unwrap_or_else(PoisonError::into_inner) = user
@@ -657,181 +349,5 @@ impl CredentialStore for MastodonPyFiles {
             .clone()
             .map(|account| (account, user.access_token.clone()));
         Ok(())
-    }
-
-    async fn remove_user(&self, account: &AccountKey) -> Result<bool, StoreError> {
-        let Some(path) = self.user_path.clone() else {
-            return Ok(false);
-        };
-        {
-            let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-            if known.as_ref().is_some_and(|(k, _)| k != account) {
-                return Ok(false);
-            }
-        }
-        let removed = atomic::blocking(&path.clone(), move || {
-            // Nothing to remove: do not create a lock file (or its folders) just to find out.
-            if std::fs::symlink_metadata(&path).is_err() {
-                return Ok(false);
-            }
-            let _lock = atomic::lock(&path)?;
-            atomic::remove(&path)
-        })
-        .await?;
-        *self.known.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        Ok(removed)
-    }
-
-    async fn list_users(&self) -> Result<Vec<AccountKey>, StoreError> {
-        Ok(self.active_user().await?.into_iter().collect())
-    }
-
-    async fn active_user(&self) -> Result<Option<AccountKey>, StoreError> {
-        Ok(self.load_active_user().await?.and_then(|u| u.account))
-    }
-
-    async fn set_active_user(&self, account: &AccountKey) -> Result<(), StoreError> {
-        match self.load_active_user().await? {
-            Some(user) if user.account.as_ref().is_none_or(|k| k == account) => Ok(()),
-            _ => Err(StoreError::UnknownAccount(account.to_string())),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p() -> &'static Path {
-        Path::new("creds")
-    }
-
-    #[test]
-    fn python_readline_splitting() {
-        assert_eq!(py_lines("a\nb\r\nc\rd"), ["a", "b", "c", "d"]);
-        assert_eq!(py_lines("a \t\n\nb  "), ["a", "", "b"]);
-        assert_eq!(py_lines(""), Vec::<&str>::new());
-        assert_eq!(py_lines("\n"), [""]);
-        assert_eq!(py_lines("  lead\n"), ["  lead"]);
-    }
-
-    #[test]
-    fn client_file_forms() {
-        let two = parse_client_file("id\nsecret\n", p()).unwrap();
-        assert_eq!((two.base_url, two.name), (None, None));
-        let three = parse_client_file("id\nsecret\nexample.com/\n", p()).unwrap();
-        assert_eq!(three.base_url.unwrap().as_str(), "https://example.com");
-        assert_eq!(three.name, None);
-        let four = parse_client_file("id\r\nsecret\r\nhttps://e.example\r\n\r\n", p()).unwrap();
-        assert_eq!(four.name.as_deref(), Some(""));
-        let extra = parse_client_file("id\nsecret\n\nname\nignored\n", p()).unwrap();
-        assert_eq!(
-            (extra.base_url, extra.name.as_deref()),
-            (None, Some("name"))
-        );
-    }
-
-    #[test]
-    fn user_file_forms() {
-        let one = parse_user_file("tok", p()).unwrap();
-        assert_eq!(one.access_token.expose(), "tok");
-        assert_eq!((one.base_url, one.client_id), (None, None));
-        let three = parse_user_file("tok\nhttps://e.example\ncid\n", p()).unwrap();
-        assert_eq!(three.client_id.as_deref(), Some("cid"));
-        assert_eq!(three.client_secret.unwrap().expose(), "");
-    }
-
-    #[test]
-    fn truncated_and_empty_files_name_the_line() {
-        let cases: [(&str, bool, usize, &str); 6] = [
-            ("", true, 1, "empty"),
-            ("", false, 1, "empty"),
-            ("id\n", true, 2, "truncated"),
-            ("id\n\n", true, 2, "client secret is empty"),
-            ("\nsecret\n", true, 1, "client id is empty"),
-            ("\n", false, 1, "access token is empty"),
-        ];
-        for (text, client, line, want) in cases {
-            let err = if client {
-                parse_client_file(text, p()).map(drop)
-            } else {
-                parse_user_file(text, p()).map(drop)
-            };
-            match err {
-                Err(StoreError::Corrupt {
-                    line: l, reason, ..
-                }) => {
-                    assert_eq!(l, Some(line), "{text:?}");
-                    assert!(reason.contains(want), "{text:?}: {reason}");
-                }
-                other => panic!("{text:?}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn a_bad_url_line_is_reported_without_its_content() {
-        let err = parse_client_file("id\nsecret\nftp://hunter2\n", p()).unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains("line 3"), "{text}");
-        assert!(!text.contains("hunter2"), "{text}");
-        let err = parse_user_file("tok\nsup3rs3cret token\n", p()).unwrap_err();
-        assert!(!err.to_string().contains("sup3rs3cret"));
-    }
-
-    #[test]
-    fn url_lines_without_scheme_must_look_like_hosts() {
-        for ok in [
-            "example.com",
-            "localhost",
-            "127.0.0.1:3000",
-            "example.com/sub",
-        ] {
-            assert!(parse_user_file(&format!("t\n{ok}\n"), p()).is_ok(), "{ok}");
-        }
-        for bad in ["abcDEF123_-xyz", "Zm9vYmFy/x"] {
-            let err = parse_user_file(&format!("t\n{bad}\n"), p()).unwrap_err();
-            assert!(
-                matches!(err, StoreError::Corrupt { line: Some(2), .. }),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn control_characters_are_corrupt() {
-        let err = parse_user_file("tok\x07en\n", p()).unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt { line: Some(1), .. }));
-    }
-
-    #[test]
-    fn values_that_would_not_survive_are_refused() {
-        for bad in ["a\nb", "a\rb", "ab ", ""] {
-            let file = ClientFile::new("id", ClientSecret::new(bad));
-            let err = render_client_file(&file, p()).unwrap_err();
-            assert!(
-                matches!(err, StoreError::Corrupt { line: Some(2), .. }),
-                "{bad:?}"
-            );
-            if !bad.is_empty() {
-                assert!(!err.to_string().contains(bad), "{err}");
-            }
-        }
-        let file = UserFile::new(AccessToken::new("t")).with_client("id ", ClientSecret::new("s"));
-        assert!(render_user_file(&file, p()).is_err());
-    }
-
-    #[test]
-    fn user_file_render_forms() {
-        let base: InstanceUrl = "https://e.example".parse().unwrap();
-        let one = UserFile::new(AccessToken::new("t"));
-        assert_eq!(render_user_file(&one, p()).unwrap(), "t\n");
-        let no_url = UserFile::new(AccessToken::new("t")).with_client("i", ClientSecret::new("s"));
-        assert_eq!(render_user_file(&no_url, p()).unwrap(), "t\n\ni\ns\n");
-        let four = no_url.with_base_url(base);
-        assert_eq!(
-            render_user_file(&four, p()).unwrap(),
-            "t\nhttps://e.example\ni\ns\n"
-        );
     }
 }
