@@ -415,7 +415,8 @@ impl<C: Clock> Pacer<C> {
     }
 
     /// Drops the keys whose state would make no difference any more: no usable reset, no
-    /// pending backoff, no run of 429s, and a quota allowance that has refilled. Returns how many were dropped.
+    /// pending backoff, no run of 429s, and a quota allowance that has refilled. Returns how
+    /// many were dropped.
     /// Call it now and then in a process that serves many accounts.
     pub fn prune(&self) -> usize {
         let now = self.clock.now();

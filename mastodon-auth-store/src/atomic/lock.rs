@@ -121,7 +121,7 @@ impl Drop for FileLock {
 }
 
 /// The longest pause between two attempts to take a held lock.
-const MAX_PAUSE: Duration = Duration::from_millis(25);
+const MAX_PAUSE: Duration = Duration::from_millis(10);
 
 /// Takes an exclusive advisory lock on `<file>.lock` beside `target`, waiting as `wait` says.
 /// Blocks: call it from blocking code. Locks taken through separate calls exclude each other

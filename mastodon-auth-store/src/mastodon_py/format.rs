@@ -8,6 +8,7 @@ use mastodon_auth_core::{AccessToken, ClientSecret, InstanceUrl, StoreError};
 
 use crate::atomic::corrupt;
 
+/// The content of a Mastodon.py client credential file:
 ///
 /// ```text
 /// line 1: client_id

@@ -116,8 +116,9 @@ impl MastodonPyFiles {
         };
         let lock_wait = self.lock_wait.clone();
         let removed = atomic::blocking(&path.clone(), move || {
-            // Nothing to remove: do not create a lock file (or its folders) just to find out.
-            if std::fs::symlink_metadata(&path).is_err() {
+            // Nothing to remove (no file, or a link to none): do not create a lock file (or its
+            // folders) just to find out.
+            if std::fs::metadata(&path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
                 return Ok(false);
             }
             let _lock = atomic::lock(&path, &lock_wait)?;
