@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use mastodon_auth::{
-    AccountKey, AccountsFile, CredentialStore, HyperTransport, Mastodon, Pacer, RateLimitMethod,
-    Scopes,
+    AccountDirectory, AccountKey, AccountsFile, CredentialStore, HyperTransport, Mastodon, Pacer,
+    RateLimitMethod, Scopes,
 };
 use serde_json::json;
 

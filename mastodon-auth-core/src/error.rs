@@ -485,6 +485,19 @@ pub enum RateLimitError {
         /// How long until a request would be allowed.
         wait: std::time::Duration,
     },
+    /// The server kept answering 429 and the limiter's retry budget (a number of retries and
+    /// a total waiting time) is spent: it gives up instead of waiting without end.
+    #[error(
+        "the server kept answering 429 Too Many Requests: gave up after {retries} {} and {:.0} s of waiting",
+        if *retries == 1 { "retry" } else { "retries" },
+        waited.as_secs_f64()
+    )]
+    RetryBudgetSpent {
+        /// How many times the request was sent again.
+        retries: u32,
+        /// How long the retries waited in all.
+        waited: std::time::Duration,
+    },
 }
 
 /// A response header whose value could not be parsed.
@@ -569,4 +582,48 @@ pub enum StoreError {
     /// for an app, for example). Says what was asked and why it cannot be done.
     #[error("{0}")]
     Unsupported(String),
+    /// Another process held a file's lock for longer than the store waits.
+    #[error(
+        "gave up after {:.0} s waiting for the lock {} (held by another process)",
+        waited.as_secs_f64(),
+        path.display()
+    )]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long the store waited.
+        waited: std::time::Duration,
+    },
+    /// A store's own backend failed (a database, a keyring, a remote service). Built with
+    /// [`StoreError::backend`]; the source is the backend's own error, so callers can
+    /// downcast it.
+    #[error("the {backend} credential store failed: {source}")]
+    Backend {
+        /// The backend's name (`"sqlite"`, `"postgres"`, …).
+        backend: &'static str,
+        /// The backend's error. Like every `StoreError`, its text must not hold a secret.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// A [`StoreError::Backend`]: `backend` names the store's backend, `source` is its error.
+    ///
+    /// ```
+    /// use mastodon_auth_core::StoreError;
+    /// let cause = std::io::Error::other("database is locked");
+    /// let err = StoreError::backend("sqlite", cause);
+    /// assert_eq!(err.to_string(), "the sqlite credential store failed: database is locked");
+    /// assert!(std::error::Error::source(&err).is_some());
+    /// ```
+    pub fn backend(
+        backend: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Backend {
+            backend,
+            source: source.into(),
+        }
+    }
 }

@@ -11,7 +11,8 @@
 //! - [`HttpTransport`] sends requests (`mastodon-auth-http` has the hyper + rustls one; any
 //!   async closure works too);
 //! - [`CredentialStore`] keeps credentials (`mastodon-auth-store`: memory, Mastodon.py files,
-//!   a multi-account file);
+//!   a multi-account file), and [`AccountDirectory`] lists and switches the accounts of a
+//!   store that keeps several;
 //! - [`RateLimiter`] paces requests (`mastodon-auth-ratelimit`'s `Pacer`: wait / throw / pace).
 //!
 //! ```
@@ -74,7 +75,7 @@ pub use scope::{DEFAULT_SCOPES, KNOWN_SCOPES, SCOPE_SETS, Scope, Scopes};
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, Password, PkceVerifier, RefreshToken,
 };
-pub use store::{AccountKey, AppCredentials, CredentialStore, UserCredentials};
+pub use store::{AccountDirectory, AccountKey, AppCredentials, CredentialStore, UserCredentials};
 pub use transport::{HttpTransport, RequestTimeout, TimeoutPhase, TlsFailure, TransportError};
 pub use version::{MastodonVersion, ServerSoftware};
 

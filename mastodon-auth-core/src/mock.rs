@@ -1,4 +1,4 @@
-//! mockall mocks of the three traits (feature `mock`), for users' own test suites.
+//! mockall mocks of the pluggable traits (feature `mock`), for users' own test suites.
 //!
 //! ```
 //! use mastodon_auth_core::mock::MockHttpTransport;
@@ -35,10 +35,27 @@ mockall::mock! {
         async fn load_user(&self, account: &AccountKey) -> Result<Option<UserCredentials>, StoreError>;
         async fn load_active_user(&self) -> Result<Option<UserCredentials>, StoreError>;
         async fn save_user(&self, user: &UserCredentials) -> Result<(), StoreError>;
-        async fn remove_user(&self, account: &AccountKey) -> Result<bool, StoreError>;
+    }
+}
+
+mockall::mock! {
+    /// A mock [`AccountDirectory`](crate::AccountDirectory) (with its
+    /// [`CredentialStore`](crate::CredentialStore) methods).
+    pub AccountDirectory {}
+    #[async_trait::async_trait]
+    impl crate::CredentialStore for AccountDirectory {
+        async fn load_app(&self, instance: &InstanceUrl) -> Result<Option<AppCredentials>, StoreError>;
+        async fn save_app(&self, app: &AppCredentials) -> Result<(), StoreError>;
+        async fn load_user(&self, account: &AccountKey) -> Result<Option<UserCredentials>, StoreError>;
+        async fn load_active_user(&self) -> Result<Option<UserCredentials>, StoreError>;
+        async fn save_user(&self, user: &UserCredentials) -> Result<(), StoreError>;
+    }
+    #[async_trait::async_trait]
+    impl crate::AccountDirectory for AccountDirectory {
         async fn list_users(&self) -> Result<Vec<AccountKey>, StoreError>;
         async fn active_user(&self) -> Result<Option<AccountKey>, StoreError>;
         async fn set_active_user(&self, account: &AccountKey) -> Result<(), StoreError>;
+        async fn remove_user(&self, account: &AccountKey) -> Result<bool, StoreError>;
     }
 }
 

@@ -287,11 +287,66 @@ impl From<AccountKey> for String {
     }
 }
 
-/// Keeps app and user credentials. Implementations live in `mastodon-auth-store` (memory,
+/// Keeps app and user credentials: what the client needs to start with saved credentials and
+/// to save the ones it obtains. Implementations live in `mastodon-auth-store` (memory,
 /// Mastodon.py files, a multi-account file); applications can plug their own storage.
+///
+/// The client calls only these five methods: `load_app` and `load_user` / `load_active_user`
+/// when it is built from the store, `save_app` after registering an app, and `save_user`
+/// after a log-in or a token refresh. Listing, switching and removing accounts is the job of
+/// [`AccountDirectory`], which stores of several named accounts add.
 ///
 /// Single-account stores (a Mastodon.py token file) ignore account names: their one user is
 /// the active one.
+///
+/// Errors are [`StoreError`]s: a file store names the file (and line); a store over a
+/// database or a service wraps its own error with [`StoreError::backend`].
+///
+/// A store that keeps one app and one user in memory:
+///
+/// ```
+/// use std::sync::Mutex;
+/// use mastodon_auth_core::{
+///     AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError, UserCredentials,
+/// };
+///
+/// #[derive(Default)]
+/// struct OneOfEach {
+///     app: Mutex<Option<AppCredentials>>,
+///     user: Mutex<Option<UserCredentials>>,
+/// }
+///
+/// #[async_trait::async_trait]
+/// impl CredentialStore for OneOfEach {
+///     async fn load_app(&self, instance: &InstanceUrl) -> Result<Option<AppCredentials>, StoreError> {
+///         let app = self.app.lock().unwrap().clone();
+///         Ok(app.filter(|a| a.instance == *instance))
+///     }
+///     async fn save_app(&self, app: &AppCredentials) -> Result<(), StoreError> {
+///         *self.app.lock().unwrap() = Some(app.clone());
+///         Ok(())
+///     }
+///     async fn load_user(&self, account: &AccountKey) -> Result<Option<UserCredentials>, StoreError> {
+///         let user = self.user.lock().unwrap().clone();
+///         Ok(user.filter(|u| u.account.as_ref().is_none_or(|a| a == account)))
+///     }
+///     async fn load_active_user(&self) -> Result<Option<UserCredentials>, StoreError> {
+///         Ok(self.user.lock().unwrap().clone())
+///     }
+///     async fn save_user(&self, user: &UserCredentials) -> Result<(), StoreError> {
+///         *self.user.lock().unwrap() = Some(user.clone());
+///         Ok(())
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = OneOfEach::default();
+/// let user = UserCredentials::new("https://example.com".parse()?, "token".into());
+/// store.save_user(&user).await?;
+/// assert_eq!(store.load_active_user().await?, Some(user));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[async_trait::async_trait]
 pub trait CredentialStore: Send + Sync {
     /// The app registered with `instance`, if any.
@@ -308,18 +363,48 @@ pub trait CredentialStore: Send + Sync {
 
     /// Keeps `user` (replacing the same account's) and makes it the active account.
     async fn save_user(&self, user: &UserCredentials) -> Result<(), StoreError>;
+}
 
-    /// Forgets `account`; `Ok(false)` when it was not there.
-    async fn remove_user(&self, account: &AccountKey) -> Result<bool, StoreError>;
-
+/// A [`CredentialStore`] of several named accounts, one of them active: what an account
+/// switcher (a CLI's `accounts`, `use` and `logout`) needs. `mastodon-auth-store`'s
+/// `MemoryStore` and `AccountsFile` implement it; the client itself never calls it.
+///
+/// The active account is the one [`CredentialStore::load_active_user`] returns, and
+/// [`CredentialStore::save_user`] makes the saved account active.
+///
+/// ```
+/// use mastodon_auth_core::{AccountDirectory, AccountKey, StoreError};
+///
+/// /// `use <account>`: switches to a known account, listing the known ones otherwise.
+/// async fn switch_to(store: &dyn AccountDirectory, account: &AccountKey) -> Result<(), String> {
+///     match store.set_active_user(account).await {
+///         Ok(()) => Ok(()),
+///         Err(StoreError::UnknownAccount(_)) => {
+///             let known = store.list_users().await.map_err(|e| e.to_string())?;
+///             let known: Vec<String> = known.iter().map(AccountKey::to_string).collect();
+///             Err(format!("no account {account}; known: {}", known.join(", ")))
+///         }
+///         Err(e) => Err(e.to_string()),
+///     }
+/// }
+/// ```
+#[async_trait::async_trait]
+pub trait AccountDirectory: CredentialStore {
     /// Every account kept, in a stable order.
     async fn list_users(&self) -> Result<Vec<AccountKey>, StoreError>;
 
-    /// The active account.
+    /// The active account, if there is one.
     async fn active_user(&self) -> Result<Option<AccountKey>, StoreError>;
 
     /// Makes `account` the active one.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownAccount`] when the store does not keep `account`.
     async fn set_active_user(&self, account: &AccountKey) -> Result<(), StoreError>;
+
+    /// Forgets `account` (no account is active afterwards if it was); `Ok(false)` when it was
+    /// not there.
+    async fn remove_user(&self, account: &AccountKey) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]

@@ -9,6 +9,9 @@
 //! - Mastodon.py's rate-limit state machine, driven by the `X-RateLimit-*` headers of each
 //!   response, with its three methods: `wait` (sleep on a 429 and resend), `throw` (a 429 is an
 //!   error) and `pace` (spread requests over the window so that 429s do not happen).
+//! - A [`RetryBudget`] (by default 5 retries and 15 minutes of waiting per run of 429s), so a
+//!   server that answers 429 to everything ends in an error instead of endless waits, and an
+//!   observer of long waits ([`Pacer::on_wait`]) so a program can say what it waits for.
 //! - An injectable [`Clock`]: [`TokioClock`] for real use, [`FakeClock`] to test every timing
 //!   decision without sleeping.
 //!
@@ -32,11 +35,15 @@
 
 #![warn(missing_docs)]
 
+mod budget;
 mod clock;
 mod pacer;
 mod state;
+mod wait;
 
+pub use budget::RetryBudget;
 pub use clock::{Clock, FakeClock, GovernorClock, TokioClock};
 pub use governor::Quota;
 pub use pacer::{Pacer, window_quota};
 pub use state::PacerState;
+pub use wait::WaitReason;

@@ -15,13 +15,18 @@ use mastodon_auth_core::{
     Verdict,
 };
 
+use crate::budget::{RetryBudget, Run};
 use crate::clock::{Clock, GovernorClock, TokioClock};
 use crate::state::PacerState;
+use crate::wait::{WaitObserver, WaitReason};
 
-/// Everything kept per key: the header state and the quota's theoretical arrival time.
+/// Everything kept per key: the header state, the current run of 429s and the quota's
+/// theoretical arrival time.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     state: PacerState,
+    /// The 429 answers since the last other answer, charged to the retry budget.
+    run: Option<Run>,
     /// governor's GCRA state in nanoseconds since the limiter started; 0 = never used (a real
     /// one is always at least one replenish interval).
     tat: u64,
@@ -30,6 +35,7 @@ struct Entry {
 impl Entry {
     const FRESH: Self = Self {
         state: PacerState::INITIAL,
+        run: None,
         tat: 0,
     };
 }
@@ -76,8 +82,9 @@ struct QuotaLimiter<C: Clock> {
 }
 
 /// Paces requests per access token: Mastodon.py's `wait` / `throw` / `pace` state machine
-/// (reference §14) driven by the `X-RateLimit-*` headers, behind a client-side
-/// [governor](https://docs.rs/governor) quota.
+/// (its `ratelimit_method`, carried out in `Mastodon.__api_request`) driven by the
+/// `X-RateLimit-*` headers, behind a client-side [governor](https://docs.rs/governor) quota,
+/// with a bound on retries that Mastodon.py does not have.
 ///
 /// # The quota
 ///
@@ -104,15 +111,29 @@ struct QuotaLimiter<C: Clock> {
 ///   the reset; otherwise it waits `((reset − now) / remaining − (now − lastcall)) / pacefactor`.
 ///   On a 429 it waits for the reset and resends, or fails with `NoUsableReset`.
 /// - `wait`: on a 429 it waits for the reset and resends; without a usable reset it waits 2 s,
-///   then 4 s, doubling up to 5 min, and resends without limit.
+///   then 4 s, doubling up to 5 min, and resends.
 /// - `throw`: a 429 becomes [`RateLimitError::Hit`].
 ///
 /// No single wait lasts more than 5 minutes.
 ///
-/// **Headers that cannot be parsed** (Mastodon.py quirk Q14, which fails even successful
-/// calls): in `pace` mode they are an error ([`RateLimitError::BadHeader`]), because pacing
-/// needs them; in `wait` and `throw` mode they are ignored: the state keeps its previous values
-/// and the response is handled as if it had no rate-limit headers.
+/// # The retry budget
+///
+/// Where Mastodon.py resends a 429 without end, a pacer gives up once a run of 429s on one
+/// key has used its [`RetryBudget`] (by default 5 retries and 15 minutes of waiting) and
+/// returns [`RateLimitError::RetryBudgetSpent`]; a reset far in the future (`9999-12-31`)
+/// therefore costs three 5-minute waits, not a sleep without end. See
+/// [`Pacer::retry_budget`].
+///
+/// # Hearing about long waits
+///
+/// [`Pacer::on_wait`] sets an observer that is told, before the pacer sleeps, how long it will
+/// wait and why ([`WaitReason`]), for waits of at least a given length, so an interactive
+/// program can say so instead of appearing to hang.
+///
+/// **Headers that cannot be parsed** (Mastodon.py's `__api_request` fails even a successful
+/// call on them): in `pace` mode they are an error ([`RateLimitError::BadHeader`]), because
+/// pacing needs them; in `wait` and `throw` mode they are ignored: the state keeps its previous
+/// values and the response is handled as if it had no rate-limit headers.
 ///
 /// **Concurrency.** Mastodon.py is single-threaded. Here, each paced request reserves its slot
 /// (the planned send time becomes `lastcall`, `remaining` drops by one) so that tasks pacing on
@@ -157,6 +178,8 @@ pub struct Pacer<C: Clock = TokioClock> {
     clock: Arc<C>,
     store: Store,
     quota: Option<QuotaLimiter<C>>,
+    budget: RetryBudget,
+    observer: Option<WaitObserver>,
 }
 
 /// Mastodon's default: 300 requests per 5 minutes per account.
@@ -210,6 +233,8 @@ impl<C: Clock> Pacer<C> {
             clock: Arc::new(clock),
             store: Store::default(),
             quota: None,
+            budget: RetryBudget::DEFAULT,
+            observer: None,
         };
         match window_quota(DEFAULT_REQUESTS, DEFAULT_WINDOW) {
             Ok(quota) => pacer.with_quota(quota),
@@ -291,6 +316,67 @@ impl<C: Clock> Pacer<C> {
         self.quota.as_ref().map(|q| q.quota)
     }
 
+    /// Bounds the retries of one run of 429s (default [`RetryBudget::DEFAULT`]: 5 retries,
+    /// 15 minutes of waiting); [`RetryBudget::UNLIMITED`] retries without end, as Mastodon.py.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mastodon_auth_core::{RateLimitError, RateLimitKey, RateLimiter, RateLimitMethod};
+    /// use mastodon_auth_ratelimit::{FakeClock, Pacer, RetryBudget};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let pacer = Pacer::with_clock(RateLimitMethod::Wait, FakeClock::at_unix_secs(1000))
+    ///     .retry_budget(RetryBudget::new(2, Duration::from_secs(60)));
+    /// let key = RateLimitKey::ANONYMOUS;
+    /// let too_many = http::StatusCode::TOO_MANY_REQUESTS;
+    /// // No reset header: back off 2 s, then 4 s, then give up.
+    /// pacer.after_response(key, too_many, Ok(None)).await?;
+    /// pacer.after_response(key, too_many, Ok(None)).await?;
+    /// let err = pacer.after_response(key, too_many, Ok(None)).await.unwrap_err();
+    /// assert_eq!(
+    ///     err,
+    ///     RateLimitError::RetryBudgetSpent { retries: 2, waited: Duration::from_secs(6) }
+    /// );
+    /// # Ok::<(), RateLimitError>(())
+    /// # }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The retry budget in use.
+    #[must_use]
+    pub fn current_retry_budget(&self) -> RetryBudget {
+        self.budget
+    }
+
+    /// Calls `observer` with the duration and the reason before every wait of at least
+    /// `at_least` (the quota's, pace mode's and a 429's), so a program can tell its user what
+    /// it is waiting for. The observer runs on the waiting task: keep it short.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mastodon_auth_core::RateLimitMethod;
+    /// use mastodon_auth_ratelimit::Pacer;
+    /// let pacer = Pacer::new(RateLimitMethod::Wait).on_wait(Duration::from_secs(2), |wait, why| {
+    ///     eprintln!("waiting {} s for {why}…", wait.as_secs());
+    /// });
+    /// # let _ = pacer;
+    /// ```
+    #[must_use]
+    pub fn on_wait(
+        mut self,
+        at_least: Duration,
+        observer: impl Fn(Duration, WaitReason) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(WaitObserver {
+            at_least,
+            notify: Arc::new(observer),
+        });
+        self
+    }
+
     /// The rate-limit method.
     #[must_use]
     pub fn method(&self) -> RateLimitMethod {
@@ -329,7 +415,8 @@ impl<C: Clock> Pacer<C> {
     }
 
     /// Drops the keys whose state would make no difference any more: no usable reset, no
-    /// pending backoff, and a quota allowance that has refilled. Returns how many were dropped.
+    /// pending backoff, no run of 429s, and a quota allowance that has refilled. Returns how
+    /// many were dropped.
     /// Call it now and then in a process that serves many accounts.
     pub fn prune(&self) -> usize {
         let now = self.clock.now();
@@ -340,7 +427,7 @@ impl<C: Clock> Pacer<C> {
         };
         let mut map = self.store.lock();
         let before = map.len();
-        map.retain(|_, e| !(e.state.is_idle(now) && quota_full(e.tat)));
+        map.retain(|_, e| !(e.run.is_none() && e.state.is_idle(now) && quota_full(e.tat)));
         map.shrink_to_fit();
         before - map.len()
     }
@@ -363,16 +450,16 @@ impl<C: Clock> Pacer<C> {
                 return Err(RateLimitError::QuotaExhausted { wait });
             }
             // A zero wait means the slot is free by now: try again at once.
-            if !wait.is_zero() {
-                tracing::debug!(key = key.id(), ?wait, "client-side quota: waiting");
-                self.clock.sleep(wait).await;
-            }
+            self.sleep(key, wait, WaitReason::Quota).await;
         }
     }
 
-    async fn sleep(&self, key: RateLimitKey, duration: Duration, why: &'static str) {
+    async fn sleep(&self, key: RateLimitKey, duration: Duration, why: WaitReason) {
         if !duration.is_zero() {
-            tracing::debug!(key = key.id(), ?duration, why, "rate limit: waiting");
+            tracing::debug!(key = key.id(), ?duration, %why, "rate limit: waiting");
+            if let Some(observer) = &self.observer {
+                observer.starting(duration, why);
+            }
             self.clock.sleep(duration).await;
         }
     }
@@ -431,6 +518,8 @@ impl<C: Clock> fmt::Debug for Pacer<C> {
         f.debug_struct("Pacer")
             .field("method", &self.method)
             .field("quota", &self.current_quota())
+            .field("retry_budget", &self.budget)
+            .field("on_wait", &self.observer)
             .field("keys", &self.len())
             .finish_non_exhaustive()
     }
@@ -453,7 +542,7 @@ impl<C: Clock> RateLimiter for Pacer<C> {
                 .lock()
                 .get_mut(&key)
                 .map_or(Duration::ZERO, |e| e.state.pace_delay(now, self.pacefactor));
-            self.sleep(key, delay, "pace").await;
+            self.sleep(key, delay, WaitReason::Pace).await;
         }
         Ok(())
     }
@@ -467,27 +556,35 @@ impl<C: Clock> RateLimiter for Pacer<C> {
         let info = match info {
             Ok(info) => info,
             Err(bad) if self.is_pace() => return Err(RateLimitError::BadHeader(bad)),
-            // Quirk Q14: wait/throw keep their state rather than fail a good response.
+            // Mastodon.py fails the call here in every mode; wait/throw keep their state
+            // rather than fail a good response.
             Err(bad) => {
                 tracing::debug!(error = %bad, "ignoring an unparseable rate-limit header");
                 None
             }
         };
         let now = self.clock.now();
-        let delay = {
+        let (delay, retry) = {
             let mut map = self.store.lock();
-            let state = &mut map.entry(key).or_insert(Entry::FRESH).state;
+            let entry = map.entry(key).or_insert(Entry::FRESH);
+            let state = &mut entry.state;
             state.apply_response(info.as_ref(), status.as_u16() < 400, now);
             if status != http::StatusCode::TOO_MANY_REQUESTS {
+                entry.run = None;
                 return Ok(Verdict::Accept);
             }
-            match self.method {
+            let delay = match self.method {
                 RateLimitMethod::Pace { .. } => state.pace_429(now)?,
                 RateLimitMethod::Wait => state.wait_429(now),
                 _ => return Err(state.hit(now)),
-            }
+            };
+            (delay, self.budget.charge(&mut entry.run, now, delay)?)
         };
-        self.sleep(key, delay, "429").await;
+        let why = WaitReason::TooManyRequests {
+            retry,
+            of: self.budget.retries(),
+        };
+        self.sleep(key, delay, why).await;
         // The resend is a request like any other: it needs a quota slot too.
         self.take_quota(key).await?;
         Ok(Verdict::Retry)

@@ -1,5 +1,6 @@
-//! Mastodon.py's rate-limit state machine (reference §14), one instance per key. Pure: the
-//! caller passes the time in and does the sleeping.
+//! Mastodon.py's rate-limit state machine (the `ratelimit_*` attributes that
+//! `Mastodon.__api_request` keeps and acts on), one instance per key. Pure: the caller passes
+//! the time in and does the sleeping.
 
 use std::time::{Duration, SystemTime};
 
@@ -60,7 +61,7 @@ impl PacerState {
         self.reset.filter(|r| *r > now)
     }
 
-    /// §14.2: folds one response's headers (`None` when it had none, or when bad headers are
+    /// Folds one response's headers (`None` when it had none, or when bad headers are
     /// ignored) into the state.
     pub(crate) fn apply_response(
         &mut self,
@@ -98,7 +99,7 @@ impl PacerState {
         }
     }
 
-    /// §14.3 step 1: pace mode refuses to send once it has seen a response but the server never
+    /// Before sending, pace mode refuses to send once it has seen a response but the server never
     /// gave a usable reset. A reset that has passed since is a new window: send.
     pub(crate) fn pace_check(&self, now: SystemTime) -> Result<(), RateLimitError> {
         if self.lastcall.is_some() && self.usable_reset(now).is_none() && !self.had_usable_reset {
@@ -107,7 +108,7 @@ impl PacerState {
         Ok(())
     }
 
-    /// §14.3 steps 2–3: how long to wait before sending, and reserves the slot so that
+    /// Before sending in pace mode: how long to wait, and reserves the slot so that
     /// concurrent tasks on the same key are spread out rather than sent together.
     pub(crate) fn pace_delay(&mut self, now: SystemTime, pacefactor: f64) -> Duration {
         let Some(lastcall) = self.lastcall else {
@@ -132,14 +133,14 @@ impl PacerState {
         delay
     }
 
-    /// §14.4 for `throw`.
+    /// A 429 in `throw` mode.
     pub(crate) fn hit(&self, now: SystemTime) -> RateLimitError {
         RateLimitError::Hit {
             reset: self.usable_reset(now),
         }
     }
 
-    /// §14.4 for `pace`: sleep until the reset, or fail without one.
+    /// A 429 in `pace` mode: sleep until the reset, or fail without one.
     pub(crate) fn pace_429(&self, now: SystemTime) -> Result<Duration, RateLimitError> {
         let reset = self
             .usable_reset(now)
@@ -147,7 +148,7 @@ impl PacerState {
         Ok(capped(secs_between(reset, now)))
     }
 
-    /// §14.4 for `wait`: sleep until the reset, inventing one from the backoff if needed.
+    /// A 429 in `wait` mode: sleep until the reset, inventing one from the backoff if needed.
     pub(crate) fn wait_429(&mut self, now: SystemTime) -> Duration {
         let reset = match self.usable_reset(now) {
             Some(reset) => reset,

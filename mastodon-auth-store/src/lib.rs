@@ -8,23 +8,29 @@
 //! - [`AccountsFile`]: several accounts on several instances in one JSON file, with an active
 //!   account to switch between.
 //!
+//! [`MemoryStore`] and [`AccountsFile`] also implement
+//! [`mastodon_auth_core::AccountDirectory`] (list, switch, remove accounts).
+//!
 //! The file stores write atomically (temporary file, flush, rename, flush the folder), keep
 //! files at mode 0600 and created folders at 0700, and take an advisory lock on a sibling
-//! `<file>.lock` so that several processes never lose each other's updates. A file that cannot
-//! be read or parsed is a [`StoreError`](mastodon_auth_core::StoreError) naming it (and the
-//! line, for line-based files); it is never overwritten or deleted as a side effect. No error
-//! quotes a secret. The building blocks are public in [`atomic`] for custom stores.
+//! `<file>.lock` so that several processes never lose each other's updates; a lock held by
+//! another process is waited for with a bound, and an observer can be told of the wait
+//! ([`atomic::LockWait`]). A credential file that is a symbolic link stays one: the file it
+//! points to is rewritten. A file that cannot be read or parsed is a
+//! [`StoreError`](mastodon_auth_core::StoreError) naming it (and the line, for line-based
+//! files); it is never overwritten or deleted as a side effect. No error quotes a secret. The
+//! building blocks are public in [`atomic`] for custom stores.
 //!
 //! File work runs on tokio's blocking pool when a tokio runtime is running, and in place
 //! otherwise.
 
 #![warn(missing_docs)]
 
-mod accounts;
+mod accounts_file;
 pub mod atomic;
 pub mod mastodon_py;
 mod memory;
 
-pub use accounts::{AccountsFile, FORMAT_VERSION};
+pub use accounts_file::{AccountsFile, FORMAT_VERSION};
 pub use mastodon_py::MastodonPyFiles;
 pub use memory::MemoryStore;

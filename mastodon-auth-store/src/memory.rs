@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use mastodon_auth_core::{
-    AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError, UserCredentials,
+    AccountDirectory, AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError,
+    UserCredentials,
 };
 
 #[derive(Debug, Default)]
@@ -22,8 +23,8 @@ struct Inner {
 /// Users are kept per account. A user saved without an account (right after a log-in, before
 /// the account is known) becomes the active user without a name, like a Mastodon.py token
 /// file: [`load_active_user`](CredentialStore::load_active_user) returns it, while
-/// [`active_user`](CredentialStore::active_user) and
-/// [`list_users`](CredentialStore::list_users) do not show it.
+/// [`active_user`](AccountDirectory::active_user) and
+/// [`list_users`](AccountDirectory::list_users) do not show it.
 ///
 /// ```
 /// use mastodon_auth_core::{AccessToken, CredentialStore, UserCredentials};
@@ -96,16 +97,10 @@ impl CredentialStore for MemoryStore {
         }
         Ok(())
     }
+}
 
-    async fn remove_user(&self, account: &AccountKey) -> Result<bool, StoreError> {
-        let mut inner = self.inner();
-        let removed = inner.users.remove(account).is_some();
-        if inner.active.as_ref() == Some(account) {
-            inner.active = None;
-        }
-        Ok(removed)
-    }
-
+#[async_trait::async_trait]
+impl AccountDirectory for MemoryStore {
     async fn list_users(&self) -> Result<Vec<AccountKey>, StoreError> {
         Ok(self.inner().users.keys().cloned().collect())
     }
@@ -122,6 +117,15 @@ impl CredentialStore for MemoryStore {
         inner.active = Some(account.clone());
         inner.unnamed = None;
         Ok(())
+    }
+
+    async fn remove_user(&self, account: &AccountKey) -> Result<bool, StoreError> {
+        let mut inner = self.inner();
+        let removed = inner.users.remove(account).is_some();
+        if inner.active.as_ref() == Some(account) {
+            inner.active = None;
+        }
+        Ok(removed)
     }
 }
 

@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mastodon_auth_core::{
-    AccessToken, AccountKey, AppCredentials, ClientSecret, CredentialStore, InstanceUrl,
-    RefreshToken, Scopes, StoreError, UserCredentials,
+    AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientSecret, CredentialStore,
+    InstanceUrl, RefreshToken, Scopes, StoreError, UserCredentials,
 };
 use mastodon_auth_store::{AccountsFile, atomic};
 use proptest::prelude::*;

@@ -1,6 +1,6 @@
 //! `accounts`, `logout`: what the accounts file holds, and forgetting an account.
 
-use mastodon_auth::{AccountKey, CredentialStore};
+use mastodon_auth::{AccountDirectory, AccountKey, CredentialStore};
 use serde_json::json;
 
 use super::{Context, Failure, account_client, load_user, say};
