@@ -220,13 +220,19 @@ mod tests {
             .await
             .unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("no browser opened: false failed"), "{text}");
+        assert!(
+            text.starts_with("no browser opened: false failed"),
+            "{text}"
+        );
         assert!(text.contains("no-such-opener-here not found"), "{text}");
         assert!(!text.contains("social.example"), "{text}");
     }
 
     #[tokio::test]
     async fn the_first_opener_that_succeeds_wins() {
-        assert_eq!(open_in(&session(Some("false:true"), false), URL).await, Ok(()));
+        assert_eq!(
+            open_in(&session(Some("false:true"), false), URL).await,
+            Ok(())
+        );
     }
 }

@@ -415,7 +415,10 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, CallbackError::TimedOut { .. }), "{err:?}");
-        assert!(err.to_string().starts_with("no authorization came back within 50ms"));
+        assert!(
+            err.to_string()
+                .starts_with("no authorization came back within 50ms")
+        );
     }
 
     #[test]
