@@ -267,9 +267,12 @@ pub fn seed_account(config: &Path, account: &str, instance: &str, token: &str) {
     std::fs::write(config.join("accounts.json"), doc.to_string()).unwrap();
 }
 
-/// A plain-HTTP server on loopback answering fixed `(status, content type, body)` per path
-/// (the query is ignored; anything else is a 404), for answers a real instance would not
-/// give. It records the paths asked for and stops when dropped.
+/// A plain-HTTP server on loopback answering fixed `(path, status, header line, body)` (the
+/// query is ignored; any other path is a 404), for answers a real instance would not give. It
+/// records the paths asked for and stops when dropped.
+/// The header line of a JSON answer.
+pub const JSON: &str = "Content-Type: application/json; charset=utf-8";
+
 pub struct Scripted {
     addr: SocketAddr,
     pub paths: Arc<Mutex<Vec<String>>>,
@@ -329,13 +332,13 @@ impl Scripted {
                         }
                     }
                     seen.lock().unwrap().push(path.clone());
-                    let (status, kind, body) = routes.get(&path).cloned().unwrap_or((
+                    let (status, header, body) = routes.get(&path).cloned().unwrap_or((
                         404,
-                        "application/json".into(),
+                        JSON.into(),
                         r#"{"error":"Record not found"}"#.into(),
                     ));
                     let answer = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        "HTTP/1.1 {status} X\r\n{header}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                         body.len()
                     );
                     let _ = stream.write_all(answer.as_bytes()).await;
