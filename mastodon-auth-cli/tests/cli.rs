@@ -197,15 +197,11 @@ async fn server_info_reports_metadata_and_version() {
     );
     assert_eq!(json["version"], "4.7.3");
 
-    let old = env_old().await;
+    let old = env(Profile::Mastodon4_2).await;
     let (code, out, err) = old.run(&["server-info", &old.base()], "").await;
     assert_eq!(code, 0, "an old server is not a broken one: {err}");
     assert!(out.contains("OAuth metadata: none"), "{out}");
     assert!(out.contains("Version:   4.2.0"), "{out}");
-}
-
-async fn env_old() -> Env {
-    env(Profile::Mastodon4_2).await
 }
 
 #[tokio::test]

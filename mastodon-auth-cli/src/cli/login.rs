@@ -62,64 +62,9 @@ pub(super) async fn login(
         .build()
         .await?;
     register(ctx, &client, &instance, &scopes).await?;
-    let grant = match how {
-        How::Password(username) => LoginGrant::Password {
-            username,
-            password: Password::new(read_secret_line("password")?),
-            scopes,
-        },
-        How::OutOfBand => {
-            let (url, pending) = client.auth_request_url().scopes(scopes).build().await?;
-            note(&format!("Open this URL to authorize: {url}"));
-            note("Then paste the code the server shows here:");
-            let code = read_secret_line("authorization code")?;
-            LoginGrant::AuthorizationCode(pending.code(code.trim()))
-        }
-        How::Browser { open, timeout } => {
-            let listener = CallbackListener::bind()
-                .await
-                .map_err(|e| Failure::other(format!("cannot listen on 127.0.0.1: {e}")))?;
-            let (url, pending) = client
-                .auth_request_url()
-                .scopes(scopes)
-                .redirect_uri(listener.redirect_uri())
-                .build()
-                .await?;
-            note(&format!("Open this URL to authorize: {url}"));
-            note(&format!(
-                "Waiting up to {timeout:?} for the browser to come back (Ctrl-C to cancel)…"
-            ));
-            if open {
-                // Opening runs beside the wait: an opener may take a moment to report back.
-                tokio::spawn(async move {
-                    match browser::open(&url).await {
-                        Ok(()) => note("Opened your browser."),
-                        Err(e) => note(&format!(
-                            "Could not open a browser ({e}): open the URL above yourself."
-                        )),
-                    }
-                });
-            }
-            let code = listener
-                .wait_for(pending, timeout)
-                .await
-                .map_err(|e| match e {
-                    CallbackError::Authorization(e) => Failure::from(e),
-                    timed_out => Failure::new(
-                        Exit::Auth,
-                        format!("login timed out: {timed_out}; run login again (--oob reads the code from stdin instead)"),
-                    ),
-                })?;
-            LoginGrant::AuthorizationCode(code)
-        }
-    };
-    let logged_in = client.log_in(grant).await.map_err(Failure::from);
-    let user = match logged_in {
-        Ok(_) => keep(ctx, &client).await,
-        Err(e) => Err(e),
-    };
-    match user {
-        Ok(user) => finish(ctx, &instance, user).await,
+    let grant = authorize(&client, scopes, how).await?;
+    match exchange(ctx, &client, grant).await {
+        Ok(kept) => finish(ctx, &instance, kept).await,
         Err(failure) => {
             // A token the server issued must not outlive a failed login unseen (a scope
             // mismatch keeps it in the client precisely so it can be revoked).
@@ -131,6 +76,72 @@ pub(super) async fn login(
             Err(failure)
         }
     }
+}
+
+/// Gets the person's consent, as the grant to exchange for a token.
+async fn authorize(client: &Mastodon, scopes: Scopes, how: How) -> Result<LoginGrant, Failure> {
+    match how {
+        How::Password(username) => Ok(LoginGrant::Password {
+            username,
+            password: Password::new(read_secret_line("password")?),
+            scopes,
+        }),
+        How::OutOfBand => {
+            let (url, pending) = client.auth_request_url().scopes(scopes).build().await?;
+            note(&format!("Open this URL to authorize: {url}"));
+            note("Then paste the code the server shows here:");
+            let code = read_secret_line("authorization code")?;
+            Ok(LoginGrant::AuthorizationCode(pending.code(code.trim())))
+        }
+        How::Browser { open, timeout } => through_browser(client, scopes, open, timeout).await,
+    }
+}
+
+/// The installed-app flow: the URL printed (and opened), the code taken from the browser
+/// coming back to a loopback listener.
+async fn through_browser(
+    client: &Mastodon,
+    scopes: Scopes,
+    open: bool,
+    timeout: Duration,
+) -> Result<LoginGrant, Failure> {
+    let listener = CallbackListener::bind()
+        .await
+        .map_err(|e| Failure::other(format!("cannot listen on 127.0.0.1: {e}")))?;
+    let (url, pending) = client
+        .auth_request_url()
+        .scopes(scopes)
+        .redirect_uri(listener.redirect_uri())
+        .build()
+        .await?;
+    note(&format!("Open this URL to authorize: {url}"));
+    note(&format!(
+        "Waiting up to {timeout:?} for the browser to come back (Ctrl-C to cancel)…"
+    ));
+    if open {
+        // Opening runs beside the wait: an opener may take a moment to report back.
+        tokio::spawn(async move {
+            match browser::open(&url).await {
+                Ok(()) => note("Opened your browser."),
+                Err(e) => note(&format!(
+                    "Could not open a browser ({e}): open the URL above yourself."
+                )),
+            }
+        });
+    }
+    let code = listener
+        .wait_for(pending, timeout)
+        .await
+        .map_err(|e| match e {
+            CallbackError::Authorization(e) => Failure::from(e),
+            timed_out => Failure::new(
+                Exit::Auth,
+                format!(
+                    "login timed out: {timed_out}; run login again (--oob reads the code from stdin instead)"
+                ),
+            ),
+        })?;
+    Ok(LoginGrant::AuthorizationCode(code))
 }
 
 /// Registers the app with the instance unless the store has one that covers `scopes`.
@@ -167,8 +178,10 @@ struct Kept {
     replaced: Option<UserCredentials>,
 }
 
-/// Learns the account of the client's new token and saves it (the store keeps the app too).
-async fn keep(ctx: &Context, client: &Mastodon) -> Result<Kept, Failure> {
+/// Exchanges the grant for a token, learns its account and saves it (the store keeps the app
+/// too).
+async fn exchange(ctx: &Context, client: &Mastodon, grant: LoginGrant) -> Result<Kept, Failure> {
+    client.log_in(grant).await?;
     client.account_verify_credentials().await?;
     let key = client
         .account()
