@@ -197,7 +197,7 @@ async fn server_info_reports_metadata_and_version() {
     );
     assert_eq!(json["version"], "4.7.3");
 
-    let old = env(Profile::Mastodon4_2).await;
+    let old = Env::new(LocalInstance::builder().profile(Profile::Mastodon4_2)).await;
     let (code, out, err) = old.run(&["server-info", &old.base()], "").await;
     assert_eq!(code, 0, "an old server is not a broken one: {err}");
     assert!(out.contains("OAuth metadata: none"), "{out}");
