@@ -16,7 +16,7 @@
 //! | [`MemoryStore`], [`MastodonPyFiles`], [`AccountsFile`] as [`store`] | `mastodon-auth-store` | `store` |
 //! | [`Pacer`] (wait / throw / pace) as [`ratelimit`] | `mastodon-auth-ratelimit` | `ratelimit` |
 //! | the installed-app login: [`loopback`] listener and [`browser`] opener | this crate | `login` |
-//! | the crates a trait implementation needs: [`async_trait`], [`http`], [`bytes`] | | always |
+//! | the crates a trait implementation needs: [`async_trait`](macro@async_trait), [`http`], [`bytes`] | | always |
 //!
 //! With `default-features = false` you get core alone and add what you need, for example
 //! your own transport over reqwest and your own store over a database.
