@@ -593,6 +593,13 @@ async fn verbose_shows_this_projects_events_only() {
         );
     }
     env.assert_no_secret(&[&err]);
+
+    // RUST_LOG is honoured without -v too (here: only the request log).
+    let mut info = env.command(&["server-info", &env.base()]);
+    info.env("RUST_LOG", "mastodon_auth::request=debug");
+    let (code, _, err) = run(info, "").await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("sending request"), "{err}");
 }
 
 #[tokio::test]
