@@ -88,7 +88,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         pending.state().len(),
         pending.uses_pkce()
     );
-    let waiting = tokio::spawn(listener.wait(Duration::from_secs(300)));
+    // The listener ends its wait only for a callback with this request's state.
+    let waiting = tokio::spawn(listener.wait_for(pending, Duration::from_secs(300)));
     match &target.local {
         Some(local) => {
             let Approval::Redirect(location) = local.approve(&url)? else {
@@ -100,16 +101,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             );
             mastodon_auth_tests::visit_loopback(&location).await?;
         }
-        None => {
-            if !browser::open(&url) {
-                println!("4. Open the URL above in a browser and approve the request");
-            } else {
-                println!("4. Opened your browser: approve the request there");
-            }
-        }
+        None => match browser::open(&url).await {
+            Ok(()) => println!("4. Opened your browser: approve the request there"),
+            Err(e) => println!("4. {e}: open the URL above in a browser and approve the request"),
+        },
     }
-    let callback = waiting.await??;
-    let code = pending.callback(&callback)?;
+    let code = waiting.await??;
     println!(
         "5. The callback's state matches the request; exchanging the code and the PKCE verifier"
     );

@@ -1,19 +1,29 @@
 //! The `mastodon-auth` command-line tool: log in (browser with a loopback callback, an
-//! out-of-band code, or a password on servers that still allow it), keep many accounts in
-//! one file, switch between them, print the active token for scripts, log out.
-//!
-//! Exit codes: 0 ok, 2 usage, 3 authentication, 4 network, 5 rate limit, 1 anything else.
+//! out-of-band code, a token made in the web interface, or a password on servers that still
+//! allow it), keep many accounts in one file, switch between them, check them, print the
+//! active token for scripts, log out.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use mastodon_auth::{
-    AccountDirectory, AccountKey, AccountsFile, CredentialStore, HyperTransport, Mastodon, Pacer,
-    RateLimitMethod, Scopes,
-};
-use serde_json::json;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+mod accounts;
+mod context;
+mod failure;
+mod login;
+mod output;
+mod process;
+mod server_info;
+mod status;
+mod trust;
+
+use context::Context;
+use failure::{Exit, Failure};
+
+/// The environment variable that sets the config folder.
+const CONFIG_ENV: &str = "MASTODON_AUTH_CONFIG";
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
@@ -22,20 +32,21 @@ use serde_json::json;
     version,
     about = "Log in to Mastodon instances and keep the accounts for scripts and bots"
 )]
-pub struct Cli {
-    /// Folder holding accounts.json (default: the platform's config folder).
-    #[arg(long, global = true, value_name = "DIR")]
+struct Cli {
+    /// Folder holding accounts.json and remembered CA certificates.
+    #[arg(long, global = true, value_name = "DIR", env = CONFIG_ENV)]
     config: Option<PathBuf>,
     /// Act as this account instead of the active one.
     #[arg(long = "as", global = true, value_name = "USER@INSTANCE")]
     as_account: Option<String>,
-    /// Machine-readable output.
+    /// Machine-readable output (JSON on stdout).
     #[arg(long, global = true)]
     json: bool,
-    /// Log every request (secrets redacted) to stderr.
+    /// Log this tool's requests (secrets redacted) to stderr; RUST_LOG adds more.
     #[arg(short, long, global = true)]
     verbose: bool,
-    /// Also trust this CA certificate (PEM), for private instances.
+    /// Also trust this CA certificate (PEM, at most 1 MiB), for private instances; remembered
+    /// for the instance at login.
     #[arg(long, global = true, value_name = "PEM")]
     ca_cert: Option<PathBuf>,
     #[command(subcommand)]
@@ -45,27 +56,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Log in to an instance (registers this tool with it once).
-    Login {
-        /// The instance, e.g. mastodon.social.
-        #[arg(long)]
-        instance: String,
-        /// Space-separated scopes.
-        #[arg(long, default_value = "read write follow push")]
-        scopes: String,
-        /// Print the URL instead of opening a browser.
-        #[arg(long)]
-        no_browser: bool,
-        /// Out of band: print the URL, then read the code the server shows from stdin.
-        #[arg(long, conflicts_with = "no_browser")]
-        oob: bool,
-        /// E-mail for the password grant (servers before Mastodon 4.4).
-        #[arg(long, requires = "password_stdin")]
-        username: Option<String>,
-        /// Read the password from the first line of stdin.
-        #[arg(long, requires = "username")]
-        password_stdin: bool,
-    },
-    /// List the accounts, marking the active one.
+    Login(LoginArgs),
+    /// List the accounts, marking the active one (reads only the accounts file).
     Accounts,
     /// Make an account the active one.
     Use {
@@ -74,46 +66,114 @@ enum Command {
     },
     /// Ask the server who the active account is.
     Whoami,
+    /// Check every account: does its token still work, its scopes, the instance's version.
+    Status,
     /// Print the active account's access token, alone, for scripts.
     Token,
     /// Revoke an account's token and forget the account.
     Logout {
         /// The account (default: the active one).
         account: Option<String>,
+        /// Forget the account without revoking its token (when the server cannot be reached).
+        #[arg(long)]
+        local: bool,
     },
     /// What an instance supports: OAuth endpoints, grants, PKCE, version.
     ServerInfo {
         /// The instance.
         instance: String,
     },
+    /// Print a shell completion script.
+    ///
+    /// For example: `mastodon-auth completions bash > ~/.local/share/bash-completion/completions/mastodon-auth`
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
-mod accounts;
-mod failure;
-mod login;
-mod server_info;
+/// `login`'s options.
+#[derive(Debug, clap::Args)]
+struct LoginArgs {
+    /// The instance, e.g. mastodon.social.
+    #[arg(long)]
+    instance: String,
+    /// Space-separated scopes.
+    #[arg(long, default_value = "read write follow push")]
+    scopes: String,
+    /// Do not try to open a browser; only print the URL.
+    #[arg(long)]
+    no_browser: bool,
+    /// How long to wait for the browser to come back (e.g. 90s, 5m).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Out of band: print the URL, then read the code the server shows from stdin.
+    #[arg(long, conflicts_with_all = ["no_browser", "timeout"])]
+    oob: bool,
+    /// Read an access token made in the instance's web interface (Preferences → Development)
+    /// from stdin, check it, and keep it.
+    #[arg(long, conflicts_with_all = ["no_browser", "timeout", "oob", "username", "scopes"])]
+    with_token: bool,
+    /// E-mail for the password grant (servers before Mastodon 4.4).
+    #[arg(long, requires = "password_stdin", conflicts_with_all = ["oob", "no_browser", "timeout"])]
+    username: Option<String>,
+    /// Read the password from the first line of stdin.
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
+}
 
-use failure::Failure;
+/// Parses `90`, `90s`, `1500ms`, `5m`, `1h` (a bare number is seconds).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 90s or 5m"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("unknown unit {unit:?}: use ms, s, m or h")),
+    };
+    if duration.is_zero() {
+        return Err("the timeout must be longer than zero".into());
+    }
+    Ok(duration)
+}
+
+/// The parser with what is only known at run time: the default config folder and the exit
+/// code table.
+fn command() -> clap::Command {
+    let mut cmd = Cli::command().after_help(failure::exit_code_help());
+    if let Some(dir) = context::default_config_dir() {
+        let dir = dir.display().to_string();
+        cmd = cmd.mut_arg("config", |a| a.default_value(dir));
+    }
+    cmd
+}
 
 /// Runs the tool with the process's arguments.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    process::quiet_panics();
+    let cli = match command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            // clap formats help and usage errors itself.
+            // clap formats help, version and usage errors itself.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                0
+            });
         }
     };
-    if cli.verbose {
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(std::io::stderr)
-            .with_target(false)
-            .init();
-    }
+    process::init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -121,154 +181,82 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("mastodon-auth: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            output::note(&format!(
+                "mastodon-auth: cannot start the async runtime: {e}"
+            ));
+            return ExitCode::from(Exit::Other.code());
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = process::catch_panic(|| runtime.block_on(run(cli)));
+    let result = result.and_then(|()| output::flush());
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("mastodon-auth: {}", f.message);
-            ExitCode::from(f.code)
-        }
+        Err(failure) => failure.report(),
     }
-}
-
-struct Context {
-    json: bool,
-    verbose: bool,
-    store: Arc<AccountsFile>,
-    transport: HyperTransport,
-    as_account: Option<AccountKey>,
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let dir = match cli.config {
-        Some(dir) => dir,
-        None => AccountsFile::default_location()
-            .and_then(|p| p.parent().map(PathBuf::from))
-            .ok_or_else(|| {
-                Failure::usage("no config folder on this platform: pass --config DIR")
-            })?,
-    };
-    let mut transport = HyperTransport::builder();
-    if let Some(path) = &cli.ca_cert {
-        let pem = std::fs::read(path)
-            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
-        transport = transport.add_root_pem(&pem);
-    }
-    let ctx = Context {
-        json: cli.json,
-        verbose: cli.verbose,
-        store: Arc::new(AccountsFile::open(dir.join("accounts.json"))),
-        transport: transport
-            .build()
-            .map_err(|e| Failure::other(e.to_string()))?,
-        as_account: cli
-            .as_account
-            .as_deref()
-            .map(AccountKey::parse)
-            .transpose()?,
-    };
+    let ctx = Context::new(
+        cli.config,
+        cli.json,
+        cli.verbose,
+        cli.ca_cert,
+        cli.as_account.as_deref(),
+    )?;
     match cli.command {
-        Command::Login {
-            instance,
-            scopes,
-            no_browser,
-            oob,
-            username,
-            password_stdin,
-        } => {
-            let scopes = Scopes::parse(&scopes)?;
-            let how = match (username, password_stdin, oob) {
-                (Some(user), true, _) => login::How::Password(user),
-                (_, _, true) => login::How::OutOfBand,
-                _ => login::How::Browser { open: !no_browser },
+        Command::Login(args) => {
+            let scopes = login::known_scopes(&args.scopes)?;
+            let how = match (args.username, args.oob, args.with_token) {
+                (Some(user), _, _) => login::How::Password(user),
+                (_, true, _) => login::How::OutOfBand,
+                (_, _, true) => return login::with_token(&ctx, &args.instance).await,
+                _ => login::How::Browser {
+                    open: !args.no_browser,
+                    timeout: args.timeout,
+                },
             };
-            login::login(&ctx, &instance, scopes, how).await
+            login::login(&ctx, &args.instance, scopes, how).await
         }
-        Command::Accounts => accounts::accounts(&ctx).await,
-        Command::Use { account } => {
-            let key = AccountKey::parse(&account)?;
-            ctx.store.set_active_user(&key).await?;
-            say(
-                &ctx,
-                &json!({ "active": key.as_str() }),
-                &format!("Now using {key}"),
-            );
-            Ok(())
-        }
-        Command::Whoami => {
-            let client = account_client(&ctx, ctx.as_account.clone()).await?;
-            let account = client.account_verify_credentials().await?;
-            let key = client.account().map(|k| k.to_string()).unwrap_or_default();
-            say(
-                &ctx,
-                &json!({ "account": key, "id": account.id, "display_name": account.display_name, "url": account.url }),
-                &format!(
-                    "{key}{}",
-                    if account.display_name.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", account.display_name)
-                    }
-                ),
-            );
-            Ok(())
-        }
-        Command::Token => {
-            let user = load_user(&ctx, ctx.as_account.clone()).await?;
-            // The one place a secret is printed: it is what this command is for.
-            println!("{}", user.access_token.expose());
-            Ok(())
-        }
-        Command::Logout { account } => {
-            let key = account
-                .as_deref()
-                .map(AccountKey::parse)
-                .transpose()?
-                .or_else(|| ctx.as_account.clone());
-            accounts::logout(&ctx, key).await
+        Command::Accounts => accounts::list(&ctx).await,
+        Command::Use { account } => accounts::switch(&ctx, &account).await,
+        Command::Whoami => accounts::whoami(&ctx).await,
+        Command::Status => status::status(&ctx).await,
+        Command::Token => accounts::token(&ctx).await,
+        Command::Logout { account, local } => {
+            accounts::logout(&ctx, account.as_deref(), local).await
         }
         Command::ServerInfo { instance } => server_info::server_info(&ctx, &instance).await,
+        Command::Completions { shell } => {
+            if ctx.out.json {
+                return Err(Failure::usage(
+                    "completions prints a shell script: --json does not apply",
+                ));
+            }
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command(), "mastodon-auth", &mut script);
+            ctx.out.raw(&script)
+        }
     }
 }
 
-fn say(ctx: &Context, json_value: &serde_json::Value, text: &str) {
-    if ctx.json {
-        println!("{json_value}");
-    } else {
-        println!("{text}");
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("m").is_err());
     }
-}
 
-fn builder(ctx: &Context, instance: &str) -> mastodon_auth::MastodonBuilder {
-    Mastodon::builder(instance)
-        .transport(ctx.transport.clone())
-        .rate_limiter(Pacer::new(RateLimitMethod::Wait))
-        .user_agent(concat!("mastodon-auth-cli/", env!("CARGO_PKG_VERSION")))
-        .debug_requests(ctx.verbose)
-}
-
-async fn load_user(
-    ctx: &Context,
-    key: Option<AccountKey>,
-) -> Result<mastodon_auth::UserCredentials, Failure> {
-    let user = match &key {
-        Some(key) => ctx.store.load_user(key).await?,
-        None => ctx.store.load_active_user().await?,
-    };
-    user.ok_or_else(|| match key {
-        Some(key) => Failure::usage(format!("no account {key}: see `mastodon-auth accounts`")),
-        None => Failure::usage("not logged in: run `mastodon-auth login --instance URL` first"),
-    })
-}
-
-async fn account_client(ctx: &Context, key: Option<AccountKey>) -> Result<Mastodon, Failure> {
-    let user = load_user(ctx, key).await?;
-    let mut b = builder(ctx, user.instance.as_str()).shared_store(ctx.store.clone());
-    if let Some(account) = user.account {
-        b = b.account(account);
+    #[test]
+    fn the_parser_is_consistent() {
+        command().debug_assert();
     }
-    Ok(b.build().await?)
 }

@@ -16,7 +16,7 @@
 //! | [`MemoryStore`], [`MastodonPyFiles`], [`AccountsFile`] as [`store`] | `mastodon-auth-store` | `store` |
 //! | [`Pacer`] (wait / throw / pace) as [`ratelimit`] | `mastodon-auth-ratelimit` | `ratelimit` |
 //! | the installed-app login: [`loopback`] listener and [`browser`] opener | this crate | `login` |
-//! | the crates a trait implementation needs: [`async_trait`], [`http`], [`bytes`] | | always |
+//! | the crates a trait implementation needs: [`async_trait`](macro@async_trait), [`http`], [`bytes`] | | always |
 //!
 //! With `default-features = false` you get core alone and add what you need, for example
 //! your own transport over reqwest and your own store over a database.
@@ -57,7 +57,8 @@
 //!         .await?;
 //! }
 //!
-//! // 2. Listen on 127.0.0.1:<any port>, and send the person to the instance.
+//! // 2. Listen on 127.0.0.1:<any port>, and send the person to the instance. Print the URL
+//! //    too: without a display (SSH, a container) no browser opens.
 //! let listener = CallbackListener::bind().await?;
 //! let (url, pending) = client
 //!     .auth_request_url()
@@ -66,11 +67,13 @@
 //!     .build()
 //!     .await?;
 //! eprintln!("Open this URL to log in: {url}");
-//! browser::open(&url);
+//! if let Err(e) = browser::open(&url).await {
+//!     eprintln!("Could not open a browser ({e}); open the URL above yourself.");
+//! }
 //!
-//! // 3. The browser comes back with a code; the state is checked, PKCE protects the code.
-//! let callback = listener.wait(Duration::from_secs(300)).await?;
-//! let code = pending.callback(&callback)?;
+//! // 3. The browser comes back with a code. Only a callback with this request's state ends
+//! //    the wait (forged ones get a 400); PKCE protects the code itself.
+//! let code = listener.wait_for(pending, Duration::from_secs(300)).await?;
 //! client.log_in(LoginGrant::AuthorizationCode(code)).await?;
 //!
 //! // 4. Keep the credentials: the next run's client loads them from the store.

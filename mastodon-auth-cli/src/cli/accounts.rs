@@ -1,56 +1,120 @@
-//! `accounts`, `logout`: what the accounts file holds, and forgetting an account.
+//! The stored accounts: `accounts`, `use`, `whoami`, `token`, `logout`.
 
-use mastodon_auth::{AccountDirectory, AccountKey, CredentialStore};
+use mastodon_auth::{AccountDirectory, AccountKey, UserCredentials};
 use serde_json::json;
 
-use super::{Context, Failure, account_client, load_user, say};
+use super::context::{Context, parse_account};
+use super::failure::{Failure, exit_for};
+use super::output::note;
 
-pub(super) async fn accounts(ctx: &Context) -> Result<(), Failure> {
+/// `accounts`: the keys and the active one, in two reads of the file whatever its size.
+pub(super) async fn list(ctx: &Context) -> Result<(), Failure> {
+    let keys = ctx.store.list_users().await?;
     let active = ctx.store.active_user().await?;
-    let mut rows = Vec::new();
-    for key in ctx.store.list_users().await? {
-        let instance = ctx
-            .store
-            .load_user(&key)
-            .await?
-            .map(|u| u.instance.to_string())
-            .unwrap_or_default();
-        rows.push((key.clone(), instance, active.as_ref() == Some(&key)));
-    }
-    if ctx.json {
-        let list: Vec<_> = rows
-            .iter()
-            .map(|(k, i, a)| json!({ "account": k.as_str(), "instance": i, "active": a }))
-            .collect();
-        println!("{}", serde_json::Value::Array(list));
-    } else if rows.is_empty() {
-        println!("No accounts yet: run `mastodon-auth login --instance URL`.");
+    let is_active = |key: &AccountKey| active.as_ref() == Some(key);
+    let value = keys
+        .iter()
+        .map(|k| json!({ "account": k.as_str(), "active": is_active(k) }))
+        .collect();
+    let lines: Vec<String> = if keys.is_empty() {
+        vec!["No accounts yet: run `mastodon-auth login --instance URL`.".into()]
     } else {
-        for (key, instance, is_active) in rows {
-            println!("{} {key} ({instance})", if is_active { "*" } else { " " });
-        }
-    }
-    Ok(())
+        keys.iter()
+            .map(|k| format!("{} {k}", if is_active(k) { "*" } else { " " }))
+            .collect()
+    };
+    ctx.out.say(&serde_json::Value::Array(value), &lines)
 }
 
-pub(super) async fn logout(ctx: &Context, key: Option<AccountKey>) -> Result<(), Failure> {
-    let user = load_user(ctx, key).await?;
+/// `use`: makes an account the active one.
+pub(super) async fn switch(ctx: &Context, account: &str) -> Result<(), Failure> {
+    let key = parse_account(account)?;
+    ctx.store.set_active_user(&key).await?;
+    ctx.out.say(
+        &json!({ "active": key.as_str() }),
+        &[format!("Now using {key}")],
+    )
+}
+
+/// `whoami`: the server's view of the account.
+pub(super) async fn whoami(ctx: &Context) -> Result<(), Failure> {
+    let user = ctx.user(None).await?;
+    let client = ctx.account_client(&user).await?;
+    let account = client.account_verify_credentials().await?;
+    let key = client
+        .account()
+        .or(user.account)
+        .map(|k| k.to_string())
+        .unwrap_or_default();
+    let text = if account.display_name.is_empty() {
+        key.clone()
+    } else {
+        format!("{key} ({})", account.display_name)
+    };
+    ctx.out.say(
+        &json!({ "account": key, "id": account.id, "display_name": account.display_name, "url": account.url }),
+        &[text],
+    )
+}
+
+/// `token`: the access token alone, for scripts; the one place a secret is printed, since it
+/// is what the command is for.
+pub(super) async fn token(ctx: &Context) -> Result<(), Failure> {
+    let user = ctx.user(None).await?;
+    let token = user.access_token.expose();
+    ctx.out.say(
+        &json!({
+            "account": user.account.as_ref().map(AccountKey::as_str),
+            "instance": user.instance.as_str(),
+            "access_token": token,
+        }),
+        &[token],
+    )
+}
+
+/// `logout`: revokes the token, then forgets the account; `--local` only forgets.
+pub(super) async fn logout(
+    ctx: &Context,
+    account: Option<&str>,
+    local: bool,
+) -> Result<(), Failure> {
+    let user = ctx.user(account).await?;
     let key = user
         .account
         .clone()
         .ok_or_else(|| Failure::other("the stored account has no name"))?;
-    let client = account_client(ctx, Some(key.clone())).await?;
-    match client.revoke_access_token().await {
-        Ok(()) => {}
-        // A token the server already rejects is as good as revoked.
-        Err(e) if e.is_authentication() => {}
-        Err(e) => return Err(e.into()),
-    }
+    let revoked = !local && revoke(ctx, &user, &key).await?;
     ctx.store.remove_user(&key).await?;
-    say(
-        ctx,
-        &json!({ "logged_out": key.as_str() }),
-        &format!("Logged out {key}"),
-    );
-    Ok(())
+    let text = if revoked {
+        format!("Logged out {key}")
+    } else {
+        format!("Forgot {key}; its token was not revoked")
+    };
+    ctx.out.say(
+        &json!({ "logged_out": key.as_str(), "revoked": revoked }),
+        &[text],
+    )
+}
+
+/// Revokes `user`'s token; `Ok(false)` when this tool cannot. A failure keeps the account.
+async fn revoke(ctx: &Context, user: &UserCredentials, key: &AccountKey) -> Result<bool, Failure> {
+    if user.client_id.is_none() {
+        note(&format!(
+            "The token of {key} was added with --with-token: only the instance's web interface can revoke it (Preferences → Development)."
+        ));
+        return Ok(false);
+    }
+    let client = ctx.account_client(user).await?;
+    match client.revoke_access_token().await {
+        Ok(()) => Ok(true),
+        // A token the server already rejects is as good as revoked.
+        Err(e) if e.is_authentication() => Ok(true),
+        Err(e) => Err(Failure::new(
+            exit_for(&e),
+            format!(
+                "could not revoke the token of {key}: {e}. The account is kept; \
+                 `mastodon-auth logout --local {key}` forgets it without revoking"
+            ),
+        )),
+    }
 }

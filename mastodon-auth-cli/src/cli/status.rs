@@ -1,0 +1,158 @@
+//! `status`: every stored account checked against its instance, like `gh auth status`.
+
+use std::collections::HashMap;
+
+use mastodon_auth::{
+    AccountDirectory, AccountKey, CredentialStore, InstanceUrl, Scopes, UserCredentials,
+};
+use serde_json::json;
+
+use super::context::Context;
+use super::failure::{Exit, Failure};
+
+/// What the instance said about a token.
+enum Token {
+    /// It works; the account's display name.
+    Valid { display_name: String },
+    /// The instance refused it (revoked, expired).
+    Rejected(String),
+    /// It could not be checked (the instance is down, …).
+    Unchecked(Failure),
+}
+
+/// One account's report.
+struct Report {
+    key: AccountKey,
+    instance: InstanceUrl,
+    active: bool,
+    token: Token,
+    scopes: Option<Scopes>,
+    version: Option<String>,
+}
+
+pub(super) async fn status(ctx: &Context) -> Result<(), Failure> {
+    let keys = ctx.store.list_users().await?;
+    let active = ctx.store.active_user().await?;
+    if keys.is_empty() {
+        if ctx.out.json {
+            ctx.out.raw(b"[]\n")?;
+        }
+        return Err(Failure::new(
+            Exit::Auth,
+            "not logged in to any instance: run `mastodon-auth login --instance URL`",
+        ));
+    }
+    let mut versions = HashMap::new();
+    let mut reports = Vec::new();
+    for key in keys {
+        // An account another process removed meanwhile is simply not reported.
+        if let Some(user) = ctx.store.load_user(&key).await? {
+            let is_active = active.as_ref() == Some(&key);
+            reports.push(check(ctx, key, user, is_active, &mut versions).await?);
+        }
+    }
+    let value = reports.iter().map(Report::json).collect();
+    let lines: Vec<String> = reports.iter().flat_map(Report::lines).collect();
+    ctx.out.say(&serde_json::Value::Array(value), &lines)?;
+    match reports.into_iter().find(|r| r.active).map(|r| r.token) {
+        Some(Token::Rejected(why)) => Err(Failure::new(
+            Exit::Auth,
+            format!("the active account's token was rejected: {why}"),
+        )),
+        Some(Token::Unchecked(failure)) => {
+            Err(failure.context("the active account could not be checked"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks one account; the instance's version is asked once per instance.
+async fn check(
+    ctx: &Context,
+    key: AccountKey,
+    user: UserCredentials,
+    active: bool,
+    versions: &mut HashMap<String, Option<String>>,
+) -> Result<Report, Failure> {
+    let client = ctx.account_client(&user).await?;
+    let token = match client.account_verify_credentials().await {
+        Ok(account) => Token::Valid {
+            display_name: account.display_name,
+        },
+        Err(e) if e.is_authentication() => Token::Rejected(e.to_string()),
+        Err(e) => Token::Unchecked(e.into()),
+    };
+    let version = match versions.get(user.instance.as_str()) {
+        Some(known) => known.clone(),
+        None => {
+            let version = match &token {
+                // An instance that cannot be reached will not tell its version either.
+                Token::Unchecked(_) => None,
+                _ => client
+                    .retrieve_mastodon_version()
+                    .await
+                    .ok()
+                    .filter(|_| client.version_is_known())
+                    .map(|v| v.raw),
+            };
+            versions.insert(user.instance.to_string(), version.clone());
+            version
+        }
+    };
+    Ok(Report {
+        key,
+        instance: user.instance,
+        active,
+        token,
+        scopes: user.scopes,
+        version,
+    })
+}
+
+impl Report {
+    fn json(&self) -> serde_json::Value {
+        let (token, error, display_name) = match &self.token {
+            Token::Valid { display_name } => ("valid", None, Some(display_name.as_str())),
+            Token::Rejected(why) => ("rejected", Some(why.as_str()), None),
+            Token::Unchecked(f) => ("unchecked", f.message(), None),
+        };
+        json!({
+            "account": self.key.as_str(),
+            "instance": self.instance.as_str(),
+            "active": self.active,
+            "token": token,
+            "error": error,
+            "display_name": display_name,
+            "scopes": self.scopes.as_ref().map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+            "version": self.version,
+        })
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let token = match &self.token {
+            Token::Valid { display_name } if display_name.is_empty() => "works".to_owned(),
+            Token::Valid { display_name } => format!("works ({display_name})"),
+            Token::Rejected(why) => format!("rejected: {why}"),
+            Token::Unchecked(f) => {
+                format!("not checked: {}", f.message().unwrap_or("unknown failure"))
+            }
+        };
+        vec![
+            format!("{}{}", self.key, if self.active { " (active)" } else { "" }),
+            format!(
+                "  instance: {}, {}",
+                self.instance,
+                self.version
+                    .as_deref()
+                    .map_or("version unknown".to_owned(), |v| format!("version {v}"))
+            ),
+            format!("  token:    {token}"),
+            format!(
+                "  scopes:   {}",
+                self.scopes
+                    .as_ref()
+                    .map_or("unknown".to_owned(), ToString::to_string)
+            ),
+        ]
+    }
+}
