@@ -277,6 +277,15 @@ pub enum RateLimitError {
         /// How long until a request would be allowed.
         wait: std::time::Duration,
     },
+    /// A rate budget shared between processes could not be reached (its server is down or
+    /// too slow) and the limiter is configured to fail rather than pace on its own.
+    #[error("the shared rate limit in {backend} is unavailable: {reason}")]
+    Unavailable {
+        /// Where the shared budget lives (`redis`).
+        backend: &'static str,
+        /// What went wrong (never a credential).
+        reason: String,
+    },
 }
 
 /// A response header whose value could not be parsed.
@@ -360,4 +369,32 @@ pub enum StoreError {
     /// for an app, for example). Says what was asked and why it cannot be done.
     #[error("{0}")]
     Unsupported(String),
+    /// A database holding the credentials failed: it cannot be reached, it refused a query,
+    /// or a stored row is not valid. The transaction was rolled back.
+    #[error("{backend}: {source}")]
+    Backend {
+        /// Which backend (`postgres`).
+        backend: &'static str,
+        /// The backend's error (never a secret).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// A [`StoreError::Backend`] error.
+    ///
+    /// ```
+    /// use mastodon_auth_core::StoreError;
+    /// let err = StoreError::backend("postgres", "connection refused");
+    /// assert_eq!(err.to_string(), "postgres: connection refused");
+    /// ```
+    pub fn backend(
+        backend: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Backend {
+            backend,
+            source: source.into(),
+        }
+    }
 }

@@ -9,6 +9,8 @@
 //! - Mastodon.py's rate-limit state machine, driven by the `X-RateLimit-*` headers of each
 //!   response, with its three methods: `wait` (sleep on a 429 and resend), `throw` (a 429 is an
 //!   error) and `pace` (spread requests over the window so that 429s do not happen).
+//! - With the feature `redis`, `RedisRateLimiter`: the same budget and state machine shared by
+//!   every process of a fleet through Redis (an atomic Lua step per request).
 //! - An injectable [`Clock`]: [`TokioClock`] for real use, [`FakeClock`] to test every timing
 //!   decision without sleeping.
 //!
@@ -34,9 +36,15 @@
 
 mod clock;
 mod pacer;
+#[cfg(feature = "redis")]
+mod redis_limiter;
 mod state;
 
 pub use clock::{Clock, FakeClock, GovernorClock, TokioClock};
 pub use governor::Quota;
 pub use pacer::{Pacer, window_quota};
+#[cfg(feature = "redis")]
+pub use redis_limiter::{
+    DEFAULT_KEY_PREFIX, RedisRateLimiter, RedisRateLimiterBuilder, Unreachable,
+};
 pub use state::PacerState;

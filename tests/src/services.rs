@@ -63,7 +63,7 @@ impl fmt::Display for ServiceError {
         match self {
             Self::Missing { program, package } => write!(
                 f,
-                "{program} not found on PATH or in /usr/lib/postgresql/*/bin: install the Debian package {package}"
+                "{program} is not installed (not on PATH, nor in /usr/sbin or /usr/lib/postgresql/*/bin): install the Debian package {package}"
             ),
             Self::Failed { action, detail } => write!(f, "could not {action}: {detail}"),
         }
@@ -383,11 +383,10 @@ impl PostgresServer {
     /// [`ServiceError::Missing`] without PostgreSQL's programs; [`ServiceError::Failed`] when
     /// the cluster cannot be created or does not come up.
     pub fn start() -> Result<Self, ServiceError> {
-        let initdb =
-            find_program("initdb", &postgres_bin_dirs()).ok_or(ServiceError::Missing {
-                program: "initdb",
-                package: "postgresql",
-            })?;
+        let initdb = find_program("initdb", &postgres_bin_dirs()).ok_or(ServiceError::Missing {
+            program: "initdb",
+            package: "postgresql",
+        })?;
         // The other programs sit beside the real initdb, not beside a symbolic link to it.
         let initdb = std::fs::canonicalize(&initdb).unwrap_or(initdb);
         let bin = initdb.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -501,7 +500,9 @@ impl PostgresServer {
             .status();
         // Whatever pg_ctl managed, the postmaster must be gone before anything else runs.
         kill(&mut child);
-        stopped.map(drop).map_err(|e| ServiceError::failed("run pg_ctl stop", e))
+        stopped
+            .map(drop)
+            .map_err(|e| ServiceError::failed("run pg_ctl stop", e))
     }
 
     /// Starts the server again on the same port with the same data (crashing it first if it
@@ -527,7 +528,10 @@ impl PostgresServer {
             .arg(self.data_dir())
             .args(["-p", &port, "-c", "listen_addresses=127.0.0.1"])
             .arg("-c")
-            .arg(format!("unix_socket_directories={}", self.dir.path().display()))
+            .arg(format!(
+                "unix_socket_directories={}",
+                self.dir.path().display()
+            ))
             // Throw-away data: skip the flushes to disk (a killed server still loses nothing
             // that was committed, the operating system keeps it), and allow many connections
             // for tests that start many processes.

@@ -10,7 +10,11 @@ fn redis_comes_back_on_the_same_port_after_a_kill() {
     let Some(mut redis) = RedisServer::start_or_skip() else {
         return;
     };
-    assert!(redis.url().starts_with("redis://127.0.0.1:"), "{}", redis.url());
+    assert!(
+        redis.url().starts_with("redis://127.0.0.1:"),
+        "{}",
+        redis.url()
+    );
     assert!(TcpStream::connect(redis.addr()).is_ok());
     redis.kill();
     assert!(TcpStream::connect(redis.addr()).is_err(), "still listening");
@@ -26,7 +30,11 @@ fn postgres_comes_back_on_the_same_port_after_a_crash() {
     let Some(mut pg) = PostgresServer::start_or_skip() else {
         return;
     };
-    assert!(pg.url().starts_with("postgres://postgres@127.0.0.1:"), "{}", pg.url());
+    assert!(
+        pg.url().starts_with("postgres://postgres@127.0.0.1:"),
+        "{}",
+        pg.url()
+    );
     assert!(TcpStream::connect(pg.addr()).is_ok());
     pg.crash().expect("crash");
     assert!(TcpStream::connect(pg.addr()).is_err(), "still listening");
