@@ -79,3 +79,30 @@ impl Health {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn down_waits_for_the_retry_time_and_up_clears_it() {
+        let health = Health::new(Duration::from_secs(3600));
+        assert!(health.should_try() && !health.is_down());
+        health.down(
+            "127.0.0.1:6379",
+            "Connection refused",
+            Unreachable::PaceLocally,
+        );
+        assert!(health.is_down() && !health.should_try());
+        assert_eq!(health.last_error(), "Connection refused");
+        health.up("127.0.0.1:6379");
+        assert!(health.should_try() && !health.is_down());
+
+        let eager = Health::new(Duration::ZERO);
+        eager.down("127.0.0.1:6379", "timeout", Unreachable::Fail);
+        assert!(
+            eager.is_down() && eager.should_try(),
+            "due for another try at once"
+        );
+    }
+}

@@ -150,3 +150,51 @@ impl StepScript {
         Reply::decode(call.invoke_async(connection).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn the_reset_is_taken_from_the_servers_date_not_the_local_clock() {
+        let mut info = RateLimitInfo::default();
+        info.remaining = Some(7);
+        info.reset = Some(at(1_030));
+        info.server_date = Some(at(1_000));
+        let o = Observation::new(http::StatusCode::OK, Some(&info));
+        assert_eq!(o.reset_in_micros, Some(30_000_000));
+        assert_eq!((o.ok, o.remaining, o.limit), (true, Some(7), None));
+        // A reset already past on the server's clock stays negative: unusable everywhere.
+        info.server_date = Some(at(1_031));
+        let late = Observation::new(http::StatusCode::TOO_MANY_REQUESTS, Some(&info));
+        assert_eq!(late.reset_in_micros, Some(-1_000_000));
+        assert!(!late.ok);
+        let none = Observation::new(http::StatusCode::OK, None);
+        assert_eq!((none.remaining, none.reset_in_micros), (None, None));
+    }
+
+    #[test]
+    fn replies_decode_and_unknown_verdicts_are_errors() {
+        assert_eq!(
+            Reply::decode((0, 1500)).unwrap(),
+            Reply::Go(Duration::from_micros(1500))
+        );
+        assert_eq!(
+            Reply::decode((1, 20)).unwrap(),
+            Reply::QuotaExhausted(Duration::from_micros(20))
+        );
+        assert_eq!(Reply::decode((2, 0)).unwrap(), Reply::NoUsableReset);
+        assert_eq!(Reply::decode((3, -1)).unwrap(), Reply::Hit(None));
+        assert_eq!(
+            Reply::decode((3, 5)).unwrap(),
+            Reply::Hit(Some(Duration::from_micros(5)))
+        );
+        assert!(Reply::decode((9, 0)).is_err());
+    }
+}
