@@ -188,7 +188,7 @@ fn wait_until_ready(
 ///
 /// ```no_run
 /// use mastodon_auth_tests::RedisServer;
-/// let Some(mut redis) = RedisServer::start_or_skip() else { return };
+/// let Some(mut redis) = RedisServer::start_or_skip() else { return Ok(()) };
 /// assert!(redis.url().starts_with("redis://127.0.0.1:"));
 /// redis.kill(); // the "server died" case
 /// redis.restart()?; // same port, empty data
@@ -361,7 +361,7 @@ impl RunAs {
 ///
 /// ```no_run
 /// use mastodon_auth_tests::PostgresServer;
-/// let Some(mut pg) = PostgresServer::start_or_skip() else { return };
+/// let Some(mut pg) = PostgresServer::start_or_skip() else { return Ok(()) };
 /// println!("{}", pg.url()); // postgres://postgres@127.0.0.1:PORT/postgres
 /// pg.crash()?; // immediate shutdown: no clean checkpoint, recovery on the next start
 /// pg.restart()?; // same port, same data
