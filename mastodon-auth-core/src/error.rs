@@ -498,6 +498,15 @@ pub enum RateLimitError {
         /// How long the retries waited in all.
         waited: std::time::Duration,
     },
+    /// A rate budget shared between processes could not be reached (its server is down or
+    /// too slow) and the limiter is configured to fail rather than pace on its own.
+    #[error("the shared rate limit in {backend} is unavailable: {reason}")]
+    Unavailable {
+        /// Where the shared budget lives (`redis`).
+        backend: &'static str,
+        /// What went wrong (never a credential).
+        reason: String,
+    },
 }
 
 /// A response header whose value could not be parsed.

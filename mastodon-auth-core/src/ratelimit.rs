@@ -252,12 +252,16 @@ impl RateLimitKey {
     /// The budget of requests made without a token.
     pub const ANONYMOUS: Self = Self(0);
 
-    /// The budget of `token`.
+    /// The budget of `token`: the first 64 bits of its SHA-256, the same in every process and
+    /// every build, so that limiters shared between processes (`RedisRateLimiter`) agree on
+    /// the key. (std's `DefaultHasher` may change between Rust releases.)
     #[must_use]
     pub fn for_token(token: &crate::AccessToken) -> Self {
-        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(token.expose());
-        Self(h.max(1))
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(token.expose().as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        Self(u64::from_be_bytes(first).max(1))
     }
 
     /// The raw key, for maps.
@@ -459,6 +463,13 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(a, RateLimitKey::ANONYMOUS);
         assert_eq!(a, RateLimitKey::for_token(&crate::AccessToken::new("a")));
+    }
+
+    #[test]
+    fn token_keys_are_stable_across_builds() {
+        // SHA-256("a") begins ca978112ca1bbdca: a key that every process computes alike.
+        let a = RateLimitKey::for_token(&crate::AccessToken::new("a"));
+        assert_eq!(a.id(), 0xca97_8112_ca1b_bdca);
     }
 
     #[tokio::test]

@@ -12,6 +12,8 @@
 //! - A [`RetryBudget`] (by default 5 retries and 15 minutes of waiting per run of 429s), so a
 //!   server that answers 429 to everything ends in an error instead of endless waits, and an
 //!   observer of long waits ([`Pacer::on_wait`]) so a program can say what it waits for.
+//! - With the feature `redis`, `RedisRateLimiter`: the same budget and state machine shared by
+//!   every process of a fleet through Redis (an atomic Lua step per request).
 //! - An injectable [`Clock`]: [`TokioClock`] for real use, [`FakeClock`] to test every timing
 //!   decision without sleeping.
 //!
@@ -38,6 +40,8 @@
 mod budget;
 mod clock;
 mod pacer;
+#[cfg(feature = "redis")]
+mod redis_limiter;
 mod state;
 mod wait;
 
@@ -45,5 +49,9 @@ pub use budget::RetryBudget;
 pub use clock::{Clock, FakeClock, GovernorClock, TokioClock};
 pub use governor::Quota;
 pub use pacer::{Pacer, window_quota};
+#[cfg(feature = "redis")]
+pub use redis_limiter::{
+    DEFAULT_KEY_PREFIX, RedisRateLimiter, RedisRateLimiterBuilder, Unreachable,
+};
 pub use state::PacerState;
 pub use wait::WaitReason;

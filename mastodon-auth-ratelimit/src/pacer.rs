@@ -183,8 +183,8 @@ pub struct Pacer<C: Clock = TokioClock> {
 }
 
 /// Mastodon's default: 300 requests per 5 minutes per account.
-const DEFAULT_REQUESTS: u32 = 300;
-const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_REQUESTS: u32 = 300;
+pub(crate) const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
 
 impl Pacer<TokioClock> {
     /// A pacer on the real clock with the default quota (300 requests per 5 minutes per key).
@@ -217,16 +217,7 @@ impl<C: Clock> Pacer<C> {
     /// spread.
     #[must_use]
     pub fn with_clock(method: RateLimitMethod, clock: C) -> Self {
-        let pacefactor = match method {
-            RateLimitMethod::Pace { pacefactor } if pacefactor.is_finite() && pacefactor > 0.0 => {
-                pacefactor
-            }
-            RateLimitMethod::Pace { pacefactor } => {
-                tracing::warn!(pacefactor, "invalid pace factor replaced by 1.0");
-                1.0
-            }
-            _ => RateLimitMethod::DEFAULT_PACEFACTOR,
-        };
+        let pacefactor = checked_pacefactor(method);
         let pacer = Self {
             method,
             pacefactor,
@@ -462,6 +453,21 @@ impl<C: Clock> Pacer<C> {
             }
             self.clock.sleep(duration).await;
         }
+    }
+}
+
+/// The pace factor of `method`, or 1.0 (an even spread) for one that is not a positive finite
+/// number, which only a hand-built `RateLimitMethod::Pace` can have.
+pub(crate) fn checked_pacefactor(method: RateLimitMethod) -> f64 {
+    match method {
+        RateLimitMethod::Pace { pacefactor } if pacefactor.is_finite() && pacefactor > 0.0 => {
+            pacefactor
+        }
+        RateLimitMethod::Pace { pacefactor } => {
+            tracing::warn!(pacefactor, "invalid pace factor replaced by 1.0");
+            1.0
+        }
+        _ => RateLimitMethod::DEFAULT_PACEFACTOR,
     }
 }
 

@@ -6,7 +6,9 @@
 //! - [`MastodonPyFiles`]: Mastodon.py's `clientcred.secret` / `usercred.secret` files, read in
 //!   every form Mastodon.py has written and written byte for byte as it writes them;
 //! - [`AccountsFile`]: several accounts on several instances in one JSON file, with an active
-//!   account to switch between.
+//!   account to switch between;
+//! - with the feature `postgres`, `PostgresStore`: PostgreSQL, shared by every process of a
+//!   fleet, with an active account per profile and a schema it migrates itself.
 //!
 //! [`MemoryStore`] and [`AccountsFile`] also implement
 //! [`mastodon_auth_core::AccountDirectory`] (list, switch, remove accounts).
@@ -30,7 +32,13 @@ mod accounts_file;
 pub mod atomic;
 pub mod mastodon_py;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 
 pub use accounts_file::{AccountsFile, FORMAT_VERSION};
 pub use mastodon_py::MastodonPyFiles;
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{
+    DEFAULT_PROFILE, PostgresError, PostgresStore, PostgresStoreBuilder, SCHEMA_VERSION,
+};

@@ -8,7 +8,10 @@
 //!   rate-limit headers, with [`Profile`]s for older releases and other servers, [`Fault`]
 //!   injection, and a request log ([`RecordedRequest`]);
 //! - [`ReplayServer`]: serves a recorded [`Cassette`] (vcrpy YAML) in order and records what
-//!   the client sent.
+//!   the client sent;
+//! - [`RedisServer`] and [`PostgresServer`]: throw-away real servers from the Debian packages,
+//!   for tests of shared rate limits and credential stores (skipped with a note where the
+//!   packages are missing, unless `MASTODON_AUTH_REQUIRE_SERVICES=1`).
 //!
 //! Everything listens on `127.0.0.1` only and stops when dropped.
 //!
@@ -52,6 +55,7 @@ mod record;
 mod replay;
 mod reply;
 mod server;
+mod services;
 mod state;
 mod throttle;
 mod tls;
@@ -68,6 +72,7 @@ pub use replay::{
     Cassette, CassetteError, Interaction, RECORDED_ORIGIN, RecordedCall, RecordedResponse,
     ReplayServer, ReplayedRequest,
 };
+pub use services::{PostgresServer, REQUIRE_SERVICES, RedisServer, ServiceError};
 pub use state::TestUser;
 pub use tls::{Alpn, CertificateError, Leaf, TestCa};
 pub use visit::visit_loopback;

@@ -1,0 +1,428 @@
+//! [`RedisRateLimiter`]: one rate budget per access token, shared by every process through
+//! Redis.
+
+mod health;
+mod script;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use governor::Quota;
+use mastodon_auth_core::{
+    Error, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter,
+    Verdict,
+};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use self::health::Health;
+use self::script::{Observation, Reply, Step, StepScript};
+use crate::pacer::{DEFAULT_REQUESTS, DEFAULT_WINDOW, checked_pacefactor};
+use crate::state::MAX_SLEEP;
+use crate::{Pacer, window_quota};
+
+/// Where the shared state lives in Redis unless told otherwise; the key's id follows in hex.
+pub const DEFAULT_KEY_PREFIX: &str = "mastodon-auth:ratelimit:";
+
+/// The name errors give the backend.
+const BACKEND: &str = "redis";
+
+/// What a [`RedisRateLimiter`] does while Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Unreachable {
+    /// Pace with a local [`Pacer`] (same method, same quota, fed with every response so it
+    /// knows what the server said), log once, and go back to Redis when it answers again.
+    /// Each process then spends the budget on its own, so a fleet may collect 429s, which the
+    /// method handles as usual.
+    #[default]
+    PaceLocally,
+    /// Fail every rate-limited request with [`RateLimitError::Unavailable`] until Redis
+    /// answers again: for fleets where a 429 costs more than a failed request.
+    Fail,
+}
+
+/// Settings for a [`RedisRateLimiter`]; see [`RedisRateLimiter::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RedisRateLimiterBuilder {
+    url: String,
+    method: RateLimitMethod,
+    quota: Option<Quota>,
+    prefix: String,
+    unreachable: Unreachable,
+    timeout: Duration,
+    retry_after: Duration,
+}
+
+impl RedisRateLimiterBuilder {
+    /// Never starts more than `requests` requests per key in any span of `per`, across every
+    /// process (see [`window_quota`]; default 300 per 5 minutes, Mastodon's limit).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `requests` is 0 or `per` is zero.
+    pub fn quota(self, requests: u32, per: Duration) -> Result<Self, Error> {
+        Ok(self.with_quota(window_quota(requests, per)?))
+    }
+
+    /// Uses a governor [`Quota`] as it is (a burst, then one request per replenish
+    /// interval), as [`Pacer::with_quota`] does.
+    pub fn with_quota(mut self, quota: Quota) -> Self {
+        self.quota = Some(quota);
+        self
+    }
+
+    /// No client-side quota: only the server's headers pace requests.
+    pub fn without_quota(mut self) -> Self {
+        self.quota = None;
+        self
+    }
+
+    /// Prefixes every Redis key (default [`DEFAULT_KEY_PREFIX`]), to keep several fleets or
+    /// several instances apart in one Redis database.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// What to do while Redis cannot be reached (default [`Unreachable::PaceLocally`]).
+    pub fn when_unreachable(mut self, unreachable: Unreachable) -> Self {
+        self.unreachable = unreachable;
+        self
+    }
+
+    /// How long one Redis call (or one connection attempt) may take before Redis counts as
+    /// unreachable (default 1 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long to stay away from Redis after it failed before trying it again (default
+    /// 1 s). Requests in between go to the local pacer (or fail) at once.
+    pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// The limiter. It connects on its first request, so it can be built before Redis is up.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the URL is not a Redis URL.
+    pub fn build(self) -> Result<RedisRateLimiter, Error> {
+        let client = redis::Client::open(self.url.as_str()).map_err(|e| {
+            // The URL may hold a password: name only what is wrong with it.
+            Error::InvalidArgument(format!("invalid Redis URL: {}", e.detail().unwrap_or("")))
+        })?;
+        let address = client.get_connection_info().addr().to_string();
+        let pacefactor = checked_pacefactor(self.method);
+        let fallback = match self.quota {
+            Some(quota) => Pacer::new(self.method).with_quota(quota),
+            None => Pacer::new(self.method).without_quota(),
+        };
+        Ok(RedisRateLimiter {
+            client,
+            address,
+            connection: tokio::sync::OnceCell::new(),
+            script: StepScript::new(self.method, pacefactor, self.quota, MAX_SLEEP),
+            method: self.method,
+            quota: self.quota,
+            prefix: self.prefix,
+            unreachable: self.unreachable,
+            timeout: self.timeout,
+            health: Health::new(self.retry_after),
+            fallback,
+            pending: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// A [`RateLimiter`] whose budget per access token is shared by every process that uses the
+/// same Redis: N workers on M machines pace as one client, instead of spending the server's
+/// limit N times and collecting 429s.
+///
+/// It keeps [`Pacer`]'s semantics — the client-side quota (default 300 requests per 5 minutes
+/// per token, Mastodon's limit) and Mastodon.py's `wait` / `throw` / `pace` state machine driven
+/// by the `X-RateLimit-*` headers — with the state of each [`RateLimitKey`] in one Redis hash:
+///
+/// - **One round trip per request.** Before each request a Lua script takes the next quota slot
+///   (GCRA, handed out in order, so no process starves) and, in pace mode, computes and
+///   reserves the pace delay, atomically. The headers of a response travel with the same
+///   process's next request on that key; only a 429 costs a round trip of its own.
+/// - **What the server said is shared.** Remaining, reset and limit from any process's latest
+///   response are every process's view: once a response says nothing is left until the
+///   reset, the others wait for it (`wait`) or fail at once (`throw`) instead of spending a
+///   request on a 429, and pace mode spreads the whole fleet's requests over the window.
+/// - **One clock.** The script reads Redis's clock; processes send durations only (the
+///   reset is taken relative to the server's `Date`), so skewed machines agree.
+/// - **Nothing secret in Redis.** Keys are `<prefix><key id in hex>`, and a key id is 64 bits
+///   of the token's SHA-256 ([`RateLimitKey::for_token`]).
+/// - **Redis down.** See [`Unreachable`]: by default a local [`Pacer`] takes over, a warning
+///   is logged once, and Redis is tried again every [`retry_after`](RedisRateLimiterBuilder::retry_after);
+///   the connection comes back by itself when Redis does.
+///
+/// Idle keys expire from Redis five minutes after their last use or reset.
+///
+/// ```no_run
+/// use mastodon_auth_core::{Mastodon, RateLimitMethod};
+/// use mastodon_auth_ratelimit::RedisRateLimiter;
+/// # async fn run(transport: impl mastodon_auth_core::HttpTransport + 'static) -> Result<(), mastodon_auth_core::Error> {
+/// let limiter = RedisRateLimiter::builder("redis://127.0.0.1:6379", RateLimitMethod::Wait)
+///     .key_prefix("my-bot:")
+///     .build()?;
+/// let client = Mastodon::builder("https://mastodon.example")
+///     .access_token("…")
+///     .transport(transport) // e.g. mastodon_auth_http::HyperTransport
+///     .rate_limiter(limiter)
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct RedisRateLimiter {
+    client: redis::Client,
+    /// `host:port`, for messages (the URL may hold a password).
+    address: String,
+    connection: tokio::sync::OnceCell<ConnectionManager>,
+    script: StepScript,
+    method: RateLimitMethod,
+    quota: Option<Quota>,
+    prefix: String,
+    unreachable: Unreachable,
+    timeout: Duration,
+    health: Health,
+    fallback: Pacer,
+    /// Per key, the latest response not yet folded into Redis.
+    pending: Mutex<HashMap<RateLimitKey, Observation>>,
+}
+
+impl RedisRateLimiter {
+    /// Settings for a limiter on the Redis at `url` (`redis://[user:password@]host:port/db`)
+    /// with `method`.
+    pub fn builder(url: impl Into<String>, method: RateLimitMethod) -> RedisRateLimiterBuilder {
+        RedisRateLimiterBuilder {
+            url: url.into(),
+            method,
+            quota: window_quota(DEFAULT_REQUESTS, DEFAULT_WINDOW).ok(),
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            unreachable: Unreachable::default(),
+            timeout: Duration::from_secs(1),
+            retry_after: Duration::from_secs(1),
+        }
+    }
+
+    /// The rate-limit method.
+    #[must_use]
+    pub fn method(&self) -> RateLimitMethod {
+        self.method
+    }
+
+    /// The quota in use, if any.
+    #[must_use]
+    pub fn current_quota(&self) -> Option<Quota> {
+        self.quota
+    }
+
+    /// The Redis key holding `key`'s state.
+    ///
+    /// ```
+    /// use mastodon_auth_core::{RateLimitKey, RateLimitMethod};
+    /// use mastodon_auth_ratelimit::RedisRateLimiter;
+    /// let limiter = RedisRateLimiter::builder("redis://127.0.0.1", RateLimitMethod::Wait)
+    ///     .key_prefix("bots:")
+    ///     .build()?;
+    /// assert_eq!(limiter.redis_key(RateLimitKey::ANONYMOUS), "bots:0000000000000000");
+    /// # Ok::<(), mastodon_auth_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn redis_key(&self, key: RateLimitKey) -> String {
+        format!("{}{:016x}", self.prefix, key.id())
+    }
+
+    /// Whether the limiter is pacing through Redis right now (`false` while it has found
+    /// Redis unreachable and waits to try again).
+    #[must_use]
+    pub fn is_shared(&self) -> bool {
+        !self.health.is_down()
+    }
+
+    /// The local pacer used while Redis is unreachable.
+    #[must_use]
+    pub fn fallback(&self) -> &Pacer {
+        &self.fallback
+    }
+
+    fn pending(&self) -> MutexGuard<'_, HashMap<RateLimitKey, Observation>> {
+        // Nothing panics while holding the lock; recover the map rather than propagate.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs one script step, or says why Redis could not be asked. `None` while Redis is
+    /// known to be down and not due for another try.
+    async fn shared_step(
+        &self,
+        key: RateLimitKey,
+        step: Step,
+        observation: Option<&Observation>,
+    ) -> Option<Result<Reply, String>> {
+        if !self.health.should_try() {
+            return None;
+        }
+        let attempt = async {
+            let connection = self
+                .connection
+                .get_or_try_init(|| async {
+                    let config = ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(self.timeout))
+                        .set_response_timeout(Some(self.timeout))
+                        // One attempt per call: the health check decides when to try again.
+                        .set_number_of_retries(0);
+                    ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+                })
+                .await?;
+            let mut connection = connection.clone();
+            self.script
+                .run(&mut connection, &self.redis_key(key), step, observation)
+                .await
+        };
+        let result = match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+        };
+        match &result {
+            Ok(_) => self.health.up(&self.address),
+            Err(reason) => self.health.down(&self.address, reason, self.unreachable),
+        }
+        Some(result)
+    }
+
+    fn unavailable(&self, reason: String) -> RateLimitError {
+        RateLimitError::Unavailable {
+            backend: BACKEND,
+            reason: format!("{} at {}", reason, self.address),
+        }
+    }
+
+    async fn before_unreachable(
+        &self,
+        key: RateLimitKey,
+        reason: String,
+    ) -> Result<(), RateLimitError> {
+        match self.unreachable {
+            Unreachable::PaceLocally => self.fallback.before_request(key).await,
+            Unreachable::Fail => Err(self.unavailable(reason)),
+        }
+    }
+}
+
+impl fmt::Debug for RedisRateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRateLimiter")
+            .field("address", &self.address)
+            .field("method", &self.method)
+            .field("quota", &self.quota)
+            .field("prefix", &self.prefix)
+            .field("unreachable", &self.unreachable)
+            .field("shared", &self.is_shared())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A sleep decided by the script, never longer than [`MAX_SLEEP`] plus one quota queue.
+async fn sleep(key: RateLimitKey, wait: Duration, why: &'static str) {
+    if !wait.is_zero() {
+        tracing::debug!(key = key.id(), ?wait, why, "shared rate limit: waiting");
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// A reset `after` from now, on the local clock.
+fn reset_after(after: Option<Duration>) -> Option<SystemTime> {
+    after.and_then(|d| SystemTime::now().checked_add(d))
+}
+
+#[async_trait::async_trait]
+impl RateLimiter for RedisRateLimiter {
+    async fn before_request(&self, key: RateLimitKey) -> Result<(), RateLimitError> {
+        let observation = self.pending().remove(&key);
+        let reply = match self
+            .shared_step(key, Step::Send, observation.as_ref())
+            .await
+        {
+            Some(Ok(reply)) => reply,
+            failed => {
+                if let Some(o) = observation {
+                    // Not folded in: keep it for the next try unless a newer one came.
+                    self.pending().entry(key).or_insert(o);
+                }
+                let reason = match failed {
+                    Some(Err(reason)) => reason,
+                    _ => self.health.last_error(),
+                };
+                return self.before_unreachable(key, reason).await;
+            }
+        };
+        match reply {
+            Reply::Go(wait) => {
+                sleep(key, wait, "shared quota and pace").await;
+                Ok(())
+            }
+            Reply::QuotaExhausted(wait) => Err(RateLimitError::QuotaExhausted { wait }),
+            Reply::NoUsableReset => Err(RateLimitError::NoUsableReset),
+            Reply::Hit(after) => Err(RateLimitError::Hit {
+                reset: reset_after(after),
+            }),
+        }
+    }
+
+    async fn after_response(
+        &self,
+        key: RateLimitKey,
+        status: http::StatusCode,
+        info: Result<Option<RateLimitInfo>, HeaderError>,
+    ) -> Result<Verdict, RateLimitError> {
+        let info = match info {
+            Ok(info) => info,
+            // As Pacer: pace mode needs the headers, wait and throw carry on without them.
+            Err(bad) if matches!(self.method, RateLimitMethod::Pace { .. }) => {
+                return Err(RateLimitError::BadHeader(bad));
+            }
+            Err(bad) => {
+                tracing::debug!(error = %bad, "ignoring an unparseable rate-limit header");
+                None
+            }
+        };
+        let observation = Observation::new(status, info.as_ref());
+        if status != http::StatusCode::TOO_MANY_REQUESTS {
+            // The local pacer learns every response, so it is ready when Redis is not; for
+            // anything but a 429 it only records the headers.
+            self.fallback.after_response(key, status, Ok(info)).await?;
+            self.pending().insert(key, observation);
+            return Ok(Verdict::Accept);
+        }
+        match self
+            .shared_step(key, Step::TooMany, Some(&observation))
+            .await
+        {
+            Some(Ok(Reply::Go(wait))) => {
+                sleep(key, wait, "429").await;
+                Ok(Verdict::Retry)
+            }
+            Some(Ok(Reply::NoUsableReset)) => Err(RateLimitError::NoUsableReset),
+            Some(Ok(Reply::Hit(after))) => Err(RateLimitError::Hit {
+                reset: reset_after(after),
+            }),
+            Some(Ok(Reply::QuotaExhausted(wait))) => Err(RateLimitError::QuotaExhausted { wait }),
+            failed => match self.unreachable {
+                Unreachable::PaceLocally => {
+                    self.fallback.after_response(key, status, Ok(info)).await
+                }
+                Unreachable::Fail => Err(self.unavailable(match failed {
+                    Some(Err(reason)) => reason,
+                    _ => self.health.last_error(),
+                })),
+            },
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The Lua step (`step.lua`) and the typed values that go in and come out of it.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use mastodon_auth_core::{RateLimitInfo, RateLimitMethod};
+use redis::aio::ConnectionManager;
+
+/// Which step of a request the script takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// Before sending: the quota slot, and in pace mode the pace delay.
+    Send,
+    /// After a 429: how long to wait before resending, or an error.
+    TooMany,
+}
+
+/// What one response said about the rate limit, kept until it can travel to Redis.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Observation {
+    at: Instant,
+    ok: bool,
+    remaining: Option<u64>,
+    limit: Option<u64>,
+    /// The reset as seen from the response: `X-RateLimit-Reset` minus the server's `Date`
+    /// (or minus the local time without one), so no two clocks are ever compared.
+    reset_in_micros: Option<i64>,
+}
+
+impl Observation {
+    pub(super) fn new(status: http::StatusCode, info: Option<&RateLimitInfo>) -> Self {
+        let reset_in_micros = info.and_then(|i| {
+            let reset = i.reset?;
+            let from = i.server_date.unwrap_or_else(SystemTime::now);
+            Some(match reset.duration_since(from) {
+                Ok(ahead) => micros(ahead),
+                Err(behind) => -micros(behind.duration()),
+            })
+        });
+        Self {
+            at: Instant::now(),
+            ok: status.as_u16() < 400,
+            remaining: info.and_then(|i| i.remaining),
+            limit: info.and_then(|i| i.limit),
+            reset_in_micros,
+        }
+    }
+}
+
+/// A duration in whole microseconds, saturating.
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The script's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reply {
+    /// Send (or resend) after this wait.
+    Go(Duration),
+    /// Throw mode: the quota is used up for this long.
+    QuotaExhausted(Duration),
+    /// Pace mode: the server never gave a usable reset.
+    NoUsableReset,
+    /// Throw mode: the server has nothing left; it resets after this long, if known.
+    Hit(Option<Duration>),
+}
+
+impl Reply {
+    fn decode((verdict, micros): (i64, i64)) -> Result<Self, redis::RedisError> {
+        let wait = Duration::from_micros(u64::try_from(micros).unwrap_or(0));
+        match verdict {
+            0 => Ok(Self::Go(wait)),
+            1 => Ok(Self::QuotaExhausted(wait)),
+            2 => Ok(Self::NoUsableReset),
+            3 => Ok(Self::Hit((micros >= 0).then_some(wait))),
+            other => Err(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "the rate-limit script answered an unknown verdict",
+                other.to_string(),
+            ))),
+        }
+    }
+}
+
+/// The loaded script and the settings every call passes to it.
+pub(super) struct StepScript {
+    script: redis::Script,
+    method: &'static str,
+    interval_micros: u64,
+    burst: u32,
+    pacefactor: f64,
+    idle_ttl_millis: u64,
+}
+
+impl StepScript {
+    pub(super) fn new(
+        method: RateLimitMethod,
+        pacefactor: f64,
+        quota: Option<governor::Quota>,
+        idle_ttl: Duration,
+    ) -> Self {
+        let method = match method {
+            RateLimitMethod::Throw => "throw",
+            RateLimitMethod::Pace { .. } => "pace",
+            _ => "wait",
+        };
+        Self {
+            script: redis::Script::new(include_str!("step.lua")),
+            method,
+            interval_micros: quota.map_or(0, |q| {
+                // At least 1 µs: 0 would mean "no quota" to the script.
+                u64::try_from(q.replenish_interval().as_micros())
+                    .unwrap_or(u64::MAX)
+                    .max(1)
+            }),
+            burst: quota.map_or(1, |q| q.burst_size().get()),
+            pacefactor,
+            idle_ttl_millis: u64::try_from(idle_ttl.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Runs one step for `redis_key`: one round trip (two when Redis has lost the script,
+    /// after a restart: the `redis` crate loads it again and retries).
+    pub(super) async fn run(
+        &self,
+        connection: &mut ConnectionManager,
+        redis_key: &str,
+        step: Step,
+        observation: Option<&Observation>,
+    ) -> Result<Reply, redis::RedisError> {
+        let mut call = self.script.key(redis_key);
+        call.arg(match step {
+            Step::Send => "send",
+            Step::TooMany => "429",
+        })
+        .arg(self.method)
+        .arg(self.interval_micros)
+        .arg(self.burst)
+        .arg(self.pacefactor);
+        let text = |v: Option<String>| v.unwrap_or_default();
+        match observation {
+            Some(o) => call
+                .arg(micros(o.at.elapsed()))
+                .arg(if o.ok { "1" } else { "0" })
+                .arg(text(o.remaining.map(|v| v.to_string())))
+                .arg(text(o.limit.map(|v| v.to_string())))
+                .arg(text(o.reset_in_micros.map(|v| v.to_string()))),
+            None => call.arg("").arg("").arg("").arg("").arg(""),
+        };
+        call.arg(self.idle_ttl_millis);
+        Reply::decode(call.invoke_async(connection).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn the_reset_is_taken_from_the_servers_date_not_the_local_clock() {
+        let mut info = RateLimitInfo::default();
+        info.remaining = Some(7);
+        info.reset = Some(at(1_030));
+        info.server_date = Some(at(1_000));
+        let o = Observation::new(http::StatusCode::OK, Some(&info));
+        assert_eq!(o.reset_in_micros, Some(30_000_000));
+        assert_eq!((o.ok, o.remaining, o.limit), (true, Some(7), None));
+        // A reset already past on the server's clock stays negative: unusable everywhere.
+        info.server_date = Some(at(1_031));
+        let late = Observation::new(http::StatusCode::TOO_MANY_REQUESTS, Some(&info));
+        assert_eq!(late.reset_in_micros, Some(-1_000_000));
+        assert!(!late.ok);
+        let none = Observation::new(http::StatusCode::OK, None);
+        assert_eq!((none.remaining, none.reset_in_micros), (None, None));
+    }
+
+    #[test]
+    fn replies_decode_and_unknown_verdicts_are_errors() {
+        assert_eq!(
+            Reply::decode((0, 1500)).unwrap(),
+            Reply::Go(Duration::from_micros(1500))
+        );
+        assert_eq!(
+            Reply::decode((1, 20)).unwrap(),
+            Reply::QuotaExhausted(Duration::from_micros(20))
+        );
+        assert_eq!(Reply::decode((2, 0)).unwrap(), Reply::NoUsableReset);
+        assert_eq!(Reply::decode((3, -1)).unwrap(), Reply::Hit(None));
+        assert_eq!(
+            Reply::decode((3, 5)).unwrap(),
+            Reply::Hit(Some(Duration::from_micros(5)))
+        );
+        assert!(Reply::decode((9, 0)).is_err());
+    }
+}

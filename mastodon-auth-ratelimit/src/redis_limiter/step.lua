@@ -1,0 +1,152 @@
+-- One step of a rate budget shared by every process, for one key (KEYS[1], a hash).
+--
+-- The state is the Pacer's: a GCRA quota (its theoretical arrival time `tat`) and Mastodon.py's
+-- rate-limit state machine (Mastodon.__api_request: remaining, limit, reset, last call,
+-- backoff). Every time is in microseconds on this server's clock (TIME), so the processes'
+-- clocks never need to agree: clients send only durations.
+--
+-- ARGV[1]  "send" (before a request) or "429" (after a 429 response)
+-- ARGV[2]  the method: "wait", "throw" or "pace"
+-- ARGV[3]  the quota's interval between requests (0: no quota)
+-- ARGV[4]  the quota's burst: how many requests may go at once
+-- ARGV[5]  the pace factor
+-- ARGV[6]  how long ago a response arrived whose headers follow, or "" for none
+-- ARGV[7]  "1" when that response's status was below 400
+-- ARGV[8]  its X-RateLimit-Remaining, or ""
+-- ARGV[9]  its X-RateLimit-Limit, or ""
+-- ARGV[10] its X-RateLimit-Reset as a time after the response (corrected for the server's
+--          Date; zero or negative when already past), or ""
+-- ARGV[11] how long an idle key is kept, in milliseconds
+--
+-- Reply {verdict, micros}:
+--   0  go (or resend) after `micros`
+--   1  throw: the quota is used up; the next request is allowed in `micros`
+--   2  pace: the server gave no usable reset time
+--   3  throw: the server said nothing is left; it resets in `micros` (-1: unknown)
+
+if redis.replicate_commands then
+  -- Redis before 5 replicates scripts verbatim and refuses writes after TIME without this.
+  redis.replicate_commands()
+end
+
+local MAX_SLEEP = 300000000
+local INITIAL_BACKOFF = 2000000
+
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+
+local step, method = ARGV[1], ARGV[2]
+local tau, burst, pacefactor = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+
+local f = redis.call('HMGET', KEYS[1],
+  'tat', 'limit', 'remaining', 'reset', 'lastcall', 'backoff', 'had_reset', 'observed')
+local tat = tonumber(f[1]) or 0
+local limit = tonumber(f[2]) or 300
+local remaining = tonumber(f[3]) or 300
+local reset = tonumber(f[4]) or 0        -- 0: unknown
+local lastcall = tonumber(f[5]) or 0     -- 0: no response with a Remaining header yet
+local backoff = tonumber(f[6]) or INITIAL_BACKOFF
+local had_reset = f[7] == '1'            -- the server has given a usable reset at least once
+local observed = tonumber(f[8]) or 0     -- when the latest response folded in arrived
+
+-- A sleep of `d`, at most five minutes, never negative.
+local function capped(d)
+  if d > MAX_SLEEP then return MAX_SLEEP end
+  if d > 0 then return math.floor(d) end
+  return 0
+end
+
+-- Folds a response's headers into the state, unless a later response already has been
+-- (responses from several processes arrive here out of order).
+if ARGV[6] ~= '' then
+  local at = now - tonumber(ARGV[6])
+  if at >= observed then
+    observed = at
+    local got_reset = false
+    if ARGV[8] ~= '' then
+      remaining = tonumber(ARGV[8])
+      lastcall = at
+    end
+    if ARGV[9] ~= '' then limit = tonumber(ARGV[9]) end
+    if ARGV[10] ~= '' then
+      got_reset = true
+      local reset_in = tonumber(ARGV[10])
+      if reset_in > 0 then
+        reset = at + reset_in
+        backoff = INITIAL_BACKOFF
+        had_reset = true
+      else
+        reset = 0
+      end
+    end
+    if not got_reset and reset ~= 0 and reset <= at then reset = 0 end
+    if ARGV[7] == '1' then backoff = INITIAL_BACKOFF end
+  end
+end
+
+local usable = reset > now
+
+-- Reserves the quota's next slot at or after `from` and returns its time. Slots are handed out
+-- in order of arrival, so processes waiting on one key are served in turn.
+local function take_quota(from)
+  if tau <= 0 then return from end
+  local t = math.max(tat, from)
+  tat = t + tau
+  return math.max(from, t - (burst - 1) * tau)
+end
+
+local verdict, micros = 0, 0
+if step == 'send' then
+  local start = now
+  if method == 'pace' and lastcall ~= 0 and not usable and not had_reset then
+    verdict = 2
+  elseif method == 'throw' and remaining == 0 and usable then
+    -- A response (perhaps another process's) said nothing is left until the reset.
+    verdict, micros = 3, reset - now
+  elseif method == 'throw' and tau > 0 and math.max(tat, now) - (burst - 1) * tau > now then
+    verdict, micros = 1, math.max(tat, now) - (burst - 1) * tau - now
+  else
+    if method == 'wait' and remaining == 0 and usable then
+      start = now + capped(reset - now)
+    end
+    start = take_quota(start)
+    if method == 'pace' and lastcall ~= 0 and reset > start then
+      -- Spread what is left of the window evenly, and reserve this request's place in it.
+      local to_reset = reset - start
+      local delay = to_reset
+      if remaining > 0 then
+        delay = (to_reset / remaining - (start - lastcall)) / pacefactor
+      end
+      start = start + capped(delay)
+      lastcall = math.max(lastcall, start)
+      remaining = math.max(remaining - 1, 0)
+    end
+    micros = start - now
+  end
+else
+  -- Whatever its headers say, a 429 means nothing is left until the reset: the others wait
+  -- for it (or fail, in throw mode) rather than collect a 429 each.
+  remaining = 0
+  if method == 'throw' then
+    verdict, micros = 3, -1
+    if usable then micros = reset - now end
+  elseif method == 'pace' and not usable then
+    verdict = 2
+  else
+    if not usable then
+      -- Wait without a reset: invent one from the backoff, 2 s doubling to 5 minutes.
+      reset = now + backoff
+      backoff = math.min(backoff * 2, MAX_SLEEP)
+    end
+    -- The resend is a request like any other: it needs a quota slot too.
+    micros = take_quota(now + capped(reset - now)) - now
+  end
+end
+
+local function int(x) return string.format('%.0f', x) end
+redis.call('HSET', KEYS[1], 'tat', int(tat), 'limit', int(limit), 'remaining', int(remaining),
+  'reset', int(reset), 'lastcall', int(lastcall), 'backoff', int(backoff),
+  'had_reset', had_reset and '1' or '0', 'observed', int(observed))
+local horizon = math.max(tat, reset, lastcall, now) - now
+redis.call('PEXPIRE', KEYS[1], int(math.floor(horizon / 1000) + tonumber(ARGV[11])))
+return {verdict, math.floor(micros)}

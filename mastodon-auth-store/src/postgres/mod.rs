@@ -1,0 +1,484 @@
+//! [`PostgresStore`]: credentials in PostgreSQL, one truth for every process of a fleet.
+
+mod error;
+mod migrations;
+mod tls;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use mastodon_auth_core::{
+    AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientSecret, CredentialStore,
+    InstanceUrl, RefreshToken, Scopes, StoreError, UserCredentials,
+};
+use tokio_postgres::Row;
+
+pub use self::error::PostgresError;
+pub use self::migrations::SCHEMA_VERSION;
+
+/// The profile a store uses unless told otherwise.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// Settings for a [`PostgresStore`]; see [`PostgresStore::builder`].
+#[must_use]
+pub struct PostgresStoreBuilder {
+    url: String,
+    profile: String,
+    pool_size: usize,
+    connect_timeout: Duration,
+    roots: rustls::RootCertStore,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl fmt::Debug for PostgresStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the URL: it may hold a password.
+        f.debug_struct("PostgresStoreBuilder")
+            .field("profile", &self.profile)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStoreBuilder {
+    /// Whose active account this store reads and sets (default [`DEFAULT_PROFILE`]). Accounts
+    /// and apps are shared by every profile; each profile has its own active account, so
+    /// several services can share one database.
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = profile.into();
+        self
+    }
+
+    /// How many connections the store keeps at most (default 16).
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// How long connecting to the database may take (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Also trusts the CA certificates in `pem` for the database's TLS certificate (by
+    /// default only the public web PKI's roots are trusted).
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] when `pem` holds no usable certificate.
+    pub fn add_root_pem(mut self, pem: &[u8]) -> Result<Self, StoreError> {
+        let mut added = 0;
+        for cert in rustls_pemfile::certs(&mut &pem[..]) {
+            let cert = cert.map_err(|e| {
+                StoreError::Unsupported(format!("the database CA PEM cannot be read: {e}"))
+            })?;
+            self.roots.add(cert).map_err(|e| {
+                StoreError::Unsupported(format!("the database CA certificate is not usable: {e}"))
+            })?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(StoreError::Unsupported(
+                "the database CA PEM holds no certificate".into(),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Uses this rustls configuration for TLS to the database, instead of the roots above
+    /// (for client certificates, say).
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Connects, and creates or upgrades the schema (see [`SCHEMA_VERSION`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] for a connection string that cannot be parsed;
+    /// [`StoreError::Backend`] when the database cannot be reached or migrated.
+    pub async fn connect(self) -> Result<PostgresStore, StoreError> {
+        let mut config: tokio_postgres::Config = self.url.parse().map_err(|e| {
+            StoreError::Unsupported(format!("invalid PostgreSQL connection string: {e}"))
+        })?;
+        config.connect_timeout(self.connect_timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("mastodon-auth");
+        }
+        let target = describe(&config);
+        let tls = self.tls.unwrap_or_else(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            Arc::new(
+                rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .unwrap_or_else(|_| unreachable!("ring supports the default TLS versions"))
+                    .with_root_certificates(self.roots)
+                    .with_no_client_auth(),
+            )
+        });
+        let manager = Manager::from_config(
+            config,
+            tls::MakeRustls(tls),
+            ManagerConfig {
+                // A connection that died with the server is noticed here and replaced.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(self.pool_size)
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(self.connect_timeout))
+            .wait_timeout(Some(self.connect_timeout.saturating_mul(2)))
+            .build()
+            .map_err(|e| StoreError::backend(error::BACKEND, e))?;
+        let store = PostgresStore {
+            pool,
+            profile: self.profile,
+            target,
+        };
+        let mut client = store.client("connect").await?;
+        migrations::migrate(&mut client).await?;
+        Ok(store)
+    }
+}
+
+/// `host:port/dbname` of a configuration, for `Debug` (never the password).
+fn describe(config: &tokio_postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map_or_else(String::new, |h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        });
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""))
+}
+
+/// Credentials in PostgreSQL: apps per instance, users per account, and an active account per
+/// *profile*, shared by every process that connects to the same database.
+///
+/// - The store creates its tables on first connection and upgrades them when a newer version
+///   of this library needs it (embedded SQL migrations recorded in
+///   `mastodon_auth_schema_version`, applied under an advisory lock, so processes that start
+///   together migrate once). A database from a newer library is refused, not touched.
+/// - Every write is one transaction: a user saved and made active together, or neither.
+/// - A database that is down gives [`StoreError::Backend`] with a [`PostgresError`]; the pool
+///   replaces broken connections, so operations succeed again as soon as it is back.
+/// - Secrets are stored as they are (protect the database as you would the credential
+///   files), and never appear in logs, `Debug` or errors: PostgreSQL's error details, which
+///   can quote a row, are dropped.
+/// - TLS to the database goes through rustls, as the connection string's `sslmode` asks
+///   (`disable`, `prefer` — the default — or `require`); the certificate is always verified,
+///   against the web PKI's roots or those given to [`add_root_pem`](PostgresStoreBuilder::add_root_pem).
+///
+/// Tables are created in the connection's current schema; to keep them elsewhere, set the
+/// search path in the connection string (`options=-csearch_path%3Dauth`).
+///
+/// ```no_run
+/// use mastodon_auth_core::Mastodon;
+/// use mastodon_auth_store::PostgresStore;
+/// # async fn run(transport: impl mastodon_auth_core::HttpTransport + 'static) -> Result<(), mastodon_auth_core::Error> {
+/// let store = PostgresStore::builder("postgres://bots@db.internal/bots?sslmode=require")
+///     .profile("cross-poster")
+///     .connect()
+///     .await?;
+/// let client = Mastodon::builder("https://mastodon.example")
+///     .transport(transport) // e.g. mastodon_auth_http::HyperTransport
+///     .store(store)
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct PostgresStore {
+    pool: Pool,
+    profile: String,
+    target: String,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("database", &self.target)
+            .field("profile", &self.profile)
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// Settings for a store on the database at `url` (`postgres://user:password@host:port/db`
+    /// or `host=… user=… dbname=…`).
+    pub fn builder(url: impl Into<String>) -> PostgresStoreBuilder {
+        PostgresStoreBuilder {
+            url: url.into(),
+            profile: DEFAULT_PROFILE.to_owned(),
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(5),
+            roots: rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            },
+            tls: None,
+        }
+    }
+
+    /// [`builder`](Self::builder)`(url).connect()`: the default profile and settings.
+    ///
+    /// # Errors
+    /// As [`PostgresStoreBuilder::connect`].
+    pub async fn connect(url: impl Into<String>) -> Result<Self, StoreError> {
+        Self::builder(url).connect().await
+    }
+
+    /// The profile whose active account this store reads and sets.
+    #[must_use]
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+
+    async fn client(&self, action: &'static str) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self
+            .pool
+            .get()
+            .await
+            .map_err(|e| PostgresError::pool(action, &e))?)
+    }
+
+    /// Runs one read or one single-statement write on a pooled connection.
+    async fn query(
+        &self,
+        action: &'static str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self.client(action).await?;
+        let err = |e: tokio_postgres::Error| PostgresError::query(action, &e);
+        let statement = client.prepare_cached(sql).await.map_err(err)?;
+        Ok(client.query(&statement, params).await.map_err(err)?)
+    }
+}
+
+const APP_COLUMNS: &str = "instance, client_id, client_secret, name, scopes, redirect_uris";
+const USER_COLUMNS: &str = "account, instance, access_token, refresh_token, expires_at, scopes, \
+                            client_id, client_secret";
+
+/// A stored value that does not parse: the row is named, its content never quoted.
+fn corrupt(table: &str, key: &str, column: &str, why: impl fmt::Display) -> StoreError {
+    PostgresError::corrupt(
+        "read the credential store",
+        format!("{table} row {key:?}: {column} is not valid: {why}"),
+    )
+    .into()
+}
+
+fn scopes(table: &str, key: &str, text: Option<String>) -> Result<Option<Scopes>, StoreError> {
+    text.map(|s| s.parse::<Scopes>())
+        .transpose()
+        .map_err(|e| corrupt(table, key, "scopes", e))
+}
+
+fn app_from_row(row: &Row) -> Result<AppCredentials, StoreError> {
+    let key: String = row.get(0);
+    let instance =
+        InstanceUrl::parse(&key).map_err(|e| corrupt("mastodon_auth_apps", &key, "instance", e))?;
+    let mut app = AppCredentials::new(
+        instance,
+        row.get::<_, String>(1),
+        ClientSecret::new(row.get::<_, String>(2)),
+    );
+    app.name = row.get(3);
+    app.scopes = scopes("mastodon_auth_apps", &key, row.get(4))?;
+    app.redirect_uris = row.get(5);
+    Ok(app)
+}
+
+fn user_from_row(row: &Row) -> Result<UserCredentials, StoreError> {
+    let key: String = row.get(0);
+    let table = "mastodon_auth_users";
+    let account = AccountKey::parse(&key).map_err(|e| corrupt(table, &key, "account", e))?;
+    let instance =
+        InstanceUrl::parse(row.get(1)).map_err(|e| corrupt(table, &key, "instance", e))?;
+    let mut user = UserCredentials::new(instance, AccessToken::new(row.get::<_, String>(2)))
+        .with_account(account);
+    user.refresh_token = row.get::<_, Option<String>>(3).map(RefreshToken::new);
+    user.expires_at = row.get::<_, Option<SystemTime>>(4);
+    user.scopes = scopes(table, &key, row.get(5))?;
+    user.client_id = row.get(6);
+    user.client_secret = row.get::<_, Option<String>>(7).map(ClientSecret::new);
+    Ok(user)
+}
+
+#[async_trait::async_trait]
+impl CredentialStore for PostgresStore {
+    async fn load_app(&self, instance: &InstanceUrl) -> Result<Option<AppCredentials>, StoreError> {
+        let sql = format!("SELECT {APP_COLUMNS} FROM mastodon_auth_apps WHERE instance = $1");
+        let rows = self
+            .query("load an app", &sql, &[&instance.as_str()])
+            .await?;
+        rows.first().map(app_from_row).transpose()
+    }
+
+    async fn save_app(&self, app: &AppCredentials) -> Result<(), StoreError> {
+        let scopes = app.scopes.as_ref().map(ToString::to_string);
+        let sql = format!(
+            "INSERT INTO mastodon_auth_apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (instance) DO UPDATE SET
+                 client_id = excluded.client_id, client_secret = excluded.client_secret,
+                 name = excluded.name, scopes = excluded.scopes,
+                 redirect_uris = excluded.redirect_uris, updated_at = now()"
+        );
+        self.query(
+            "save an app",
+            &sql,
+            &[
+                &app.instance.as_str(),
+                &app.client_id,
+                &app.client_secret.expose(),
+                &app.name,
+                &scopes,
+                &app.redirect_uris,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn load_user(&self, account: &AccountKey) -> Result<Option<UserCredentials>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM mastodon_auth_users WHERE account = $1");
+        let rows = self
+            .query("load a user", &sql, &[&account.as_str()])
+            .await?;
+        rows.first().map(user_from_row).transpose()
+    }
+
+    async fn load_active_user(&self) -> Result<Option<UserCredentials>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM mastodon_auth_users
+             WHERE account = (SELECT account FROM mastodon_auth_active WHERE profile = $1)"
+        );
+        let rows = self
+            .query("load the active user", &sql, &[&self.profile])
+            .await?;
+        rows.first().map(user_from_row).transpose()
+    }
+
+    async fn save_user(&self, user: &UserCredentials) -> Result<(), StoreError> {
+        let Some(account) = &user.account else {
+            return Err(StoreError::AccountRequired);
+        };
+        let action = "save a user";
+        let err = |e: tokio_postgres::Error| PostgresError::query(action, &e);
+        let scopes = user.scopes.as_ref().map(ToString::to_string);
+        let mut client = self.client(action).await?;
+        let tx = client.transaction().await.map_err(err)?;
+        let upsert = tx
+            .prepare_cached(&format!(
+                "INSERT INTO mastodon_auth_users ({USER_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (account) DO UPDATE SET
+                     instance = excluded.instance, access_token = excluded.access_token,
+                     refresh_token = excluded.refresh_token, expires_at = excluded.expires_at,
+                     scopes = excluded.scopes, client_id = excluded.client_id,
+                     client_secret = excluded.client_secret, updated_at = now()"
+            ))
+            .await
+            .map_err(err)?;
+        tx.execute(
+            &upsert,
+            &[
+                &account.as_str(),
+                &user.instance.as_str(),
+                &user.access_token.expose(),
+                &user.refresh_token.as_ref().map(RefreshToken::expose),
+                &user.expires_at,
+                &scopes,
+                &user.client_id,
+                &user.client_secret.as_ref().map(ClientSecret::expose),
+            ],
+        )
+        .await
+        .map_err(err)?;
+        let activate = tx
+            .prepare_cached(
+                "INSERT INTO mastodon_auth_active (profile, account) VALUES ($1, $2)
+                 ON CONFLICT (profile) DO UPDATE SET account = excluded.account",
+            )
+            .await
+            .map_err(err)?;
+        tx.execute(&activate, &[&self.profile, &account.as_str()])
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl AccountDirectory for PostgresStore {
+    async fn remove_user(&self, account: &AccountKey) -> Result<bool, StoreError> {
+        // The active rows naming the account go with it (ON DELETE CASCADE).
+        let rows = self
+            .query(
+                "remove a user",
+                "DELETE FROM mastodon_auth_users WHERE account = $1 RETURNING account",
+                &[&account.as_str()],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn list_users(&self) -> Result<Vec<AccountKey>, StoreError> {
+        let rows = self
+            .query(
+                "list users",
+                // Byte order, whatever the database's collation: the order AccountsFile keeps.
+                r#"SELECT account FROM mastodon_auth_users ORDER BY account COLLATE "C""#,
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let key: String = row.get(0);
+                AccountKey::parse(&key)
+                    .map_err(|e| corrupt("mastodon_auth_users", &key, "account", e))
+            })
+            .collect()
+    }
+
+    async fn active_user(&self) -> Result<Option<AccountKey>, StoreError> {
+        let rows = self
+            .query(
+                "read the active user",
+                "SELECT account FROM mastodon_auth_active WHERE profile = $1",
+                &[&self.profile],
+            )
+            .await?;
+        rows.first()
+            .map(|row| {
+                let key: String = row.get(0);
+                AccountKey::parse(&key)
+                    .map_err(|e| corrupt("mastodon_auth_active", &key, "account", e))
+            })
+            .transpose()
+    }
+
+    async fn set_active_user(&self, account: &AccountKey) -> Result<(), StoreError> {
+        let rows = self
+            .query(
+                "set the active user",
+                "INSERT INTO mastodon_auth_active (profile, account)
+                 SELECT $1, account FROM mastodon_auth_users WHERE account = $2
+                 ON CONFLICT (profile) DO UPDATE SET account = excluded.account
+                 RETURNING account",
+                &[&self.profile, &account.as_str()],
+            )
+            .await?;
+        if rows.is_empty() {
+            return Err(StoreError::UnknownAccount(account.to_string()));
+        }
+        Ok(())
+    }
+}
