@@ -302,3 +302,83 @@ async fn defect_10_ca_cert_is_read_only_to_connect_and_only_a_small_regular_file
         );
     }
 }
+
+/// Defect 5 (the CLI's part): against a server that answers 429 to everything, the tool said
+/// nothing and waited without end. Now it says what it waits for and gives up after a small
+/// retry budget with exit 5 (server error).
+#[tokio::test]
+async fn defect_5_a_429_storm_is_announced_and_ends_with_exit_5() {
+    let env = Env::new(LocalInstance::builder()).await;
+    assert_eq!(env.login_loopback(&env.base(), &[]).await.0, 0);
+    let before = env.requests_to("/api/v1/accounts/verify_credentials");
+    env.instance.inject_on(
+        "/api/v1/accounts/verify_credentials",
+        Fault::TooManyRequestsFor(Duration::from_secs(3)),
+        usize::MAX,
+    );
+    let (code, _, err) = env.run(&["whoami"], "").await;
+    assert_eq!(code, 5, "{err}");
+    // Each wait lasts until the reset (3 s away) plus the second Mastodon.py adds.
+    let waits: Vec<&str> = err.lines().filter(|l| l.starts_with("waiting ")).collect();
+    assert_eq!(waits.len(), 2, "{err}");
+    for (retry, line) in waits.iter().enumerate() {
+        let seconds: u64 = line["waiting ".len()..]
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!((3..=4).contains(&seconds), "{line}");
+        assert!(
+            line.ends_with(&format!(
+                " s for the server's rate limit (HTTP 429, retry {} of 2)…",
+                retry + 1
+            )),
+            "{line}"
+        );
+    }
+    assert!(
+        err.lines().last().is_some_and(
+            |l| l.starts_with("mastodon-auth: ") && l.contains("gave up after 2 retries and ")
+        ),
+        "{err}"
+    );
+    // The first attempt and two retries.
+    assert_eq!(
+        env.requests_to("/api/v1/accounts/verify_credentials") - before,
+        3
+    );
+}
+
+/// Defect 11 (the CLI's part): a live process holding the accounts file's lock made `use`
+/// block in silence. Now it says which file it waits for, and goes on once the lock is free.
+#[tokio::test]
+async fn defect_11_waiting_for_a_held_lock_is_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    seed_account(&config, "alice@example.com", "https://example.com", "TOKEN");
+    let accounts = config.join("accounts.json");
+    let held = mastodon_auth::store::atomic::lock(
+        &accounts,
+        &mastodon_auth::store::atomic::LockWait::new(),
+    )
+    .unwrap();
+    let mut cmd = binary(&config);
+    cmd.args(["use", "alice@example.com"]);
+    let using = tokio::spawn(run(cmd, ""));
+    // Held well past the one second after which the wait is announced.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    drop(held);
+    let (code, out, err) = using.await.unwrap();
+    assert_eq!(
+        (code, out.trim()),
+        (0, "Now using alice@example.com"),
+        "{err}"
+    );
+    assert_eq!(
+        err,
+        format!(
+            "waiting for {} (held by another mastodon-auth)…\n",
+            accounts.display()
+        )
+    );
+}

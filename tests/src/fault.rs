@@ -27,8 +27,12 @@ pub enum Fault {
     /// Answer 200 with a JSON body of exactly this many bytes (when at least 14).
     Oversized(usize),
     /// Answer 429 `{"error":"Too many requests"}` with `X-RateLimit-*` headers (Remaining 0)
-    /// and no `Retry-After`, as rack-attack does.
+    /// and no `Retry-After`, as rack-attack does. The reset is the end of the throttle's
+    /// current window.
     TooManyRequests,
+    /// Like [`TooManyRequests`](Self::TooManyRequests), with the reset this far in the future
+    /// (a client that waits for it waits this long).
+    TooManyRequestsFor(Duration),
 }
 
 /// A queued fault: applies to the next `remaining` requests whose path matches.

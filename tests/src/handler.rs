@@ -43,7 +43,7 @@ pub(crate) fn route(shared: &Shared, req: &Req) -> Reply {
     if is_api {
         for (hit, key_limit) in throttle_hits(shared, st, req, &auth) {
             if hit.exceeded() {
-                return throttle::too_many(key_limit, hit.period, now, epoch);
+                return throttle::too_many(key_limit, throttle::reset_time(now, hit.period), epoch);
             }
             if reported.is_none_or(|r| hit.remaining() < r.remaining()) {
                 reported = Some(hit);

@@ -484,15 +484,14 @@ fn fault_reply(shared: &Shared, fault: Fault) -> Reply {
             };
             Reply::json(200, body)
         }
-        Fault::TooManyRequests => {
+        Fault::TooManyRequests | Fault::TooManyRequestsFor(_) => {
             let now = now(&shared.lock());
             let t = shared.config.api_throttle;
-            throttle::too_many(
-                t.limit,
-                t.period,
-                now,
-                shared.config.profile.epoch_reset_header(),
-            )
+            let reset = match fault {
+                Fault::TooManyRequestsFor(after) => now + after,
+                _ => throttle::reset_time(now, t.period),
+            };
+            throttle::too_many(t.limit, reset, shared.config.profile.epoch_reset_header())
         }
     }
 }

@@ -49,7 +49,11 @@ pub(crate) fn reset_time(now: Duration, period: Duration) -> Duration {
 
 /// `X-RateLimit-Reset`: ISO 8601 with microseconds and `Z`, or (GoToSocial) epoch seconds.
 pub(crate) fn reset_header(now: Duration, period: Duration, epoch_seconds: bool) -> String {
-    let reset = reset_time(now, period);
+    format_reset(reset_time(now, period), epoch_seconds)
+}
+
+/// A reset time (since the epoch) as the header's value.
+fn format_reset(reset: Duration, epoch_seconds: bool) -> String {
     if epoch_seconds {
         reset.as_secs().to_string()
     } else {
@@ -68,14 +72,11 @@ pub(crate) fn apply(reply: &mut Reply, hit: &Hit, now: Duration, epoch_seconds: 
 }
 
 /// rack-attack's `throttled_responder`: 429, Remaining 0, no `Retry-After`.
-pub(crate) fn too_many(limit: u32, period: Duration, now: Duration, epoch_seconds: bool) -> Reply {
+pub(crate) fn too_many(limit: u32, reset: Duration, epoch_seconds: bool) -> Reply {
     let mut r = Reply::new(429, "application/json", r#"{"error":"Too many requests"}"#);
     r.set("x-ratelimit-limit", limit.to_string());
     r.set("x-ratelimit-remaining", "0");
-    r.set(
-        "x-ratelimit-reset",
-        reset_header(now, period, epoch_seconds),
-    );
+    r.set("x-ratelimit-reset", format_reset(reset, epoch_seconds));
     r
 }
 

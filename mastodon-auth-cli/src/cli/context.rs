@@ -3,15 +3,25 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use mastodon_auth::ratelimit::RetryBudget;
+use mastodon_auth::store::atomic::LockWait;
 use mastodon_auth::{
     AccountKey, AccountsFile, CredentialStore, HyperTransport, InstanceUrl, Mastodon,
     MastodonBuilder, Pacer, RateLimitMethod, UserCredentials,
 };
 
 use super::failure::{Exit, Failure};
-use super::output::Output;
+use super::output::{self, Output};
 use super::trust;
+
+/// A person at a terminal waits out a short rate limit, not a storm: two retries and two
+/// minutes at most, then exit 5 with the server's rate limit named.
+const RETRY_BUDGET: RetryBudget = RetryBudget::new(2, Duration::from_secs(120));
+
+/// Waits shorter than this pass silently; longer ones are announced on stderr.
+const ANNOUNCE_WAITS_OVER: Duration = Duration::from_secs(2);
 
 /// `<platform config folder>/mastodon-auth`, e.g. `~/.config/mastodon-auth` on Linux.
 pub(crate) fn default_config_dir() -> Option<PathBuf> {
@@ -44,7 +54,14 @@ impl Context {
         })?;
         Ok(Self {
             out: Output { json },
-            store: Arc::new(AccountsFile::open(config.join("accounts.json"))),
+            store: Arc::new(AccountsFile::open(config.join("accounts.json")).lock_wait(
+                LockWait::new().on_wait(|file| {
+                    output::note(&format!(
+                        "waiting for {} (held by another mastodon-auth)…",
+                        file.display()
+                    ));
+                }),
+            )),
             config,
             verbose,
             ca_cert,
@@ -85,7 +102,16 @@ impl Context {
     pub(crate) fn builder(&self, instance: &InstanceUrl) -> Result<MastodonBuilder, Failure> {
         Ok(Mastodon::builder(instance.as_str())
             .transport(self.transport_for(instance)?)
-            .rate_limiter(Pacer::new(RateLimitMethod::Wait))
+            .rate_limiter(
+                Pacer::new(RateLimitMethod::Wait)
+                    .retry_budget(RETRY_BUDGET)
+                    .on_wait(ANNOUNCE_WAITS_OVER, |wait, reason| {
+                        output::note(&format!(
+                            "waiting {:.0} s for {reason}…",
+                            wait.as_secs_f64().ceil()
+                        ));
+                    }),
+            )
             .user_agent(concat!("mastodon-auth-cli/", env!("CARGO_PKG_VERSION")))
             .debug_requests(self.verbose))
     }
