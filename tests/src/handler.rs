@@ -63,7 +63,7 @@ pub(crate) fn route(shared: &Shared, req: &Req) -> Reply {
     reply
 }
 
-/// Counts the request against every throttle it matches (rack-attack's rules, §7).
+/// Counts the request against every throttle it matches (Mastodon's rack-attack rules, `config/initializers/rack_attack.rb`).
 fn throttle_hits(shared: &Shared, st: &mut State, req: &Req, auth: &Auth) -> Vec<(Hit, u32)> {
     let cfg = &shared.config;
     let now = now(st);
