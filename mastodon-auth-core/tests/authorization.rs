@@ -3,7 +3,7 @@
 mod support;
 
 use mastodon_auth_core::{Error, PkceVerifier, Scopes};
-use support::{Script, cassette, form_pairs};
+use support::{Recorded as _, Script, cassette, form_pairs};
 
 const META_4_7: &str = "mastodon-4.7.3/test_auth_request_url.yaml";
 

@@ -3,7 +3,7 @@
 mod support;
 
 use mastodon_auth_core::{Error, Mastodon, TransportError};
-use support::{Script, cassette};
+use support::{Recorded as _, Script, cassette};
 
 async fn logged_in(script: &Script) -> Mastodon {
     script
@@ -33,7 +33,7 @@ async fn revoke_sends_the_recorded_body_and_forgets_the_token() {
     );
     assert_eq!(
         Some(seen.body.as_str()),
-        recorded[3].request_body.as_deref()
+        recorded[3].request.body.as_deref()
     );
     assert_eq!(
         seen.header("authorization").as_deref(),

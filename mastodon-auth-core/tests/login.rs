@@ -10,7 +10,7 @@ use bytes::Bytes;
 use mastodon_auth_core::{
     AuthorizedCode, Error, LoginGrant, Mastodon, Password, RefreshToken, Scopes, TransportError,
 };
-use support::{Script, cassette, field_multiset};
+use support::{Recorded as _, Script, cassette, field_multiset};
 
 const PRE_4_4_PASSWORD: &str = "mastodon-pre-4.4/test_log_in_password.yaml";
 
@@ -68,7 +68,7 @@ async fn password_grant_matches_the_recorded_request() {
     );
     assert_eq!(
         field_multiset(&seen.form()),
-        field_multiset(&recorded[1].request_form())
+        field_multiset(&recorded[1].request.form())
     );
     assert_eq!(seen.header("authorization"), None);
 }

@@ -3,7 +3,7 @@
 mod support;
 
 use mastodon_auth_core::{Error, Scopes};
-use support::{Script, cassette, field_multiset};
+use support::{Recorded as _, Script, cassette, field_multiset};
 
 #[tokio::test]
 async fn create_app_sends_mastodon_py_fields_in_order() {
@@ -26,14 +26,14 @@ async fn create_app_sends_mastodon_py_fields_in_order() {
     assert_eq!(seen.method, "POST");
     assert_eq!(seen.url, "http://localhost:3000/api/v1/apps");
     // Byte for byte what Mastodon.py sent.
-    assert_eq!(Some(seen.body.as_str()), recorded.request_body.as_deref());
+    assert_eq!(Some(seen.body.as_str()), recorded.request.body.as_deref());
     assert_eq!(
         seen.header("content-type").as_deref(),
         Some("application/x-www-form-urlencoded")
     );
     assert_eq!(seen.header("user-agent").as_deref(), Some("mastodonpy"));
     assert_eq!(seen.header("authorization"), None);
-    let answer: serde_json::Value = serde_json::from_str(&recorded.body).unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&recorded.response.body).unwrap();
     assert_eq!(app.client_id, answer["client_id"].as_str().unwrap());
     assert_eq!(
         app.client_secret.expose(),
@@ -42,7 +42,7 @@ async fn create_app_sends_mastodon_py_fields_in_order() {
     assert_eq!(client.client_id().as_deref(), Some(app.client_id.as_str()));
     assert_eq!(
         field_multiset(&seen.form()),
-        field_multiset(&recorded.request_form())
+        field_multiset(&recorded.request.form())
     );
 }
 

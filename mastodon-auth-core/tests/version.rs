@@ -3,7 +3,7 @@
 mod support;
 
 use mastodon_auth_core::{Error, VersionCheckMode, VersionError};
-use support::{Script, cassette};
+use support::{Recorded as _, Script, cassette};
 
 #[tokio::test]
 async fn created_mode_asks_once_and_caches() {

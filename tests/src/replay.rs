@@ -76,6 +76,15 @@ pub struct RecordedCall {
 }
 
 impl RecordedCall {
+    /// The form fields of the body (`application/x-www-form-urlencoded`), in order; empty
+    /// without a body.
+    #[must_use]
+    pub fn form(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(self.body.as_deref().unwrap_or_default().as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
     /// The path and query of [`uri`](Self::uri), without scheme and authority.
     #[must_use]
     pub fn path_and_query(&self) -> &str {
@@ -108,6 +117,34 @@ pub struct RecordedResponse {
 }
 
 impl RecordedResponse {
+    /// The response as an [`http::Response`], with every recorded header (those that are not
+    /// valid HTTP are left out): what a scripted transport returns in a unit test.
+    ///
+    /// ```
+    /// let cassette = mastodon_auth_tests::Cassette::recorded("mastodon-4.7.3/test_verify_credentials.yaml")?;
+    /// let response = cassette.interactions[0].response.to_http();
+    /// assert_eq!(response.status(), 200);
+    /// assert!(response.headers().contains_key("x-ratelimit-limit"));
+    /// # Ok::<(), mastodon_auth_tests::CassetteError>(())
+    /// ```
+    #[must_use]
+    pub fn to_http(&self) -> http::Response<bytes::Bytes> {
+        let mut response = http::Response::new(bytes::Bytes::from(self.body.clone()));
+        *response.status_mut() =
+            http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::OK);
+        for (name, values) in &self.headers {
+            let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
+                continue;
+            };
+            for value in values {
+                if let Ok(value) = http::HeaderValue::from_str(value) {
+                    response.headers_mut().append(name.clone(), value);
+                }
+            }
+        }
+        response
+    }
+
     /// The first value of a header (case-insensitive name).
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -213,6 +250,21 @@ fn body(v: Option<&Y>, at: &str) -> Result<Option<String>, CassetteError> {
 }
 
 impl Cassette {
+    /// One of the cassettes recorded from real servers that ship with this crate, by its
+    /// path under `fixtures/cassettes/` (`mastodon-4.7.3/…` from Mastodon 4.7.3,
+    /// `mastodon-pre-4.4/…` from a server that still had the password grant; their README
+    /// says where each comes from).
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn recorded(name: &str) -> Result<Self, CassetteError> {
+        Self::load(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/cassettes")
+                .join(name),
+        )
+    }
+
     /// Reads and parses a cassette file.
     ///
     /// # Errors

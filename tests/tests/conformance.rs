@@ -4,8 +4,6 @@
 //! multiset, without Mastodon.py's junk `oauth_info` fields) and make of the answers what the
 //! recording says.
 
-use std::path::PathBuf;
-
 use mastodon_auth_core::{
     LoginGrant, Mastodon, MastodonBuilder, Password, Scopes, VersionCheckMode,
 };
@@ -16,12 +14,7 @@ const CLIENT_ID: &str = "__MASTODON_PY_TEST_CLIENT_ID";
 const CLIENT_SECRET: &str = "__MASTODON_PY_TEST_CLIENT_SECRET";
 
 fn cassette(name: &str) -> Cassette {
-    Cassette::load(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/cassettes")
-            .join(name),
-    )
-    .unwrap()
+    Cassette::recorded(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Keeps the recorded interactions the test's operation makes, by index.

@@ -5,18 +5,13 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::{RawClient, Resp, assert_same_shape, register, shape};
 use mastodon_auth_tests::{Approval, Cassette, Interaction, LocalInstance, Profile};
 
 const TEST_APP_SCOPES: &str = "read write follow push admin:read admin:write";
 
 fn cassette(name: &str) -> Cassette {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/cassettes")
-        .join(name);
-    Cassette::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    Cassette::recorded(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Recorded value -> value the local instance issued.

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -114,70 +113,25 @@ pub fn response(status: u16, body: &str, headers: &[(&str, &str)]) -> http::Resp
     b.body(Bytes::from(body.to_owned())).unwrap()
 }
 
-/// A recorded interaction of a cassette (see tests/fixtures/cassettes/README.md).
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    pub method: String,
-    pub uri: String,
-    pub request_body: Option<String>,
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
+pub use mastodon_auth_tests::Interaction;
+
+/// The interactions of one of the test kit's recorded cassettes.
+pub fn cassette(name: &str) -> Vec<Interaction> {
+    mastodon_auth_tests::Cassette::recorded(name)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .interactions
 }
 
-impl Recorded {
-    pub fn answer(&self) -> Answer {
-        let headers: Vec<(&str, &str)> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        Ok(response(self.status, &self.body, &headers))
-    }
-
-    pub fn request_form(&self) -> Vec<(String, String)> {
-        form_pairs(self.request_body.as_deref().unwrap_or(""))
-    }
+/// What the scripted transport answers for a recorded interaction.
+pub trait Recorded {
+    /// The recorded response.
+    fn answer(&self) -> Answer;
 }
 
-pub fn cassette(name: &str) -> Vec<Recorded> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/cassettes")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
-    doc["interactions"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            let req = &i["request"];
-            let resp = &i["response"];
-            let headers = resp["headers"]
-                .as_mapping()
-                .map(|m| {
-                    m.iter()
-                        .flat_map(|(k, vs)| {
-                            let k = k.as_str().unwrap().to_owned();
-                            vs.as_sequence()
-                                .unwrap()
-                                .iter()
-                                .map(move |v| (k.clone(), v.as_str().unwrap().to_owned()))
-                                .collect::<Vec<_>>()
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Recorded {
-                method: req["method"].as_str().unwrap().to_owned(),
-                uri: req["uri"].as_str().unwrap().to_owned(),
-                request_body: req["body"].as_str().map(str::to_owned),
-                status: resp["status"]["code"].as_u64().unwrap() as u16,
-                headers,
-                body: resp["body"]["string"].as_str().unwrap_or("").to_owned(),
-            }
-        })
-        .collect()
+impl Recorded for Interaction {
+    fn answer(&self) -> Answer {
+        Ok(self.response.to_http())
+    }
 }
 
 /// Form fields as a sorted multiset, without the `oauth_info` field Mastodon.py's `log_in`
