@@ -1,6 +1,5 @@
 //! How the client drives its `RateLimiter`: API requests go through it, OAuth requests do not,
 //! and `Verdict::Retry` resends. Uses the `mock` feature's mockall mocks.
-#![cfg(feature = "mock")]
 
 mod support;
 
