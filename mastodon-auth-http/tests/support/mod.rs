@@ -1,5 +1,5 @@
-//! A small loopback HTTP(S) test server and a test PKI (CA + leaf certificates) built with
-//! rcgen, for the transport's integration tests.
+//! A small loopback HTTP(S) test server for the transport's integration tests, with the test
+//! kit's certificate authority.
 
 #![allow(dead_code)] // Each test file uses a different part.
 
@@ -13,104 +13,47 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-/// A test certificate authority.
-pub struct TestCa {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-}
+pub use mastodon_auth_tests::{Alpn, Leaf};
 
-/// A server certificate chain and its key.
-pub struct Leaf {
-    pub chain: Vec<CertificateDer<'static>>,
-    pub key: PrivateKeyDer<'static>,
-}
+/// The test kit's certificate authority, with tests' error handling: a failure to make a
+/// certificate fails the test at once.
+pub struct TestCa(mastodon_auth_tests::TestCa);
 
 impl TestCa {
     pub fn new(name: &str) -> TestCa {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate().expect("CA key");
-        let issuer = CertifiedIssuer::self_signed(params, key).expect("CA certificate");
-        TestCa { issuer }
+        TestCa(mastodon_auth_tests::TestCa::new(name).expect("test CA"))
     }
 
     /// The CA certificate, PEM-encoded, for `add_root_pem`.
     pub fn pem(&self) -> String {
-        self.issuer.pem()
+        self.0.pem()
     }
 
     /// The CA certificate, DER-encoded.
     pub fn der(&self) -> Vec<u8> {
-        self.issuer.der().to_vec()
+        self.0.der()
     }
 
     /// A leaf for `names` (DNS names or IP addresses), valid now.
     pub fn leaf(&self, names: &[&str]) -> Leaf {
-        self.leaf_with(names, false)
+        self.0.leaf(names).expect("leaf certificate")
     }
 
     /// A leaf for `names` that expired in 2001.
     pub fn expired_leaf(&self, names: &[&str]) -> Leaf {
-        self.leaf_with(names, true)
+        self.0
+            .expired_leaf(names)
+            .expect("expired leaf certificate")
     }
-
-    fn leaf_with(&self, names: &[&str], expired: bool) -> Leaf {
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(names).expect("leaf params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "test server");
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
-        }
-        let key = KeyPair::generate().expect("leaf key");
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .expect("leaf certificate");
-        Leaf {
-            chain: vec![cert.der().clone(), self.issuer.der().clone()],
-            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        }
-    }
-}
-
-/// Which protocols the TLS server offers by ALPN.
-#[derive(Clone, Copy)]
-pub enum Alpn {
-    H2AndHttp11,
-    Http11Only,
 }
 
 pub fn tls_config(leaf: Leaf, alpn: Alpn) -> Arc<rustls::ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(leaf.chain, leaf.key)
-        .expect("server certificate");
-    config.alpn_protocols = match alpn {
-        Alpn::H2AndHttp11 => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
-        Alpn::Http11Only => vec![b"http/1.1".to_vec()],
-    };
-    Arc::new(config)
+    leaf.server_config(alpn).expect("server TLS configuration")
 }
 
 pub type Handler =
