@@ -38,6 +38,15 @@
 
 #![warn(missing_docs)]
 
+/// The time a request may take unless configured otherwise: Mastodon.py's `request_timeout`
+/// default, 300 s. The client sends it with every request; transports use it for requests
+/// that carry none.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The `User-Agent` the client (and the transport, for requests without one) sends:
+/// `mastodon-auth/<version>`.
+pub const DEFAULT_USER_AGENT: &str = concat!("mastodon-auth/", env!("CARGO_PKG_VERSION"));
+
 mod client;
 mod entities;
 mod error;

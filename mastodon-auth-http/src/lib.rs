@@ -27,11 +27,11 @@ pub use error::{BuildError, ProxyOrigin};
 pub const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;
 /// The default time allowed for connecting (DNS, TCP and TLS together).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The default time allowed for a whole request when it carries no [`RequestTimeout`]
-/// (Mastodon.py's `request_timeout` default, 300 s).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
-/// The default `User-Agent`, sent when a request has none.
-pub const DEFAULT_USER_AGENT: &str = concat!("mastodon-auth/", env!("CARGO_PKG_VERSION"));
+/// The default time allowed for a whole request when it carries no [`RequestTimeout`]: the
+/// client's own default, Mastodon.py's `request_timeout` (300 s).
+pub const DEFAULT_TIMEOUT: Duration = mastodon_auth_core::DEFAULT_REQUEST_TIMEOUT;
+/// The default `User-Agent`, sent when a request has none: the client's own.
+pub const DEFAULT_USER_AGENT: &str = mastodon_auth_core::DEFAULT_USER_AGENT;
 /// The default interval between HTTP/2 PINGs on an open connection.
 pub const DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// The default time allowed for the answer to an HTTP/2 PING before the connection is closed.

@@ -141,8 +141,8 @@ pub struct MastodonBuilder<T = WithTransport> {
 }
 
 impl MastodonBuilder<NoTransport> {
-    /// Mastodon.py's default request timeout: 300 s.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+    /// Mastodon.py's default request timeout: 300 s ([`DEFAULT_REQUEST_TIMEOUT`](crate::DEFAULT_REQUEST_TIMEOUT)).
+    pub const DEFAULT_TIMEOUT: Duration = crate::DEFAULT_REQUEST_TIMEOUT;
 
     pub(super) fn new(base_url: &str) -> Self {
         Self {
@@ -160,7 +160,7 @@ impl MastodonBuilder<NoTransport> {
             mastodon_version: None,
             version_check_mode: VersionCheckMode::None,
             feature_set: FeatureSet::Mainline,
-            user_agent: Some(concat!("mastodon-auth/", env!("CARGO_PKG_VERSION")).to_owned()),
+            user_agent: Some(crate::DEFAULT_USER_AGENT.to_owned()),
             language: None,
             allow_http: false,
         }
