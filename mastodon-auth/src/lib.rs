@@ -124,3 +124,8 @@ pub use mastodon_auth_ratelimit::Pacer;
 pub mod browser;
 #[cfg(feature = "login")]
 pub mod loopback;
+
+/// The README's Rust examples, compiled with the crate's doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
