@@ -554,7 +554,11 @@ async fn removing_an_account_forgets_it(store: &dyn AccountDirectory, ns: &Names
         call("load_user", store.load_user(&alice).await)?.is_some(),
         false,
     )?;
-    expect_eq("list_users after remove_user", ns.listed(store).await?, vec![bob.clone()])?;
+    expect_eq(
+        "list_users after remove_user",
+        ns.listed(store).await?,
+        vec![bob.clone()],
+    )?;
     expect_eq(
         "active_user after removing another account",
         call("active_user", store.active_user().await)?,
