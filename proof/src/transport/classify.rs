@@ -122,7 +122,7 @@ fn cause<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 's
     }
 }
 
-fn find<'a, T: StdError + 'static>(err: &'a reqwest::Error) -> Option<&'a T> {
+fn find<T: StdError + 'static>(err: &reqwest::Error) -> Option<&T> {
     chain(err).find_map(|e| e.downcast_ref::<T>())
 }
 

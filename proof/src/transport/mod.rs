@@ -79,7 +79,6 @@ impl ReqwestTransport {
     }
 
     /// A builder to add trusted roots and change the limits.
-    #[must_use]
     pub fn builder() -> ReqwestTransportBuilder {
         ReqwestTransportBuilder::default()
     }
