@@ -18,8 +18,13 @@
 //! (`mastodon_auth_tests::store_contract`). The crate is not published: it exists to keep the
 //! extension points honest.
 
+#![warn(missing_docs)]
+
 mod store;
 mod transport;
 
 pub use store::{BACKEND, SCHEMA_VERSION, SqliteStore, UnknownSchema};
-pub use transport::{ReqwestTransport, ReqwestTransportBuilder};
+pub use transport::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, ReqwestTransport,
+    ReqwestTransportBuilder,
+};

@@ -1,8 +1,9 @@
 //! The contract every credential store keeps, as a test suite a store's author runs in one
 //! line.
 //!
-//! [`check`] drives a store through [`CredentialStore`] and [`AccountDirectory`] the way the
-//! client and an account switcher do, and fails with every rule the store breaks:
+//! [`check`] drives a store through [`CredentialStore`](mastodon_auth_core::CredentialStore)
+//! and [`AccountDirectory`] the way the client and an account switcher do, and fails with
+//! every rule the store breaks:
 //!
 //! - apps are kept per instance (the same host on another port is another instance), come
 //!   back exactly as saved, and saving one again replaces it, fields and all;
