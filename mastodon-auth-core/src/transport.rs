@@ -124,6 +124,15 @@ pub enum TransportError {
         /// What the transport saw.
         message: String,
     },
+    /// The server's answer is not HTTP, or breaks HTTP's rules (a garbled status line, a
+    /// header that cannot be parsed, an HTTP/2 protocol error). Unlike
+    /// [`Error::MalformedResponse`](crate::Error::MalformedResponse), no response reached the
+    /// client: the exchange itself failed.
+    #[error("the server's answer is not valid HTTP: {message}")]
+    InvalidResponse {
+        /// What the HTTP client's parser reported.
+        message: String,
+    },
     /// The proxy in front of the server could not be reached, or refused to carry the request
     /// (an HTTP CONNECT answered with a non-2xx status, a failed SOCKS5 handshake).
     ///
@@ -176,6 +185,10 @@ pub enum TransportError {
 /// );
 /// let tls = TransportError::tls("x.example", TlsFailure::UnknownIssuer, "invalid peer certificate");
 /// assert!(tls.to_string().starts_with("TLS handshake with x.example failed"));
+/// assert_eq!(
+///     TransportError::invalid_response("invalid HTTP version parsed").to_string(),
+///     "the server's answer is not valid HTTP: invalid HTTP version parsed"
+/// );
 /// ```
 impl TransportError {
     /// The host name could not be resolved.
@@ -214,6 +227,14 @@ impl TransportError {
     /// The connection broke before the whole response arrived.
     pub fn connection_closed(message: impl fmt::Display) -> Self {
         Self::ConnectionClosed {
+            message: message.to_string(),
+        }
+    }
+
+    /// The server's answer is not valid HTTP; `message` is what the HTTP client's parser
+    /// reported.
+    pub fn invalid_response(message: impl fmt::Display) -> Self {
+        Self::InvalidResponse {
             message: message.to_string(),
         }
     }

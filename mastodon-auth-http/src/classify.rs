@@ -192,9 +192,7 @@ pub(crate) fn request_error(err: &hyper_util::client::legacy::Error) -> Transpor
     };
     if let Some(h) = hyper_err {
         if h.is_parse() || h.is_parse_status() {
-            return TransportError::Other(format!(
-                "the server sent an invalid HTTP response: {message}"
-            ));
+            return TransportError::InvalidResponse { message };
         }
         if h.is_user() {
             return TransportError::InvalidRequest(message);

@@ -285,11 +285,10 @@ async fn a_response_that_is_not_http_is_reported_as_invalid() {
     let transport = HyperTransport::new().expect("transport");
     let result = send(&transport, get(&server.url("http", "/"))).await;
     match result {
-        Err(TransportError::Other(message)) => {
-            assert!(message.contains("invalid HTTP response"), "{message}");
+        Err(TransportError::InvalidResponse { message }) => {
             assert!(!message.contains("SendRequest"), "{message}");
         }
-        other => panic!("expected Other, got {other:?}"),
+        other => panic!("expected InvalidResponse, got {other:?}"),
     }
 }
 

@@ -9,6 +9,8 @@
 //!   injection, and a request log ([`RecordedRequest`]);
 //! - [`ReplayServer`]: serves a recorded [`Cassette`] (vcrpy YAML) in order and records what
 //!   the client sent;
+//! - [`store_contract::check`]: the contract of `CredentialStore` + `AccountDirectory` as a
+//!   suite a store's author runs against their store in one line;
 //! - [`RedisServer`] and [`PostgresServer`]: throw-away real servers from the Debian packages,
 //!   for tests of shared rate limits and credential stores (skipped with a note where the
 //!   packages are missing, unless `MASTODON_AUTH_REQUIRE_SERVICES=1`).
@@ -57,6 +59,7 @@ mod reply;
 mod server;
 mod services;
 mod state;
+pub mod store_contract;
 mod throttle;
 mod tls;
 mod uri;

@@ -427,3 +427,11 @@ async fn postgres_restarted_mid_run() {
         Some(key(&format!("u{last}@a.example")))
     );
 }
+
+#[tokio::test]
+async fn keeps_the_store_contract() {
+    let Some(pg) = PostgresServer::start_or_skip() else {
+        return;
+    };
+    mastodon_auth_tests::store_contract::check(|| store(&pg)).await;
+}
