@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use mastodon_auth_core::HttpTransport;
 use mastodon_auth_http::HyperTransport;
-use support::{Alpn, Behaviour, Relay, TestCa, TestServer, get, hello, tls_config};
+use mastodon_auth_tests::Relay;
+use support::{Alpn, Behaviour, TestCa, TestServer, get, hello, tls_config};
 
 /// A generous upper bound so a broken test fails instead of hanging; never a speed check.
 const GUARD: Duration = Duration::from_secs(30);
@@ -20,8 +21,9 @@ async fn an_unanswered_ping_closes_the_pooled_connection_and_the_next_request_re
         tls_config(leaf, Alpn::H2AndHttp11),
         Behaviour::Http(hello()),
     )
-    .await;
-    let relay = Relay::start(server.addr).await;
+    .await
+    .expect("test server");
+    let relay = Relay::start(server.addr()).await.expect("test server");
     let transport = HyperTransport::builder()
         .webpki_roots(false)
         .add_root_pem(ca.pem().as_bytes())
@@ -29,7 +31,7 @@ async fn an_unanswered_ping_closes_the_pooled_connection_and_the_next_request_re
         .http2_keep_alive_timeout(Duration::from_millis(200))
         .build()
         .expect("transport");
-    let url = format!("https://{}/", relay.addr);
+    let url = format!("https://{}/", relay.addr());
 
     let first = tokio::time::timeout(GUARD, transport.send(get(&url)))
         .await

@@ -118,8 +118,9 @@ async fn https_through_a_connect_proxy_reaches_the_instance_over_http2() {
 async fn https_through_a_connect_proxy_works_over_http1() {
     let ca = TestCa::new("test CA");
     let leaf = ca.leaf(&["localhost", "127.0.0.1"]);
-    let server =
-        TestServer::tls(tls_config(leaf, Alpn::Http11Only), Behaviour::Http(hello())).await;
+    let server = TestServer::tls(tls_config(leaf, Alpn::Http11Only), Behaviour::Http(hello()))
+        .await
+        .expect("test server");
     let proxy = proxy(ProxyBehaviour::Open).await;
     let transport = HyperTransport::builder()
         .webpki_roots(false)

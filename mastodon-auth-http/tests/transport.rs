@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use mastodon_auth_core::{HttpTransport, RequestTimeout, TimeoutPhase, TlsFailure, TransportError};
 use mastodon_auth_http::HyperTransport;
 use support::{Alpn, Behaviour, TestCa, TestServer, get, hello, tls_config};
@@ -35,7 +34,9 @@ fn trusting(ca: &TestCa) -> HyperTransport {
 
 async fn https_server(ca: &TestCa, alpn: Alpn) -> TestServer {
     let leaf = ca.leaf(&["localhost", "127.0.0.1"]);
-    TestServer::tls(tls_config(leaf, alpn), Behaviour::Http(hello())).await
+    TestServer::tls(tls_config(leaf, alpn), Behaviour::Http(hello()))
+        .await
+        .expect("test server")
 }
 
 #[tokio::test]
@@ -60,7 +61,7 @@ async fn the_host_name_localhost_is_verified_too() {
     let ca = TestCa::new("test CA");
     let server = https_server(&ca, Alpn::Http11Only).await;
     let transport = trusting(&ca);
-    let url = format!("https://localhost:{}/", server.addr.port());
+    let url = format!("https://localhost:{}/", server.addr().port());
     let response = send(&transport, get(&url)).await.expect("request succeeds");
     assert_eq!(response.status(), 200);
 }
@@ -151,7 +152,8 @@ async fn a_certificate_for_another_host_is_a_name_mismatch() {
         tls_config(leaf, Alpn::H2AndHttp11),
         Behaviour::Http(hello()),
     )
-    .await;
+    .await
+    .expect("test server");
     let transport = trusting(&ca);
     let result = send(&transport, get(&server.url("https", "/"))).await;
     assert_eq!(tls_reason(result), TlsFailure::NameMismatch);
@@ -165,7 +167,8 @@ async fn an_expired_certificate_is_reported_as_expired() {
         tls_config(leaf, Alpn::H2AndHttp11),
         Behaviour::Http(hello()),
     )
-    .await;
+    .await
+    .expect("test server");
     let transport = trusting(&ca);
     let result = send(&transport, get(&server.url("https", "/"))).await;
     match result {
@@ -182,7 +185,9 @@ async fn an_expired_certificate_is_reported_as_expired() {
 
 #[tokio::test]
 async fn https_to_a_plain_http_server_is_a_tls_protocol_error() {
-    let server = TestServer::plain(Behaviour::Http(hello())).await;
+    let server = TestServer::plain(Behaviour::Http(hello()))
+        .await
+        .expect("test server");
     let transport = HyperTransport::new().expect("transport");
     let result = send(&transport, get(&server.url("https", "/"))).await;
     assert_eq!(tls_reason(result), TlsFailure::Protocol);
@@ -190,7 +195,9 @@ async fn https_to_a_plain_http_server_is_a_tls_protocol_error() {
 
 #[tokio::test]
 async fn a_server_that_never_answers_times_out_at_the_default_timeout() {
-    let server = TestServer::plain(Behaviour::Silent).await;
+    let server = TestServer::plain(Behaviour::Silent)
+        .await
+        .expect("test server");
     let transport = HyperTransport::builder()
         .default_timeout(Duration::from_millis(300))
         .build()
@@ -208,7 +215,9 @@ async fn a_server_that_never_answers_times_out_at_the_default_timeout() {
 
 #[tokio::test]
 async fn the_request_timeout_extension_overrides_a_longer_default() {
-    let server = TestServer::plain(Behaviour::Silent).await;
+    let server = TestServer::plain(Behaviour::Silent)
+        .await
+        .expect("test server");
     let transport = HyperTransport::builder()
         .default_timeout(Duration::from_secs(120))
         .build()
@@ -229,9 +238,10 @@ async fn the_request_timeout_extension_overrides_a_longer_default() {
 
 #[tokio::test]
 async fn the_request_timeout_extension_overrides_a_shorter_default() {
-    let late: support::Handler =
-        Arc::new(|_req| http::Response::new(Full::new(Bytes::from_static(b"late"))));
-    let server = TestServer::plain(Behaviour::SlowHttp(Duration::from_millis(600), late)).await;
+    let late: support::Handler = Arc::new(|_req| http::Response::new(Bytes::from_static(b"late")));
+    let server = TestServer::plain(Behaviour::SlowHttp(Duration::from_millis(600), late))
+        .await
+        .expect("test server");
     let transport = HyperTransport::builder()
         .default_timeout(Duration::from_millis(100))
         .build()
@@ -249,7 +259,9 @@ async fn the_request_timeout_extension_overrides_a_shorter_default() {
 #[tokio::test]
 async fn a_tls_handshake_that_never_completes_times_out_while_connecting() {
     // TCP is accepted, but the server never answers the ClientHello.
-    let server = TestServer::plain(Behaviour::Silent).await;
+    let server = TestServer::plain(Behaviour::Silent)
+        .await
+        .expect("test server");
     let transport = HyperTransport::builder()
         .connect_timeout(Duration::from_millis(300))
         .default_timeout(Duration::from_secs(120))
@@ -270,7 +282,8 @@ async fn a_connection_closed_mid_body_is_connection_closed() {
     let server = TestServer::plain(Behaviour::Raw(
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"partial\":",
     ))
-    .await;
+    .await
+        .expect("test server");
     let transport = HyperTransport::new().expect("transport");
     let result = send(&transport, get(&server.url("http", "/"))).await;
     assert!(
@@ -281,7 +294,9 @@ async fn a_connection_closed_mid_body_is_connection_closed() {
 
 #[tokio::test]
 async fn a_response_that_is_not_http_is_reported_as_invalid() {
-    let server = TestServer::plain(Behaviour::Raw(b"SSH-2.0-OpenSSH\r\n\r\n")).await;
+    let server = TestServer::plain(Behaviour::Raw(b"SSH-2.0-OpenSSH\r\n\r\n"))
+        .await
+        .expect("test server");
     let transport = HyperTransport::new().expect("transport");
     let result = send(&transport, get(&server.url("http", "/"))).await;
     match result {
@@ -295,7 +310,9 @@ async fn a_response_that_is_not_http_is_reported_as_invalid() {
 #[tokio::test]
 async fn a_streamed_body_over_the_cap_is_too_large() {
     // 64 chunks of 16 KiB = 1 MiB against a 64 KiB cap, with no Content-Length to warn.
-    let server = TestServer::plain(Behaviour::EndlessChunked { chunks: 64 }).await;
+    let server = TestServer::plain(Behaviour::EndlessChunked { chunks: 64 })
+        .await
+        .expect("test server");
     let transport = HyperTransport::builder()
         .max_body_size(64 * 1024)
         .build()
@@ -314,7 +331,8 @@ async fn a_declared_length_over_the_cap_fails_before_the_body_arrives() {
     let server = TestServer::plain(Behaviour::Raw(
         b"HTTP/1.1 200 OK\r\nContent-Length: 10000000000\r\n\r\n",
     ))
-    .await;
+    .await
+    .expect("test server");
     let transport = HyperTransport::new().expect("transport");
     let result = send(&transport, get(&server.url("http", "/"))).await;
     assert_eq!(
@@ -329,8 +347,10 @@ async fn a_declared_length_over_the_cap_fails_before_the_body_arrives() {
 async fn a_body_exactly_at_the_cap_is_accepted() {
     let body: &'static [u8] = b"0123456789";
     let handler: support::Handler =
-        Arc::new(move |_req| http::Response::new(Full::new(Bytes::from_static(body))));
-    let server = TestServer::plain(Behaviour::Http(handler)).await;
+        Arc::new(move |_req| http::Response::new(Bytes::from_static(body)));
+    let server = TestServer::plain(Behaviour::Http(handler))
+        .await
+        .expect("test server");
     let transport = HyperTransport::builder()
         .max_body_size(body.len())
         .build()
@@ -390,12 +410,14 @@ async fn plain_http_to_a_public_host_is_refused_but_loopback_works() {
         }
     );
 
-    let server = TestServer::plain(Behaviour::Http(hello())).await;
+    let server = TestServer::plain(Behaviour::Http(hello()))
+        .await
+        .expect("test server");
     let response = send(&transport, get(&server.url("http", "/")))
         .await
         .expect("loopback over plain http is allowed");
     assert_eq!(response.status(), 200);
-    let localhost = format!("http://localhost:{}/", server.addr.port());
+    let localhost = format!("http://localhost:{}/", server.addr().port());
     let response = send(&transport, get(&localhost))
         .await
         .expect("localhost over plain http is allowed");
@@ -407,16 +429,18 @@ async fn redirects_are_returned_not_followed() {
     let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = hits.clone();
     let handler: support::Handler = Arc::new(move |req| {
-        if req.uri().path() == "/target" {
+        if req.uri.path() == "/target" {
             seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         http::Response::builder()
             .status(302)
             .header("location", "/target")
-            .body(Full::new(Bytes::new()))
+            .body(Bytes::new())
             .expect("valid response")
     });
-    let server = TestServer::plain(Behaviour::Http(handler)).await;
+    let server = TestServer::plain(Behaviour::Http(handler))
+        .await
+        .expect("test server");
     let transport = HyperTransport::new().expect("transport");
     let response = send(&transport, get(&server.url("http", "/start")))
         .await
@@ -477,7 +501,9 @@ async fn http2_requests_share_one_connection() {
 
 #[tokio::test]
 async fn clones_share_the_pool() {
-    let server = TestServer::plain(Behaviour::Http(hello())).await;
+    let server = TestServer::plain(Behaviour::Http(hello()))
+        .await
+        .expect("test server");
     let transport = HyperTransport::new().expect("transport");
     let clone = transport.clone();
     send(&transport, get(&server.url("http", "/")))

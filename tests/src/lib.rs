@@ -19,6 +19,7 @@ mod server;
 mod services;
 mod state;
 pub mod store_contract;
+mod test_server;
 mod throttle;
 mod tls;
 mod uri;
@@ -36,5 +37,6 @@ pub use replay::{
 };
 pub use services::{PostgresServer, REQUIRE_SERVICES, RedisServer, ServiceError};
 pub use state::TestUser;
+pub use test_server::{Behaviour, Handler, Relay, TestServer};
 pub use tls::{Alpn, CertificateError, Leaf, TestCa};
 pub use visit::visit_loopback;

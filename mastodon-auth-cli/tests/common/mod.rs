@@ -4,13 +4,16 @@
 #![allow(dead_code, unreachable_pub)] // Each test file uses its own part.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mastodon_auth_tests::{Approval, LocalInstance, LocalInstanceBuilder, visit_loopback};
+use mastodon_auth::bytes::Bytes;
+use mastodon_auth::http;
+use mastodon_auth_tests::{
+    Approval, Behaviour, LocalInstance, LocalInstanceBuilder, TestServer, visit_loopback,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
@@ -267,95 +270,57 @@ pub fn seed_account(config: &Path, account: &str, instance: &str, token: &str) {
     std::fs::write(config.join("accounts.json"), doc.to_string()).unwrap();
 }
 
-/// A plain-HTTP server on loopback answering fixed `(path, status, header line, body)` (the
-/// query is ignored; any other path is a 404), for answers a real instance would not give. It
-/// records the paths asked for and stops when dropped.
 /// The header line of a JSON answer.
 pub const JSON: &str = "Content-Type: application/json; charset=utf-8";
 
+/// A plain-HTTP server on loopback answering fixed `(path, status, header line, body)` (the
+/// query is ignored; any other path is a 404), for answers a real instance would not give. It
+/// records the paths asked for and stops when dropped.
 pub struct Scripted {
-    addr: SocketAddr,
+    server: TestServer,
     pub paths: Arc<Mutex<Vec<String>>>,
-    task: JoinHandle<()>,
 }
 
 impl Scripted {
     pub async fn start(routes: &[(&str, u16, &str, &str)]) -> Self {
-        let routes: HashMap<String, (u16, String, String)> = routes
+        let routes: HashMap<String, http::Response<Bytes>> = routes
             .iter()
-            .map(|(path, status, kind, body)| {
-                (
-                    (*path).to_owned(),
-                    (*status, (*kind).to_owned(), (*body).to_owned()),
-                )
+            .map(|(path, status, header, body)| {
+                let (name, value) = header.split_once(':').expect("a header line");
+                let response = http::Response::builder()
+                    .status(*status)
+                    .header(name.trim(), value.trim())
+                    .body(Bytes::from((*body).to_owned()))
+                    .expect("a valid scripted answer");
+                ((*path).to_owned(), response)
             })
             .collect();
-        let routes = Arc::new(routes);
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
         let paths = Arc::new(Mutex::new(Vec::new()));
         let seen = paths.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let routes = routes.clone();
-                let seen = seen.clone();
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let text = String::from_utf8_lossy(&head).into_owned();
-                    let target = text.split(' ').nth(1).unwrap_or("/").to_owned();
-                    let path = target.split('?').next().unwrap_or("/").to_owned();
-                    // A POST body (form) may follow; it is not needed, but must be drained
-                    // for the client to read the answer cleanly.
-                    let length: usize = text
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse().ok())?
-                        })
-                        .unwrap_or(0);
-                    let start = text.find("\r\n\r\n").map_or(head.len(), |p| p + 4);
-                    let mut have = head.len() - start;
-                    while have < length {
-                        match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => have += n,
-                        }
-                    }
-                    seen.lock().unwrap().push(path.clone());
-                    let (status, header, body) = routes.get(&path).cloned().unwrap_or((
-                        404,
-                        JSON.into(),
-                        r#"{"error":"Record not found"}"#.into(),
-                    ));
-                    let answer = format!(
-                        "HTTP/1.1 {status} X\r\n{header}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = stream.write_all(answer.as_bytes()).await;
-                    let _ = stream.shutdown().await;
-                });
+        let answer = Arc::new(move |request: &http::request::Parts| {
+            let path = request.uri.path().to_owned();
+            seen.lock().unwrap().push(path.clone());
+            match routes.get(&path) {
+                Some(response) => {
+                    let mut copy = http::Response::new(response.body().clone());
+                    *copy.status_mut() = response.status();
+                    *copy.headers_mut() = response.headers().clone();
+                    copy
+                }
+                None => http::Response::builder()
+                    .status(404)
+                    .header("content-type", "application/json; charset=utf-8")
+                    .body(Bytes::from_static(br#"{"error":"Record not found"}"#))
+                    .expect("a valid 404"),
             }
         });
-        Self { addr, paths, task }
+        let server = TestServer::plain(Behaviour::Http(answer))
+            .await
+            .expect("scripted server");
+        Self { server, paths }
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Scripted {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.server.url("http", "")
     }
 }
