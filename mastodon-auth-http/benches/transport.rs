@@ -1,24 +1,23 @@
 //! Requests per second through `HyperTransport` against a bare hyper-util legacy client, both
-//! on the same loopback HTTP/1.1 keep-alive server, in the same run.
+//! on the same loopback HTTP/1.1 keep-alive server (the test kit's `TestServer`), in the same
+//! run: the transport alone, where the bench binary (`mastodon-auth-bench`) measures the
+//! whole client.
 //!
 //! Run with `cargo bench -p mastodon-auth-http --bench transport`. Within each round the two
 //! sides alternate in blocks, and the best of three rounds is kept for each, so background
 //! noise hurts both sides alike.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use mastodon_auth_core::HttpTransport;
 use mastodon_auth_http::HyperTransport;
-use tokio::net::TcpListener;
+use mastodon_auth_tests::{Behaviour, TestServer};
 
 const SEQUENTIAL: usize = 20_000;
 const CONCURRENT_TOTAL: usize = 40_000;
@@ -28,29 +27,16 @@ const BODY: &[u8] = br#"{"id":"1","username":"bench","acct":"bench","display_nam
 
 type Bare = Client<HttpConnector, Full<Bytes>>;
 
-async fn start_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    let task = tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let _ = tcp.set_nodelay(true);
-            tokio::spawn(async move {
-                let service = service_fn(|_req: http::Request<Incoming>| async {
-                    let response = http::Response::builder()
-                        .header("content-type", "application/json; charset=utf-8")
-                        .body(Full::new(Bytes::from_static(BODY)))
-                        .expect("valid response");
-                    Ok::<_, Infallible>(response)
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .await;
-            });
-        }
+async fn start_server() -> TestServer {
+    let answer = Arc::new(|_request: &http::request::Parts| {
+        http::Response::builder()
+            .header("content-type", "application/json; charset=utf-8")
+            .body(Bytes::from_static(BODY))
+            .expect("valid response")
     });
-    (addr, task)
+    TestServer::plain(Behaviour::Http(answer))
+        .await
+        .expect("bind loopback")
 }
 
 async fn bare_get(client: &Bare, uri: &http::Uri) {
@@ -170,8 +156,9 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let (addr, server) = start_server().await;
-        let uri: http::Uri = format!("http://{addr}/api/v1/accounts/verify_credentials")
+        let server = start_server().await;
+        let uri: http::Uri = server
+            .url("http", "/api/v1/accounts/verify_credentials")
             .parse()
             .expect("valid uri");
 
@@ -207,7 +194,7 @@ fn main() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        server.abort();
+        drop(server);
 
         println!();
         println!("GET, small JSON, loopback HTTP/1.1 keep-alive, best of {ROUNDS} (requests/s)");

@@ -138,6 +138,8 @@ impl TestServer {
                     continue;
                 };
                 counter.fetch_add(1, Ordering::SeqCst);
+                // Small answers go out at once, as from a real server behind a proxy.
+                let _ = tcp.set_nodelay(true);
                 let behaviour = behaviour.clone();
                 let acceptor = acceptor.clone();
                 connections.spawn(async move {
