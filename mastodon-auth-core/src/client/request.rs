@@ -336,8 +336,8 @@ impl Mastodon {
         Ok(request)
     }
 
-    /// The token to send, refreshed first (once, however many tasks ask) when it is about to
-    /// expire and a refresh token is at hand.
+    /// The token to send, refreshed first (once, however many tasks and processes ask: see
+    /// `refresh.rs`) when it is about to expire and a refresh token is at hand.
     async fn bearer_token(&self) -> Result<Option<Arc<Token>>, Error> {
         let Some(token) = self.state().token.clone() else {
             return Ok(None);
@@ -345,28 +345,10 @@ impl Mastodon {
         let expiring = token
             .expires_at
             .is_some_and(|at| at <= SystemTime::now() + REFRESH_MARGIN);
-        let Some(refresh) = token.refresh.clone().filter(|_| expiring) else {
+        if !expiring || token.refresh.is_none() {
             return Ok(Some(token));
-        };
-        let _guard = self.inner.refresh.lock().await;
-        // Another task may have refreshed while this one waited.
-        if let Some(current) = self.state().token.as_ref()
-            && current.access != token.access
-        {
-            return Ok(Some(current.clone()));
         }
-        let scopes = token.scopes.clone().unwrap_or_default();
-        Box::pin(self.log_in(super::LoginGrant::RefreshToken {
-            token: refresh,
-            scopes,
-        }))
-        .await?;
-        if self.inner.store.is_some() && self.state().account.is_some() {
-            // Keep the store in step, or the next process would start from a dead token.
-            let user = self.persistable_login_credentials()?;
-            self.store()?.save_user(&user).await?;
-        }
-        Ok(self.state().token.clone())
+        self.refreshed(token).await.map(Some)
     }
 }
 
