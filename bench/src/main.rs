@@ -23,7 +23,10 @@
 //! - pace efficiency: the full client in `pace` mode against 300 requests per 3-second window;
 //! - cold start: a fresh process that builds an HTTPS client and verifies the account once;
 //! - 10,000 accounts: `AccountsFile` load/save, `MemoryStore` and `Pacer` heap per account
-//!   (counted by this binary's global allocator, in a child process of its own).
+//!   (counted by this binary's global allocator, in a child process of its own);
+//! - fleets (`fleet.rs`): `RedisRateLimiter` against the local `Pacer` and no limiter, and
+//!   `PostgresStore` load/save at 10,000 and 100,000 accounts against `AccountsFile`, on
+//!   throw-away `redis-server` and PostgreSQL (skipped with a note when not installed).
 //!
 //! The whole run takes well under 5 minutes on 2 cores (build time aside).
 
@@ -33,6 +36,7 @@ mod child;
 mod clients;
 mod coldstart;
 mod cpu;
+mod fleet;
 mod micro;
 mod pace;
 mod server;
@@ -148,6 +152,7 @@ fn run(plan: Plan) -> Result<(), BoxError> {
         https_rows(&mut table, &https_stack, plan).await?;
         http_rows(&mut table, &http, &http_stack, plan).await?;
         pace_rows(&mut table).await?;
+        fleet::fleet_rows(&mut table, &https, &https_stack.token, plan).await?;
         cold_start_row(&mut table, &https, &https_stack)
     })?;
     drop(server);

@@ -343,3 +343,34 @@ async fn the_default_update_user_refreshes_and_saves() {
     assert_eq!(server.refreshes.load(Ordering::SeqCst), 1);
     assert_eq!(store.0.stored().access_token.expose(), "A1");
 }
+
+/// A refresh elsewhere revokes the token a request is already carrying: that request is
+/// refused, then sent once more with the stored token. A refusal with nothing newer stored
+/// stands.
+#[tokio::test]
+async fn a_request_refused_after_a_refresh_elsewhere_is_resent_with_the_stored_token() {
+    let server = Server::new("A0", "R0");
+    let fresh = SystemTime::now() + Duration::from_secs(3600);
+    let store = Arc::new(Leased::with(user("A0", "R0", fresh)));
+    let busy = client(&server, &store).await;
+    // Another process loads the account as about to expire, and refreshes it.
+    store.save_user(&user("A0", "R0", expired())).await.unwrap();
+    client(&server, &store)
+        .await
+        .account_verify_credentials()
+        .await
+        .unwrap();
+    assert_eq!(store.stored().access_token.expose(), "A1");
+
+    busy.account_verify_credentials().await.unwrap();
+    assert_eq!(busy.access_token().unwrap().expose(), "A1");
+    assert_eq!(server.refreshes.load(Ordering::SeqCst), 1);
+
+    // The pair rotated by someone who did not tell the store: nothing to retry with.
+    *server.live.lock().unwrap() = ("A9".into(), "R9".into());
+    match busy.account_verify_credentials().await {
+        Err(Error::Api(e)) => assert_eq!(e.status, 401),
+        other => panic!("expected the server's 401, got {other:?}"),
+    }
+    assert_eq!(busy.access_token().unwrap().expose(), "A1");
+}

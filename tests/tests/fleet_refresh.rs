@@ -26,7 +26,8 @@ use mastodon_auth_tests::{Fault, LocalInstance, PostgresServer, Profile};
 /// reaches its own refresh meanwhile.
 const REFRESH_DELAY: Duration = Duration::from_millis(500);
 
-/// A Pleroma instance over plain HTTP (its refresh tokens work once), with alice logged in
+/// A Pleroma instance over plain HTTP (its refresh tokens work once, its rate limit is out of
+/// the way), with alice logged in
 /// through the password grant and her credentials saved in `store`, as having expired: the
 /// client decides when to refresh from the expiry it keeps, while the server takes the token
 /// until it is refreshed. The instance's request log starts empty.
@@ -34,6 +35,8 @@ async fn logged_in(store: Arc<dyn CredentialStore>) -> (LocalInstance, AccountKe
     let instance = LocalInstance::builder()
         .profile(Profile::Pleroma)
         .https(false)
+        // Not what these tests are about.
+        .rate_limit(1_000_000, Duration::from_secs(300))
         .start()
         .await
         .unwrap();
@@ -141,7 +144,9 @@ async fn check_one_refresh(
 const WORKER: &str = "MASTODON_AUTH_REFRESH_WORKER";
 
 /// Not a test on its own: the eight-worker tests start the test binary again with this test
-/// and the worker's settings in the environment. Prints `refresh-worker ok <fingerprint>`.
+/// and the worker's settings in the environment. At its start time it verifies the account
+/// once, then again and again until the end time; prints `refresh-worker ok <fingerprint>`,
+/// or the first error.
 #[test]
 #[ignore = "a worker process started by the eight-worker refresh tests"]
 fn refresh_worker() {
@@ -149,9 +154,10 @@ fn refresh_worker() {
         return;
     };
     let parts: Vec<&str> = setup.split('\n').collect();
-    let [kind, location, base_url, account, start] = parts[..] else {
+    let [kind, location, base_url, account, start, end] = parts[..] else {
         panic!("bad worker setup")
     };
+    let (start, end): (u128, u128) = (start.parse().unwrap(), end.parse().unwrap());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -164,12 +170,15 @@ fn refresh_worker() {
         let account: AccountKey = account.parse()?;
         let transport = HyperTransport::new().expect("a transport");
         let client = client_of(base_url, transport, store, &account).await?;
-        let start: u128 = start.parse().unwrap();
         let now = unix_ms();
         if now < start {
             tokio::time::sleep(Duration::from_millis(u64::try_from(start - now).unwrap())).await;
         }
         client.account_verify_credentials().await?;
+        while unix_ms() < end {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            client.account_verify_credentials().await?;
+        }
         client.access_token().ok_or(Error::NotLoggedIn)
     });
     match held {
@@ -185,27 +194,33 @@ fn unix_ms() -> u128 {
         .as_millis()
 }
 
-/// Starts eight workers on the store (`kind` `postgres` with a URL, or `file` with a path) and
-/// returns the fingerprints of the tokens they end with.
+/// When the workers start: time for every process to get ready first.
+fn start_time() -> u128 {
+    unix_ms() + 3000
+}
+
+/// Starts eight workers on the store (`kind` `postgres` with a URL, or `file` with a path),
+/// the first at `start`, each of the others `stagger` after the one before, all making
+/// requests until `start + run`; returns the fingerprints of the tokens they end with.
 fn eight_workers(
-    kind: &str,
-    location: &str,
+    (kind, location): (&str, &str),
     instance: &LocalInstance,
     account: &AccountKey,
+    start: u128,
+    (stagger, run): (Duration, Duration),
 ) -> Vec<String> {
-    // Time for every process to start before the first request.
-    let start = unix_ms() + 3000;
-    let setup = [
-        kind,
-        location,
-        &instance.base_url(),
-        account.as_str(),
-        &start.to_string(),
-    ]
-    .join("\n");
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..8)
-        .map(|_| {
+        .map(|i| {
+            let setup = [
+                kind,
+                location,
+                &instance.base_url(),
+                account.as_str(),
+                &(start + i * stagger.as_millis()).to_string(),
+                &(start + run.as_millis()).to_string(),
+            ]
+            .join("\n");
             Command::new(&exe)
                 .args([
                     "--exact",
@@ -256,7 +271,50 @@ fn eight_processes_refresh_once_through_postgres() {
         Arc::new(runtime.block_on(PostgresStore::connect(pg.url())).unwrap());
     let (instance, account) = runtime.block_on(logged_in(store.clone()));
     instance.inject_on("/oauth/token", Fault::Delay(REFRESH_DELAY), 1);
-    let held = eight_workers("postgres", &pg.url(), &instance, &account);
+    let held = eight_workers(
+        ("postgres", &pg.url()),
+        &instance,
+        &account,
+        start_time(),
+        (Duration::ZERO, Duration::ZERO),
+    );
+    runtime.block_on(check_one_refresh(&instance, store, &account, &held));
+}
+
+/// The expiry met in the middle of steady traffic rather than at the first request: the
+/// workers cross the refresh margin (30 s before expiry) while requests of theirs are on the
+/// way (each held 200 ms by the server before it looks at the token); those the refresh
+/// revokes are refused, and sent again with the new token.
+#[test]
+fn eight_processes_under_steady_traffic_refresh_once_through_postgres() {
+    let Some(pg) = PostgresServer::start_or_skip() else {
+        return;
+    };
+    let runtime = multi_thread();
+    let store: Arc<dyn CredentialStore> =
+        Arc::new(runtime.block_on(PostgresStore::connect(pg.url())).unwrap());
+    let (instance, account) = runtime.block_on(logged_in(store.clone()));
+    instance.inject_on(
+        "/api/v1/accounts/verify_credentials",
+        Fault::Delay(Duration::from_millis(200)),
+        100_000,
+    );
+    let start = start_time();
+    runtime.block_on(async {
+        let mut user = store.load_user(&account).await.unwrap().unwrap();
+        let margin_crossed =
+            UNIX_EPOCH + Duration::from_millis(u64::try_from(start).unwrap() + 1500);
+        user.expires_at = Some(margin_crossed + Duration::from_secs(30));
+        store.save_user(&user).await.unwrap();
+    });
+    let held = eight_workers(
+        ("postgres", &pg.url()),
+        &instance,
+        &account,
+        start,
+        // Out of step, so that requests of some are on their way whenever another refreshes.
+        (Duration::from_millis(25), Duration::from_secs(3)),
+    );
     runtime.block_on(check_one_refresh(&instance, store, &account, &held));
 }
 
@@ -268,7 +326,13 @@ fn eight_processes_refresh_once_through_an_accounts_file() {
     let store: Arc<dyn CredentialStore> = Arc::new(AccountsFile::open(&path));
     let (instance, account) = runtime.block_on(logged_in(store.clone()));
     instance.inject_on("/oauth/token", Fault::Delay(REFRESH_DELAY), 1);
-    let held = eight_workers("file", path.to_str().unwrap(), &instance, &account);
+    let held = eight_workers(
+        ("file", path.to_str().unwrap()),
+        &instance,
+        &account,
+        start_time(),
+        (Duration::ZERO, Duration::ZERO),
+    );
     runtime.block_on(check_one_refresh(&instance, store, &account, &held));
 }
 

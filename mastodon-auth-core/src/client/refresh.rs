@@ -6,7 +6,9 @@
 //! a dead token, so a refresh happens under two locks: the client's own mutex (tasks of one
 //! client) and the store's lease on the account (every process sharing the store). Under the
 //! lease the stored token is compared with the one this client was about to send: when they
-//! differ, another process has refreshed and its token is taken instead.
+//! differ, another process has refreshed and its token is taken instead. A request that was
+//! already on its way with the old token when another process refreshed is refused (the
+//! refresh revoked it), and is sent once more with the stored token.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -46,6 +48,35 @@ impl Mastodon {
             }
         }
         self.state().token.clone().ok_or(Error::NotLoggedIn)
+    }
+
+    /// After the server refused `sent` (401; Pleroma-family servers answer 403 to a token they
+    /// no longer know): the token that replaced it, when another task of this client or
+    /// another process sharing the store has refreshed since `sent` was read. A refresh
+    /// rotates the pair and revokes the old token, so a request already on its way with it
+    /// is refused. `None` when nothing newer is known (or the store cannot say): the refusal
+    /// stands.
+    pub(super) async fn replacement_for(&self, sent: &Arc<Token>) -> Option<Arc<Token>> {
+        let _guard = self.inner.refresh.lock().await;
+        let current = self.state().token.clone()?;
+        if current.access != sent.access {
+            return Some(current);
+        }
+        let (Some(store), Some(account)) = (self.inner.store.clone(), self.account()) else {
+            return None;
+        };
+        let stored = match store.load_user(&account).await {
+            Ok(stored) => stored?,
+            Err(e) => {
+                tracing::debug!(target: "mastodon_auth", error = %e, "could not look for a newer token in the store");
+                return None;
+            }
+        };
+        if stored.access_token == sent.access {
+            return None;
+        }
+        self.adopt_stored(stored).ok()?;
+        self.state().token.clone()
     }
 
     /// [`refresh_leased`](Self::refresh_leased) as the store's update.

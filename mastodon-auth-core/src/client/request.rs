@@ -217,7 +217,7 @@ pub(super) fn api_error(status: StatusCode, body: &[u8], endpoint: String) -> Ap
 impl Mastodon {
     /// Sends `call` and returns a successful (< 400) reply.
     pub(super) async fn call(&self, mut call: Call) -> Result<Reply, Error> {
-        let token = match call.auth {
+        let mut token = match call.auth {
             Auth::Bearer => self.bearer_token().await?,
             Auth::Anonymous => None,
         };
@@ -238,7 +238,7 @@ impl Mastodon {
         } else {
             (call.url.clone(), Bytes::from(encoded.clone()))
         };
-        let key = token.as_ref().map_or(RateLimitKey::ANONYMOUS, |t| t.key);
+        let mut key = token.as_ref().map_or(RateLimitKey::ANONYMOUS, |t| t.key);
         // OAuth endpoints are not paced (as in Mastodon.py): `NoRateLimit` turns their 429
         // into an error at once, through the same path as the configured limiter.
         let limiter: &dyn RateLimiter = match call.pacing {
@@ -246,6 +246,7 @@ impl Mastodon {
             Pacing::Unpaced => &NoRateLimit,
         };
         limiter.before_request(key).await?;
+        let mut resent = false;
         loop {
             let request = self.http_request(&call.method, &url, body.clone(), token.as_deref())?;
             if self.inner.config.debug_requests {
@@ -275,6 +276,22 @@ impl Mastodon {
             let info = RateLimitInfo::from_headers(&parts.headers);
             // On `Retry` the limiter has already waited (and charged its budget): resend.
             if limiter.after_response(key, parts.status, info).await? == Verdict::Retry {
+                continue;
+            }
+            // Refused because another process (or task) refreshed while this request was on
+            // its way, revoking the token it carried: once, with the token that replaced it.
+            if !resent
+                && matches!(
+                    parts.status,
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                )
+                && let Some(sent) = &token
+                && let Some(newer) = self.replacement_for(sent).await
+            {
+                resent = true;
+                key = newer.key;
+                token = Some(newer);
+                limiter.before_request(key).await?;
                 continue;
             }
             let endpoint = || endpoint_label(&call.method, &call.url);
