@@ -16,8 +16,9 @@ use tokio::task::JoinSet;
 
 use crate::accounts;
 use crate::clients::{self, Contender, Target};
+use crate::server::ServerProcess;
 use crate::throughput::{self, Mode};
-use crate::{BoxError, Plan, QUICK, Table, compare, micros, modes};
+use crate::{BoxError, Plan, QUICK, Stack, Table, compare, micros, modes};
 
 /// Targets of issue 14.
 mod target {
@@ -31,6 +32,27 @@ mod target {
 
 /// Accounts in the stores for the credential-store rows.
 const STORE_SIZES: [usize; 2] = [10_000, 100_000];
+
+/// `bench --fleet`: these rows alone, against an instance child of their own.
+pub fn run_alone(plan: Plan) -> Result<(), BoxError> {
+    let mut server = ServerProcess::spawn()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut table = Table::default();
+    runtime.block_on(async {
+        let https = Target {
+            base_url: server.https_url.clone(),
+            ca_pem: server.ca_pem.clone(),
+            plain_http: false,
+        };
+        let stack = Stack::log_in(&https, |url| server.approve(true, url)).await?;
+        fleet_rows(&mut table, &https, &stack.token, plan).await
+    })?;
+    print!("{}", table.render());
+    Ok(())
+}
 
 /// The limiter rows (HTTPS, sequential and 64 in flight) and the credential-store rows.
 pub async fn fleet_rows(
@@ -147,12 +169,14 @@ async fn limiter_rows(
             delta / throughput::count_f64(n)
         };
         let round_trips = per_request(|c| c.scripts);
+        let server_cpu = (after.cpu.saturating_sub(before.cpu)).div_f64(throughput::count_f64(n));
         table.line(
             "  RedisRateLimiter: Redis round trips per request",
             format!("{round_trips:>9.3}"),
             format!(
-                "script calls; {:.1} commands per request inside Redis",
-                per_request(|c| c.inside_scripts)
+                "script calls; inside Redis {:.1} commands, {:.1} µs redis-server CPU per request",
+                per_request(|c| c.inside_scripts),
+                micros(server_cpu)
             ),
             &format!("≤ {}", target::REDIS_ROUND_TRIPS_PER_REQUEST),
             Some(round_trips <= target::REDIS_ROUND_TRIPS_PER_REQUEST),
@@ -168,20 +192,32 @@ struct RedisCounts {
     scripts: u64,
     /// Every other command but `INFO`: those the scripts run inside Redis.
     inside_scripts: u64,
+    /// redis-server's CPU time (user and system).
+    cpu: Duration,
 }
 
 impl RedisCounts {
     async fn read(connection: &mut redis::aio::MultiplexedConnection) -> Result<Self, BoxError> {
         let info: String = redis::cmd("INFO")
+            .arg("cpu")
             .arg("commandstats")
             .query_async(connection)
             .await?;
         let mut counts = Self {
             scripts: 0,
             inside_scripts: 0,
+            cpu: Duration::ZERO,
         };
-        // Lines like `cmdstat_evalsha:calls=5,usec=80,usec_per_call=16.00,…`.
         for line in info.lines() {
+            // `used_cpu_user:1.234567` (seconds)
+            if let Some(secs) = line
+                .strip_prefix("used_cpu_user:")
+                .or_else(|| line.strip_prefix("used_cpu_sys:"))
+            {
+                counts.cpu += Duration::try_from_secs_f64(secs.trim().parse()?)?;
+                continue;
+            }
+            // `cmdstat_evalsha:calls=5,usec=80,usec_per_call=16.00,…`
             let Some((name, stats)) = line
                 .strip_prefix("cmdstat_")
                 .and_then(|l| l.split_once(':'))

@@ -6,6 +6,7 @@
 //! cargo run --release -p mastodon-auth-bench --features megalodon # adds (c) megalodon
 //! cargo run --release -p mastodon-auth-bench -- --quick           # a smoke run
 //! cargo run --release -p mastodon-auth-bench -- --micro           # per-request parts
+//! cargo run --release -p mastodon-auth-bench -- --fleet           # the fleet rows alone
 //! cargo run --profile profiling -p mastodon-auth-bench -- --profile full https seq
 //!                                              # one contender for 20 s, for `perf record -p`
 //! ```
@@ -105,9 +106,10 @@ fn main() -> ExitCode {
                 [q] if q == "--quick" => run(QUICK),
                 [p, who, scheme, mode] if p == "--profile" => profile(who, scheme, mode),
                 [m] if m == "--micro" => micro(),
+                [f] if f == "--fleet" => fleet::run_alone(FULL),
                 _ => {
                     eprintln!(
-                        "usage: bench [--quick | --micro | --profile bare|bare+timeout|transport|full https|http seq|64]"
+                        "usage: bench [--quick | --micro | --fleet | --profile bare|bare+timeout|transport|full https|http seq|64]"
                     );
                     return ExitCode::FAILURE;
                 }

@@ -165,9 +165,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             tokio::spawn(async move { worker(n, &args.0, &args.1, &base_url, transport).await })
         })
         .collect();
+    let mut requests = 0;
     for worker in workers {
-        worker.await??;
+        requests += worker.await??;
     }
+    println!(
+        "{requests} requests from the two workers together in {} s: one budget for the token, \
+         shared through Redis (by default Mastodon's 300 requests per 5 minutes, spread out).",
+        RUN.as_secs()
+    );
     if let Some(local) = &target.local {
         let refreshes = local
             .requests()
@@ -180,14 +186,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// One worker: its own database pool, rate limiter and client, verifying the account again
-/// and again for [`RUN`]; says when its token changes.
+/// and again for [`RUN`]; says when its token changes, and returns how many requests it made.
 async fn worker(
     n: u32,
     postgres: &str,
     redis: &str,
     base_url: &str,
     transport: mastodon_auth::HyperTransport,
-) -> Result<(), String> {
+) -> Result<u32, String> {
     let store = PostgresStore::builder(postgres)
         .profile(PROFILE)
         .connect()
@@ -223,7 +229,7 @@ async fn worker(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!("worker {n}: {requests} requests, all answered");
-    Ok(())
+    Ok(requests)
 }
 
 /// A token's rate-limit key: tells tokens apart without showing any of them.
