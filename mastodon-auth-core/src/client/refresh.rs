@@ -1,5 +1,6 @@
-//! Refreshing an expiring token once, however many tasks ask — and, through the store's lease
-//! ([`CredentialStore::update_user`](crate::CredentialStore::update_user)), however many processes share the account.
+//! Refreshing an expiring token once, however many tasks ask and, through the store's lease
+//! ([`update_user`](crate::CredentialStore::update_user)), however many processes share the
+//! account.
 //!
 //! A Pleroma-family refresh token works once: the server rotates the pair on every refresh.
 //! Two refreshes of the same token, by two tasks or two processes, leave one of them holding
@@ -50,9 +51,9 @@ impl Mastodon {
         self.state().token.clone().ok_or(Error::NotLoggedIn)
     }
 
-    /// After the server refused `sent` (401; Pleroma-family servers answer 403 to a token they
-    /// no longer know): the token that replaced it, when another task of this client or
-    /// another process sharing the store has refreshed since `sent` was read. A refresh
+    /// After the server refused `sent` (401, or the 403 Pleroma-family servers answer to a
+    /// token they do not know): the token that replaced it, when another task of this client
+    /// or another process sharing the store has refreshed since `sent` was read. A refresh
     /// rotates the pair and revokes the old token, so a request already on its way with it
     /// is refused. `None` when nothing newer is known (or the store cannot say): the refusal
     /// stands.
