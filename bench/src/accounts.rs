@@ -20,7 +20,7 @@ use crate::{BoxError, ROLE_ENV, alloc};
 /// Accounts per measurement.
 pub const ACCOUNTS: usize = 10_000;
 /// Timed `AccountsFile` operations per kind (each reads, and a save also rewrites, the file).
-const FILE_OPS: u32 = 20;
+pub const FILE_OPS: u32 = 20;
 /// Instances the accounts are spread over.
 const INSTANCES: usize = 100;
 
@@ -49,7 +49,7 @@ pub struct FileReport {
 
 /// A realistic account: 43-character token, client id and secret (Mastodon's lengths),
 /// scopes, spread over [`INSTANCES`] instances.
-fn user(i: usize) -> Result<UserCredentials, BoxError> {
+pub fn user(i: usize) -> Result<UserCredentials, BoxError> {
     let instance = InstanceUrl::parse(&format!("https://host{}.example", i % INSTANCES))?;
     let account = AccountKey::new(&format!("user{i}"), &instance)?;
     let secret = |kind: &str| format!("{kind}{i:0>40}");
@@ -195,7 +195,7 @@ async fn pacer() -> Result<f64, BoxError> {
 }
 
 /// Writes a file with `accounts` users in the store's own format, then times loads and saves.
-async fn accounts_file(path: &PathBuf, accounts: usize) -> Result<FileReport, BoxError> {
+pub async fn accounts_file(path: &PathBuf, accounts: usize) -> Result<FileReport, BoxError> {
     let _ = std::fs::remove_file(path);
     let store = AccountsFile::open(path);
     // Learn the on-disk shape of an entry from the store itself, then repeat it: saving
@@ -268,7 +268,7 @@ async fn accounts_file(path: &PathBuf, accounts: usize) -> Result<FileReport, Bo
 
 /// Time per call of `op` over `ops` calls, or the first error (as text: it names the file,
 /// never its content).
-async fn timed<F, Fut>(ops: usize, mut op: F) -> Result<Duration, String>
+pub async fn timed<F, Fut>(ops: usize, mut op: F) -> Result<Duration, String>
 where
     F: FnMut(usize) -> Fut,
     Fut: std::future::Future<Output = Result<(), BoxError>>,

@@ -6,6 +6,7 @@
 //! cargo run --release -p mastodon-auth-bench --features megalodon # adds (c) megalodon
 //! cargo run --release -p mastodon-auth-bench -- --quick           # a smoke run
 //! cargo run --release -p mastodon-auth-bench -- --micro           # per-request parts
+//! cargo run --release -p mastodon-auth-bench -- --fleet           # the fleet rows alone
 //! cargo run --profile profiling -p mastodon-auth-bench -- --profile full https seq
 //!                                              # one contender for 20 s, for `perf record -p`
 //! ```
@@ -23,7 +24,10 @@
 //! - pace efficiency: the full client in `pace` mode against 300 requests per 3-second window;
 //! - cold start: a fresh process that builds an HTTPS client and verifies the account once;
 //! - 10,000 accounts: `AccountsFile` load/save, `MemoryStore` and `Pacer` heap per account
-//!   (counted by this binary's global allocator, in a child process of its own).
+//!   (counted by this binary's global allocator, in a child process of its own);
+//! - fleets (`fleet.rs`): `RedisRateLimiter` against the local `Pacer` and no limiter, and
+//!   `PostgresStore` load/save at 10,000 and 100,000 accounts against `AccountsFile`, on
+//!   throw-away `redis-server` and PostgreSQL (skipped with a note when not installed).
 //!
 //! The whole run takes well under 5 minutes on 2 cores (build time aside).
 
@@ -33,6 +37,7 @@ mod child;
 mod clients;
 mod coldstart;
 mod cpu;
+mod fleet;
 mod micro;
 mod pace;
 mod server;
@@ -101,9 +106,10 @@ fn main() -> ExitCode {
                 [q] if q == "--quick" => run(QUICK),
                 [p, who, scheme, mode] if p == "--profile" => profile(who, scheme, mode),
                 [m] if m == "--micro" => micro(),
+                [f] if f == "--fleet" => fleet::run_alone(FULL),
                 _ => {
                     eprintln!(
-                        "usage: bench [--quick | --micro | --profile bare|bare+timeout|transport|full https|http seq|64]"
+                        "usage: bench [--quick | --micro | --fleet | --profile bare|bare+timeout|transport|full https|http seq|64]"
                     );
                     return ExitCode::FAILURE;
                 }
@@ -148,6 +154,7 @@ fn run(plan: Plan) -> Result<(), BoxError> {
         https_rows(&mut table, &https_stack, plan).await?;
         http_rows(&mut table, &http, &http_stack, plan).await?;
         pace_rows(&mut table).await?;
+        fleet::fleet_rows(&mut table, &https, &https_stack.token, plan).await?;
         cold_start_row(&mut table, &https, &https_stack)
     })?;
     drop(server);

@@ -84,7 +84,10 @@ pub use scope::{DEFAULT_SCOPES, KNOWN_SCOPES, SCOPE_SETS, Scope, Scopes};
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, Password, PkceVerifier, RefreshToken,
 };
-pub use store::{AccountDirectory, AccountKey, AppCredentials, CredentialStore, UserCredentials};
+pub use store::{
+    AccountDirectory, AccountKey, AppCredentials, CredentialStore, UserCredentials, UserUpdate,
+    UserUpdateFuture,
+};
 pub use transport::{HttpTransport, RequestTimeout, TimeoutPhase, TlsFailure, TransportError};
 pub use version::{MastodonVersion, ServerSoftware};
 

@@ -1,6 +1,8 @@
 //! The pluggable credential store, and the credentials it keeps.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::SystemTime;
 
@@ -287,14 +289,29 @@ impl From<AccountKey> for String {
     }
 }
 
+/// What [`CredentialStore::update_user`] runs while it holds an account's lease: given the
+/// stored credentials (`None` when the store holds none for the account), it returns those to
+/// store in their place (`None`: leave them as they are), or an error (then nothing is
+/// stored). It must not call the store itself: the store holds the account's lease, which may
+/// be the lock its other methods take.
+pub type UserUpdate<'a> =
+    Box<dyn FnOnce(Option<UserCredentials>) -> UserUpdateFuture<'a> + Send + 'a>;
+
+/// The future a [`UserUpdate`] returns.
+pub type UserUpdateFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<UserCredentials>, Error>> + Send + 'a>>;
+
 /// Keeps app and user credentials: what the client needs to start with saved credentials and
 /// to save the ones it obtains. Implementations live in `mastodon-auth-store` (memory,
-/// Mastodon.py files, a multi-account file); applications can plug their own storage.
+/// Mastodon.py files, a multi-account file, PostgreSQL); applications can plug their own
+/// storage.
 ///
-/// The client calls only these five methods: `load_app` and `load_user` / `load_active_user`
-/// when it is built from the store, `save_app` after registering an app, and `save_user`
-/// after a log-in or a token refresh. Listing, switching and removing accounts is the job of
-/// [`AccountDirectory`], which stores of several named accounts add.
+/// The client calls these methods: `load_app` and `load_user` / `load_active_user` when it is
+/// built from the store, `save_app` after registering an app, `save_user` when the
+/// credentials are saved ([`Mastodon::save_credentials`](crate::Mastodon::save_credentials)),
+/// and `update_user` to refresh an expiring token of a known account. Listing, switching and
+/// removing accounts is the job of [`AccountDirectory`], which stores of several named
+/// accounts add.
 ///
 /// Single-account stores (a Mastodon.py token file) ignore account names: their one user is
 /// the active one.
@@ -302,18 +319,33 @@ impl From<AccountKey> for String {
 /// Errors are [`StoreError`]s: a file store names the file (and line); a store over a
 /// database or a service wraps its own error with [`StoreError::backend`].
 ///
-/// A store that keeps one app and one user in memory:
+/// # Refreshing across processes
+///
+/// Pleroma-family servers issue tokens that expire, with a refresh token that works once. When
+/// several processes share one account through a store, two of them must not refresh it at the
+/// same time: the second refresh spends a token the first already spent, the server refuses
+/// it, and that process is logged out. [`update_user`](Self::update_user) prevents this: it
+/// runs the refresh while holding a *lease* on the account that every process sharing the
+/// store respects, and the client compares the stored token with the one it was about to
+/// send, taking the stored one when another process got there first. The default
+/// implementation takes no lease; a store shared by several processes should override it.
+///
+/// A store that keeps one app and one user in memory, with a lease for the tasks of one
+/// process:
 ///
 /// ```
 /// use std::sync::Mutex;
 /// use mastodon_auth_core::{
-///     AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError, UserCredentials,
+///     AccountKey, AppCredentials, CredentialStore, Error, InstanceUrl, StoreError,
+///     UserCredentials, UserUpdate,
 /// };
 ///
 /// #[derive(Default)]
 /// struct OneOfEach {
 ///     app: Mutex<Option<AppCredentials>>,
 ///     user: Mutex<Option<UserCredentials>>,
+///     /// Held across the refresh's `.await`: an async mutex, not a `std` one.
+///     lease: tokio::sync::Mutex<()>,
 /// }
 ///
 /// #[async_trait::async_trait]
@@ -337,13 +369,35 @@ impl From<AccountKey> for String {
 ///         *self.user.lock().unwrap() = Some(user.clone());
 ///         Ok(())
 ///     }
+///     async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
+///         // 1. The lease (released when `_lease` drops, whichever way this returns).
+///         let _lease = self.lease.lock().await;
+///         // 2. What is stored now, read under the lease.
+///         let current = self.load_user(account).await?;
+///         // 3. Store what the update returns, before the lease goes.
+///         if let Some(user) = update(current).await? {
+///             *self.user.lock().unwrap() = Some(user);
+///         }
+///         Ok(())
+///     }
 /// }
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = OneOfEach::default();
-/// let user = UserCredentials::new("https://example.com".parse()?, "token".into());
+/// let alice: AccountKey = "alice@example.com".parse()?;
+/// let user = UserCredentials::new("https://example.com".parse()?, "token".into())
+///     .with_account(alice.clone());
 /// store.save_user(&user).await?;
 /// assert_eq!(store.load_active_user().await?, Some(user));
+/// store
+///     .update_user(&alice, Box::new(|current| Box::pin(async move {
+///         let mut user = current.expect("alice is stored");
+///         user.access_token = "new token".into();
+///         Ok(Some(user))
+///     })))
+///     .await?;
+/// let stored = store.load_user(&alice).await?.expect("still there");
+/// assert_eq!(stored.access_token.expose(), "new token");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
@@ -363,6 +417,42 @@ pub trait CredentialStore: Send + Sync {
 
     /// Keeps `user` (replacing the same account's) and makes it the active account.
     async fn save_user(&self, user: &UserCredentials) -> Result<(), StoreError>;
+
+    /// Runs `update` on `account`'s stored credentials while holding the account's *lease*,
+    /// and stores what it returns before releasing the lease: a read-modify-write of one
+    /// account that no other `update_user` of the same account, in this process or in any
+    /// other sharing the store, can interleave with. The client refreshes expiring tokens
+    /// through it (see [Refreshing across processes](CredentialStore#refreshing-across-processes)).
+    ///
+    /// An implementation:
+    /// 1. takes a lease that excludes every other `update_user` of `account`, here and in
+    ///    every process sharing the store (a lock file, a row or advisory lock in a
+    ///    database, a mutex for a store inside one process), waiting for it as long as it
+    ///    waits for its other locks. `update` makes a network request, so the lease is held
+    ///    across `.await` for up to a request's timeout: not a `std::sync::Mutex` guard;
+    /// 2. reads `account`'s credentials once it holds the lease and passes them to `update`
+    ///    (`None` when it has none);
+    /// 3. when `update` returns `Ok(Some(user))`, stores `user` as `account`'s before
+    ///    releasing the lease (it need not change the active account); on `Ok(None)` stores
+    ///    nothing; on `Err` stores nothing and returns the error;
+    /// 4. releases the lease on every path, including when the future it returned is dropped
+    ///    unfinished (the request that needed the refresh was cancelled): hold it in a guard
+    ///    that releases on drop.
+    ///
+    /// The default implementation takes no lease: it loads the user, runs `update` and saves
+    /// the result with [`save_user`](Self::save_user) (which also makes the account active).
+    /// Tasks of one client still refresh once between them, but two processes sharing such a
+    /// store can refresh the same token at once.
+    ///
+    /// # Errors
+    /// The store's own errors (as [`Error::Store`]), and `update`'s.
+    async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
+        let current = self.load_user(account).await?;
+        if let Some(user) = update(current).await? {
+            self.save_user(&user).await?;
+        }
+        Ok(())
+    }
 }
 
 /// A [`CredentialStore`] of several named accounts, one of them active: what an account

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use mastodon_auth_core::{
-    AccountDirectory, AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError,
-    UserCredentials,
+    AccountDirectory, AccountKey, AppCredentials, CredentialStore, Error, InstanceUrl, StoreError,
+    UserCredentials, UserUpdate,
 };
 
 #[derive(Debug, Default)]
@@ -15,10 +15,16 @@ struct Inner {
     active: Option<AccountKey>,
     /// The last saved user whose account was not known, like a Mastodon.py token file.
     unnamed: Option<UserCredentials>,
+    /// The lease of each account ever updated with `update_user`. Entries stay (removing one
+    /// while a task holds it would let a second lease begin); they are as many as accounts.
+    leases: BTreeMap<AccountKey, Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// Keeps credentials in memory, for tests and short-lived programs. Clones share the same
 /// credentials.
+///
+/// [`update_user`](CredentialStore::update_user) holds a lock per account, so the clients of
+/// one process sharing the store refresh an account's token once between them.
 ///
 /// Users are kept per account. A user saved without an account (right after a log-in, before
 /// the account is known) becomes the active user without a name, like a Mastodon.py token
@@ -94,6 +100,22 @@ impl CredentialStore for MemoryStore {
                 inner.active = None;
                 inner.unnamed = Some(user.clone());
             }
+        }
+        Ok(())
+    }
+
+    async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
+        let lease = self
+            .inner()
+            .leases
+            .entry(account.clone())
+            .or_default()
+            .clone();
+        let _lease = lease.lock().await;
+        let current = self.inner().users.get(account).cloned();
+        if let Some(mut user) = update(current).await? {
+            user.account = Some(account.clone());
+            self.inner().users.insert(account.clone(), user);
         }
         Ok(())
     }

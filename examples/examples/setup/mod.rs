@@ -2,7 +2,7 @@
 //! default, or a real server given with `--instance URL`) and a transport that trusts it.
 
 use mastodon_auth::HyperTransport;
-use mastodon_auth_tests::LocalInstance;
+use mastodon_auth_tests::{LocalInstance, LocalInstanceBuilder};
 
 /// The instance an example runs against.
 pub struct Target {
@@ -21,6 +21,7 @@ pub struct Target {
 ///
 /// # Errors
 /// A message for the person running the example.
+#[allow(dead_code)] // not by `fleet`, which has arguments of its own (and calls `target_at`)
 pub async fn target() -> Result<Target, String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let instance = match args.as_slice() {
@@ -29,6 +30,17 @@ pub async fn target() -> Result<Target, String> {
         [arg] if arg.starts_with("--instance=") => Some(arg["--instance=".len()..].to_owned()),
         _ => return Err("usage: [--instance URL]".into()),
     };
+    target_at(instance, LocalInstance::builder()).await
+}
+
+/// The instance at `instance`; without one, starts `local` over HTTPS and trusts its test CA.
+///
+/// # Errors
+/// A message for the person running the example.
+pub async fn target_at(
+    instance: Option<String>,
+    local: LocalInstanceBuilder,
+) -> Result<Target, String> {
     match instance {
         Some(base_url) => {
             let transport = HyperTransport::new().map_err(|e| e.to_string())?;
@@ -39,7 +51,9 @@ pub async fn target() -> Result<Target, String> {
             })
         }
         None => {
-            let local = LocalInstance::start()
+            let local = local
+                .https(true)
+                .start()
                 .await
                 .map_err(|e| format!("cannot start the local instance: {e}"))?;
             let transport = HyperTransport::builder()

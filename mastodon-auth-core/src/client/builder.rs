@@ -528,7 +528,7 @@ fn usable_token(access: AccessToken) -> Result<Arc<Token>, Error> {
     Token::new(access, None, None, None).ok_or_else(unusable_token)
 }
 
-fn unusable_token() -> Error {
+pub(super) fn unusable_token() -> Error {
     Error::Config("the access token contains characters that cannot be sent in a header".into())
 }
 

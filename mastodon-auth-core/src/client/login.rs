@@ -176,6 +176,30 @@ impl Mastodon {
     /// secret; [`Error::UnsafeOAuthUrl`] for a token endpoint in the metadata that the client
     /// will not use.
     pub async fn log_in(&self, grant: LoginGrant) -> Result<AccessToken, Error> {
+        let requested = grant.scopes().clone();
+        let (token, granted) = self.obtain_token(grant).await?;
+        if let Some(granted) = granted
+            && !granted.covers(&requested)
+        {
+            return Err(Error::ScopeMismatch { granted, requested });
+        }
+        if self.inner.config.version_check_mode != VersionCheckMode::None
+            && self.state().version.source != VersionSource::Confirmed
+        {
+            // Servers in limited-federation mode only show their version to logged-in users.
+            self.retrieve_mastodon_version().await?;
+        }
+        Ok(token)
+    }
+
+    /// The token request of [`log_in`](Self::log_in) alone: checks that the server offers the
+    /// grant, obtains a token and makes it the client's. Returns it with the scopes the server
+    /// says it granted, unchecked: an automatic refresh takes what the server grants, and sends
+    /// no other request while other tasks (and, through the store, other processes) wait for it.
+    pub(super) async fn obtain_token(
+        &self,
+        grant: LoginGrant,
+    ) -> Result<(AccessToken, Option<Scopes>), Error> {
         let info = self.oauth_authorization_server_info().await?;
         if let Some(false) = info
             .as_ref()
@@ -197,19 +221,8 @@ impl Mastodon {
         let reply = self.call(call).await?;
         let issued = IssuedToken::parse(&reply)?;
         let granted = issued.granted.clone();
-        let token = self.adopt_token(issued, requested.clone(), is_refresh, &reply)?;
-        if let Some(granted) = granted
-            && !granted.covers(&requested)
-        {
-            return Err(Error::ScopeMismatch { granted, requested });
-        }
-        if self.inner.config.version_check_mode != VersionCheckMode::None
-            && self.state().version.source != VersionSource::Confirmed
-        {
-            // Servers in limited-federation mode only show their version to logged-in users.
-            self.retrieve_mastodon_version().await?;
-        }
-        Ok(token)
+        let token = self.adopt_token(issued, requested, is_refresh, &reply)?;
+        Ok((token, granted))
     }
 
     /// The app's id and secret, which `needed_for` needs.

@@ -4,6 +4,7 @@ mod app;
 mod authorize;
 mod builder;
 mod login;
+mod refresh;
 mod request;
 mod verify;
 
@@ -64,7 +65,8 @@ struct Inner {
     store: Option<Arc<dyn CredentialStore>>,
     config: Config,
     state: Mutex<State>,
-    /// Serialises token refreshes so that concurrent requests refresh once.
+    /// Serialises token refreshes so that concurrent requests refresh once (the store's lease
+    /// does the same between processes; see `refresh.rs`).
     refresh: tokio::sync::Mutex<()>,
 }
 

@@ -217,7 +217,7 @@ pub(super) fn api_error(status: StatusCode, body: &[u8], endpoint: String) -> Ap
 impl Mastodon {
     /// Sends `call` and returns a successful (< 400) reply.
     pub(super) async fn call(&self, mut call: Call) -> Result<Reply, Error> {
-        let token = match call.auth {
+        let mut token = match call.auth {
             Auth::Bearer => self.bearer_token().await?,
             Auth::Anonymous => None,
         };
@@ -238,7 +238,7 @@ impl Mastodon {
         } else {
             (call.url.clone(), Bytes::from(encoded.clone()))
         };
-        let key = token.as_ref().map_or(RateLimitKey::ANONYMOUS, |t| t.key);
+        let mut key = token.as_ref().map_or(RateLimitKey::ANONYMOUS, |t| t.key);
         // OAuth endpoints are not paced (as in Mastodon.py): `NoRateLimit` turns their 429
         // into an error at once, through the same path as the configured limiter.
         let limiter: &dyn RateLimiter = match call.pacing {
@@ -246,6 +246,7 @@ impl Mastodon {
             Pacing::Unpaced => &NoRateLimit,
         };
         limiter.before_request(key).await?;
+        let mut resent = false;
         loop {
             let request = self.http_request(&call.method, &url, body.clone(), token.as_deref())?;
             if self.inner.config.debug_requests {
@@ -275,6 +276,22 @@ impl Mastodon {
             let info = RateLimitInfo::from_headers(&parts.headers);
             // On `Retry` the limiter has already waited (and charged its budget): resend.
             if limiter.after_response(key, parts.status, info).await? == Verdict::Retry {
+                continue;
+            }
+            // Refused because another process (or task) refreshed while this request was on
+            // its way, revoking the token it carried: once, with the token that replaced it.
+            if !resent
+                && matches!(
+                    parts.status,
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                )
+                && let Some(sent) = &token
+                && let Some(newer) = self.replacement_for(sent).await
+            {
+                resent = true;
+                key = newer.key;
+                token = Some(newer);
+                limiter.before_request(key).await?;
                 continue;
             }
             let endpoint = || endpoint_label(&call.method, &call.url);
@@ -336,8 +353,8 @@ impl Mastodon {
         Ok(request)
     }
 
-    /// The token to send, refreshed first (once, however many tasks ask) when it is about to
-    /// expire and a refresh token is at hand.
+    /// The token to send, refreshed first (once, however many tasks and processes ask: see
+    /// `refresh.rs`) when it is about to expire and a refresh token is at hand.
     async fn bearer_token(&self) -> Result<Option<Arc<Token>>, Error> {
         let Some(token) = self.state().token.clone() else {
             return Ok(None);
@@ -345,28 +362,10 @@ impl Mastodon {
         let expiring = token
             .expires_at
             .is_some_and(|at| at <= SystemTime::now() + REFRESH_MARGIN);
-        let Some(refresh) = token.refresh.clone().filter(|_| expiring) else {
+        if !expiring || token.refresh.is_none() {
             return Ok(Some(token));
-        };
-        let _guard = self.inner.refresh.lock().await;
-        // Another task may have refreshed while this one waited.
-        if let Some(current) = self.state().token.as_ref()
-            && current.access != token.access
-        {
-            return Ok(Some(current.clone()));
         }
-        let scopes = token.scopes.clone().unwrap_or_default();
-        Box::pin(self.log_in(super::LoginGrant::RefreshToken {
-            token: refresh,
-            scopes,
-        }))
-        .await?;
-        if self.inner.store.is_some() && self.state().account.is_some() {
-            // Keep the store in step, or the next process would start from a dead token.
-            let user = self.persistable_login_credentials()?;
-            self.store()?.save_user(&user).await?;
-        }
-        Ok(self.state().token.clone())
+        self.refreshed(token).await.map(Some)
     }
 }
 

@@ -5,11 +5,11 @@ mod document;
 use std::path::{Path, PathBuf};
 
 use mastodon_auth_core::{
-    AccountDirectory, AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError,
-    UserCredentials,
+    AccountDirectory, AccountKey, AppCredentials, CredentialStore, Error, InstanceUrl, StoreError,
+    UserCredentials, UserUpdate,
 };
 
-use crate::atomic::{self, LockWait};
+use crate::atomic::{self, FileLock, LockWait};
 use document::Document;
 pub use document::FORMAT_VERSION;
 
@@ -36,6 +36,10 @@ pub use document::FORMAT_VERSION;
 ///
 /// When the file is a symbolic link, the file it points to is the one rewritten (and its
 /// lock is beside it): the link stays.
+///
+/// [`update_user`](CredentialStore::update_user) (the client's token refresh) holds the same
+/// lock while the refresh request is in flight, so processes sharing the file refresh an
+/// account once between them; other changes to the file wait for it meanwhile.
 ///
 /// ```
 /// use mastodon_auth_core::{AccessToken, AccountDirectory, CredentialStore, UserCredentials};
@@ -111,15 +115,17 @@ impl AccountsFile {
         let lock_wait = self.lock_wait.clone();
         atomic::blocking(&self.path, move || {
             let _lock = atomic::lock(&path, &lock_wait)?;
-            // A file that fails to load is returned as an error here, before any write.
-            let mut doc = load(&path)?;
-            let (out, changed) = f(&mut doc)?;
-            if changed {
-                atomic::write_atomic(&path, doc.render(&path)?.as_bytes())?;
-            }
-            Ok(out)
+            rewrite(&path, f)
         })
         .await
+    }
+
+    /// Takes the file's lock, waiting on the blocking pool; the lock is released when the
+    /// returned guard drops.
+    async fn lock(&self) -> Result<FileLock, StoreError> {
+        let path = self.path.clone();
+        let lock_wait = self.lock_wait.clone();
+        atomic::blocking(&self.path, move || atomic::lock(&path, &lock_wait)).await
     }
 }
 
@@ -128,6 +134,21 @@ fn load(path: &Path) -> Result<Document, StoreError> {
         Some(text) => Document::parse(&text, path),
         None => Ok(Document::default()),
     }
+}
+
+/// Runs `f` on the file's content and writes the result back when `f` says it changed
+/// something. The caller holds the file's lock.
+fn rewrite<T>(
+    path: &Path,
+    f: impl FnOnce(&mut Document) -> Result<(T, bool), StoreError>,
+) -> Result<T, StoreError> {
+    // A file that fails to load is returned as an error here, before any write.
+    let mut doc = load(path)?;
+    let (out, changed) = f(&mut doc)?;
+    if changed {
+        atomic::write_atomic(path, doc.render(path)?.as_bytes())?;
+    }
+    Ok(out)
 }
 
 #[async_trait::async_trait]
@@ -175,6 +196,31 @@ impl CredentialStore for AccountsFile {
             Ok(((), true))
         })
         .await
+    }
+
+    async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
+        // The file's lock is the lease: held in this future across the update's request, and
+        // released when it drops, whichever way this returns (or if it is dropped unfinished).
+        let lease = self.lock().await?;
+        let key = account.to_string();
+        let current = self
+            .read(move |mut doc| Ok(doc.users.remove(&key).map(|e| e.creds)))
+            .await?;
+        let Some(mut user) = update(current).await? else {
+            return Ok(());
+        };
+        user.account = Some(account.clone());
+        let key = account.to_string();
+        let path = self.path.clone();
+        atomic::blocking(&self.path, move || {
+            let _lease = lease;
+            rewrite(&path, move |doc| {
+                doc.put_user(key, user);
+                Ok(((), true))
+            })
+        })
+        .await?;
+        Ok(())
     }
 }
 

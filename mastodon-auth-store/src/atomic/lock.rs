@@ -47,8 +47,9 @@ impl LockWait {
     /// The default bound on a wait: 30 s.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-    /// How long a wait lasts before the observer hears of it: 1 s, longer than any healthy
-    /// holder keeps the lock (a read-modify-write of the file).
+    /// How long a wait lasts before the observer hears of it: 1 s, longer than a healthy
+    /// holder keeps the lock (a read-modify-write of the file, or a token refresh: one
+    /// request to the instance).
     pub const NOTICE_AFTER: Duration = Duration::from_secs(1);
 
     /// Waits up to [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT), telling nobody.

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mastodon_auth_core::{
-    AccessToken, AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError,
-    UserCredentials,
+    AccessToken, AccountKey, AppCredentials, CredentialStore, Error, InstanceUrl, StoreError,
+    UserCredentials, UserUpdate,
 };
 
 use super::format::{
@@ -35,6 +35,11 @@ use crate::atomic::{self, LockWait, corrupt};
 /// cannot be parsed is never overwritten: saving fails with the same error as loading. A file
 /// that is a symbolic link stays one: the file it points to is rewritten. A UTF-8 byte order
 /// mark at the start of a file is ignored.
+///
+/// [`update_user`](CredentialStore::update_user) (the client's token refresh) holds the user
+/// file's lock while the refresh request is in flight. The files have no place for a refresh
+/// token or an expiry, so a process that loads them has nothing to refresh with: for
+/// expiring tokens shared by several processes, prefer `AccountsFile` or a database.
 ///
 /// ```
 /// use mastodon_auth_core::{AccessToken, ClientSecret, CredentialStore, UserCredentials};
@@ -111,9 +116,7 @@ impl MastodonPyFiles {
     /// [`StoreError::Unsupported`] for a store without a user file; [`StoreError::Io`] or
     /// [`StoreError::LockTimeout`] when the file cannot be locked or removed.
     pub async fn remove_user_file(&self) -> Result<bool, StoreError> {
-        let Some(path) = self.user_path.clone() else {
-            return Err(no_file("remove the user file beside", self.any_path()));
-        };
+        let path = self.user_file("remove the user file beside")?;
         let lock_wait = self.lock_wait.clone();
         let removed = atomic::blocking(&path.clone(), move || {
             // Nothing to remove (no file, or a link to none): do not create a lock file (or its
@@ -241,6 +244,36 @@ impl MastodonPyFiles {
     fn check_instance(&self, instance: &InstanceUrl, path: &Path) -> Result<(), StoreError> {
         agree(instance, self.instance.as_ref(), path)
     }
+
+    /// The user file's path, or the error saying this store has none.
+    fn user_file(&self, what: &'static str) -> Result<PathBuf, StoreError> {
+        self.user_path
+            .clone()
+            .ok_or_else(|| no_file(what, self.any_path()))
+    }
+
+    /// The user file's new content for `user`, checked against the configured instance.
+    fn user_file_contents(
+        &self,
+        user: &UserCredentials,
+        path: &Path,
+    ) -> Result<String, StoreError> {
+        self.check_instance(&user.instance, path)?;
+        let mut file =
+            UserFile::new(user.access_token.clone()).with_base_url(user.instance.clone());
+        if let (Some(id), Some(secret)) = (&user.client_id, &user.client_secret) {
+            file = file.with_client(id.clone(), secret.clone());
+        }
+        render_user_file(&file, path)
+    }
+
+    /// Remembers the account of the user just written, while the file holds its token.
+    fn remember(&self, user: &UserCredentials) {
+        *self.known.lock().unwrap_or_else(PoisonError::into_inner) = user
+            .account
+            .clone()
+            .map(|account| (account, user.access_token.clone()));
+    }
 }
 
 /// Mastodon.py's "Mismatch in base URLs between files and/or specified" check.
@@ -268,10 +301,23 @@ fn replace_checked(
     parse: fn(&str, &Path) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let _lock = atomic::lock(path, lock_wait)?;
+    replace_locked(path, contents, parse)
+}
+
+/// [`replace_checked`] for a caller that holds the lock already.
+fn replace_locked(
+    path: &Path,
+    contents: &str,
+    parse: fn(&str, &Path) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     if let Some(text) = atomic::read_bounded(path)? {
         parse(&text, path)?;
     }
     atomic::write_atomic(path, contents.as_bytes())
+}
+
+fn parse_user(text: &str, path: &Path) -> Result<(), StoreError> {
+    parse_user_file(text, path).map(drop)
 }
 
 fn no_file(what: &'static str, path: &Path) -> StoreError {
@@ -325,30 +371,40 @@ impl CredentialStore for MastodonPyFiles {
     }
 
     async fn save_user(&self, user: &UserCredentials) -> Result<(), StoreError> {
-        let Some(path) = self.user_path.clone() else {
-            return Err(no_file(
-                "save the user: no user file beside",
-                self.any_path(),
-            ));
-        };
-        self.check_instance(&user.instance, &path)?;
-        let mut file =
-            UserFile::new(user.access_token.clone()).with_base_url(user.instance.clone());
-        if let (Some(id), Some(secret)) = (&user.client_id, &user.client_secret) {
-            file = file.with_client(id.clone(), secret.clone());
-        }
-        let contents = render_user_file(&file, &path)?;
+        let path = self.user_file("save the user: no user file beside")?;
+        let contents = self.user_file_contents(user, &path)?;
         let lock_wait = self.lock_wait.clone();
         atomic::blocking(&path.clone(), move || {
-            replace_checked(&path, &contents, &lock_wait, |t, p| {
-                parse_user_file(t, p).map(drop)
-            })
+            replace_checked(&path, &contents, &lock_wait, parse_user)
         })
         .await?;
-        *self.known.lock().unwrap_or_else(PoisonError::into_inner) = user
-            .account
-            .clone()
-            .map(|account| (account, user.access_token.clone()));
+        self.remember(user);
+        Ok(())
+    }
+
+    async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
+        let path = self.user_file("update the user: no user file beside")?;
+        // The user file's lock is the lease, held in this future across the update's request
+        // and released when it drops.
+        let lease = {
+            let (path, lock_wait) = (path.clone(), self.lock_wait.clone());
+            atomic::blocking(&path.clone(), move || atomic::lock(&path, &lock_wait)).await?
+        };
+        let current = {
+            let this = self.clone();
+            atomic::blocking(&path, move || this.load_user_sync()).await?
+        };
+        let Some(mut user) = update(current).await? else {
+            return Ok(());
+        };
+        user.account = Some(account.clone());
+        let contents = self.user_file_contents(&user, &path)?;
+        atomic::blocking(&path.clone(), move || {
+            let _lease = lease;
+            replace_locked(&path, &contents, parse_user)
+        })
+        .await?;
+        self.remember(&user);
         Ok(())
     }
 }

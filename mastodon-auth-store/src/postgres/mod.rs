@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use mastodon_auth_core::{
     AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientSecret, CredentialStore,
-    InstanceUrl, RefreshToken, Scopes, StoreError, UserCredentials,
+    Error, InstanceUrl, RefreshToken, Scopes, StoreError, UserCredentials, UserUpdate,
 };
 use tokio_postgres::Row;
 
@@ -166,6 +166,10 @@ fn describe(config: &tokio_postgres::Config) -> String {
 ///   `mastodon_auth_schema_version`, applied under an advisory lock, so processes that start
 ///   together migrate once). A database from a newer library is refused, not touched.
 /// - Every write is one transaction: a user saved and made active together, or neither.
+/// - [`update_user`](CredentialStore::update_user) (the client's token refresh) runs in a
+///   transaction holding an advisory lock on the account, so the processes sharing the
+///   database refresh an account once between them. The lock goes with the transaction: at
+///   commit, at rollback, and when the connection or the database dies.
 /// - A database that is down gives [`StoreError::Backend`] with a [`PostgresError`]; the pool
 ///   replaces broken connections, so operations succeed again as soon as it is back.
 /// - Secrets are stored as they are (protect the database as you would the credential
@@ -260,6 +264,11 @@ impl PostgresStore {
         Ok(client.query(&statement, params).await.map_err(err)?)
     }
 }
+
+/// The first key of the account leases' advisory locks (`pg_advisory_xact_lock(int, int)`,
+/// the second key being the account's `hashtext`): "mast" in ASCII. The two-key locks are
+/// apart from the one-key lock of the migrations.
+const USER_LEASE: i32 = 0x6d61_7374;
 
 const APP_COLUMNS: &str = "instance, client_id, client_secret, name, scopes, redirect_uris";
 const USER_COLUMNS: &str = "account, instance, access_token, refresh_token, expires_at, scopes, \
@@ -371,36 +380,9 @@ impl CredentialStore for PostgresStore {
         };
         let action = "save a user";
         let err = |e: tokio_postgres::Error| PostgresError::query(action, &e);
-        let scopes = user.scopes.as_ref().map(ToString::to_string);
         let mut client = self.client(action).await?;
         let tx = client.transaction().await.map_err(err)?;
-        let upsert = tx
-            .prepare_cached(&format!(
-                "INSERT INTO mastodon_auth_users ({USER_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (account) DO UPDATE SET
-                     instance = excluded.instance, access_token = excluded.access_token,
-                     refresh_token = excluded.refresh_token, expires_at = excluded.expires_at,
-                     scopes = excluded.scopes, client_id = excluded.client_id,
-                     client_secret = excluded.client_secret, updated_at = now()"
-            ))
-            .await
-            .map_err(err)?;
-        tx.execute(
-            &upsert,
-            &[
-                &account.as_str(),
-                &user.instance.as_str(),
-                &user.access_token.expose(),
-                &user.refresh_token.as_ref().map(RefreshToken::expose),
-                &user.expires_at,
-                &scopes,
-                &user.client_id,
-                &user.client_secret.as_ref().map(ClientSecret::expose),
-            ],
-        )
-        .await
-        .map_err(err)?;
+        upsert_user(&tx, action, account, user).await?;
         let activate = tx
             .prepare_cached(
                 "INSERT INTO mastodon_auth_active (profile, account) VALUES ($1, $2)
@@ -414,6 +396,77 @@ impl CredentialStore for PostgresStore {
         tx.commit().await.map_err(err)?;
         Ok(())
     }
+
+    async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
+        let action = "update a user";
+        let err = |e: tokio_postgres::Error| StoreError::from(PostgresError::query(action, &e));
+        let mut client = self.client(action).await?;
+        // Dropped unfinished (the future cancelled, an error), the transaction rolls back and
+        // the lease goes with it.
+        let tx = client.transaction().await.map_err(err)?;
+        let lease = tx
+            .prepare_cached(&format!(
+                "SELECT pg_advisory_xact_lock({USER_LEASE}, hashtext($1))"
+            ))
+            .await
+            .map_err(err)?;
+        tx.execute(&lease, &[&account.as_str()])
+            .await
+            .map_err(err)?;
+        // Read under the lease: whatever another process's update committed is seen here.
+        let select = tx
+            .prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM mastodon_auth_users WHERE account = $1"
+            ))
+            .await
+            .map_err(err)?;
+        let rows = tx.query(&select, &[&account.as_str()]).await.map_err(err)?;
+        let current = rows.first().map(user_from_row).transpose()?;
+        if let Some(user) = update(current).await? {
+            upsert_user(&tx, action, account, &user).await?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(())
+    }
+}
+
+/// Writes `user` as `account`'s row in `tx` (the active account is left alone).
+async fn upsert_user(
+    tx: &deadpool_postgres::Transaction<'_>,
+    action: &'static str,
+    account: &AccountKey,
+    user: &UserCredentials,
+) -> Result<(), StoreError> {
+    let err = |e: tokio_postgres::Error| PostgresError::query(action, &e);
+    let scopes = user.scopes.as_ref().map(ToString::to_string);
+    let upsert = tx
+        .prepare_cached(&format!(
+            "INSERT INTO mastodon_auth_users ({USER_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (account) DO UPDATE SET
+                 instance = excluded.instance, access_token = excluded.access_token,
+                 refresh_token = excluded.refresh_token, expires_at = excluded.expires_at,
+                 scopes = excluded.scopes, client_id = excluded.client_id,
+                 client_secret = excluded.client_secret, updated_at = now()"
+        ))
+        .await
+        .map_err(err)?;
+    tx.execute(
+        &upsert,
+        &[
+            &account.as_str(),
+            &user.instance.as_str(),
+            &user.access_token.expose(),
+            &user.refresh_token.as_ref().map(RefreshToken::expose),
+            &user.expires_at,
+            &scopes,
+            &user.client_id,
+            &user.client_secret.as_ref().map(ClientSecret::expose),
+        ],
+    )
+    .await
+    .map_err(err)?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
