@@ -1,10 +1,12 @@
 //! `RedisRateLimiter` against a real `redis-server`: one budget shared by several limiters and
-//! by several processes against `LocalInstance`, what the server said shared between them,
-//! and Redis dying and coming back mid-run.
+//! by several processes against `LocalInstance`, concurrent callers of one process sharing
+//! script calls without spending a slot more or less, what the server said shared between
+//! them, and Redis dying and coming back mid-run.
 //!
 //! Skipped (with a note) where `redis-server` is not installed, unless
 //! `MASTODON_AUTH_REQUIRE_SERVICES=1`.
 
+use std::num::NonZeroU32;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,8 +19,9 @@ use mastodon_auth_core::{
     RateLimitKey, RateLimitMethod, RateLimiter, TransportError, Verdict,
 };
 use mastodon_auth_http::HyperTransport;
-use mastodon_auth_ratelimit::{RedisRateLimiter, Unreachable};
+use mastodon_auth_ratelimit::{Quota, RedisRateLimiter, Unreachable};
 use mastodon_auth_tests::{Approval, LocalInstance, RedisServer};
+use tokio::task::JoinSet;
 
 fn limiter(redis: &RedisServer, method: RateLimitMethod) -> RedisRateLimiter {
     RedisRateLimiter::builder(redis.url(), method)
@@ -89,6 +92,147 @@ async fn two_limiters_spend_one_quota() {
     // Another token has its own budget.
     let other = RateLimitKey::for_token(&AccessToken::new("another token"));
     b.before_request(other).await.expect("another key");
+}
+
+/// A burst of 40, then one request an hour: every test below runs within the first hour.
+fn forty_an_hour() -> Quota {
+    Quota::per_hour(NonZeroU32::MIN).allow_burst(NonZeroU32::new(40).unwrap())
+}
+
+/// Script calls Redis has run since its statistics were last reset (`CONFIG RESETSTAT`).
+async fn script_calls(connection: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(connection)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let stats = line
+                .strip_prefix("cmdstat_evalsha:")
+                .or_else(|| line.strip_prefix("cmdstat_eval:"))?;
+            stats
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("calls="))?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+async fn reset_stats(connection: &mut redis::aio::MultiplexedConnection) {
+    redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async::<()>(connection)
+        .await
+        .unwrap();
+}
+
+/// Runs `callers` concurrent `before_request`s on `key` through `limiter`.
+fn spawn_callers(
+    tasks: &mut JoinSet<Result<(), RateLimitError>>,
+    limiter: &Arc<RedisRateLimiter>,
+    key: RateLimitKey,
+    callers: usize,
+) {
+    for _ in 0..callers {
+        let limiter = limiter.clone();
+        tasks.spawn(async move { limiter.before_request(key).await });
+    }
+}
+
+// The two tests below run on one thread (`tokio::test`'s default), where every spawned caller
+// is polled once, and so queues, before the answer to the first call can be read: the
+// number of script calls does not depend on timing.
+
+#[tokio::test]
+async fn concurrent_callers_share_script_calls_and_spend_exactly_the_quota() {
+    let Some(redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let build = || {
+        Arc::new(
+            RedisRateLimiter::builder(redis.url(), RateLimitMethod::Throw)
+                .with_quota(forty_an_hour())
+                .build()
+                .unwrap(),
+        )
+    };
+    // Two limiters with a connection each, as two processes would have.
+    let (a, b) = (build(), build());
+    let key = RateLimitKey::for_token(&AccessToken::new("shared token"));
+    // Connected and the script loaded (on another key) before counting.
+    let warm_up = RateLimitKey::for_token(&AccessToken::new("warm-up"));
+    a.before_request(warm_up).await.unwrap();
+    b.before_request(warm_up).await.unwrap();
+    let mut connection = redis_connection(&redis).await;
+    reset_stats(&mut connection).await;
+
+    let mut callers = JoinSet::new();
+    spawn_callers(&mut callers, &a, key, 32);
+    spawn_callers(&mut callers, &b, key, 32);
+    let (mut sent, mut refused) = (0, 0);
+    while let Some(outcome) = callers.join_next().await {
+        match outcome.unwrap() {
+            Ok(()) => sent += 1,
+            Err(RateLimitError::QuotaExhausted { wait }) => {
+                assert!(wait > Duration::from_secs(3500), "{wait:?}");
+                refused += 1;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+    // Exactly the burst went, across both limiters: no slot reserved ahead and left unused,
+    // none given twice.
+    assert_eq!((sent, refused), (40, 24));
+    // Per limiter, the first caller's call and one for the 31 that queued behind it.
+    assert_eq!(script_calls(&mut connection).await, 4);
+}
+
+#[tokio::test]
+async fn batched_waiting_callers_take_one_slot_each() {
+    let Some(redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let build = |method| {
+        Arc::new(
+            RedisRateLimiter::builder(redis.url(), method)
+                .with_quota(forty_an_hour())
+                .build()
+                .unwrap(),
+        )
+    };
+    let waiting = build(RateLimitMethod::Wait);
+    let key = RateLimitKey::for_token(&AccessToken::new("shared token"));
+    waiting
+        .before_request(RateLimitKey::ANONYMOUS)
+        .await
+        .unwrap();
+    let mut connection = redis_connection(&redis).await;
+    reset_stats(&mut connection).await;
+
+    // The whole burst, all at once, in wait mode: nobody needs to wait (a caller given a
+    // slot past the burst would sleep for an hour; a minute is plenty).
+    let mut callers = JoinSet::new();
+    spawn_callers(&mut callers, &waiting, key, 40);
+    let all_went = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(outcome) = callers.join_next().await {
+            outcome.unwrap().unwrap();
+        }
+    });
+    all_went
+        .await
+        .expect("a caller was given a slot past the burst");
+    assert_eq!(script_calls(&mut connection).await, 2);
+    // Another process finds the burst spent, and the next slot an hour after the first:
+    // the 40 took 40 slots, not one more.
+    match build(RateLimitMethod::Throw).before_request(key).await {
+        Err(RateLimitError::QuotaExhausted { wait }) => assert!(
+            wait > Duration::from_secs(3500) && wait <= Duration::from_secs(3600),
+            "{wait:?}"
+        ),
+        other => panic!("the burst must be spent: {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -408,10 +552,12 @@ async fn the_fail_policy_fails_requests_until_redis_is_back() {
     }
 }
 
-// ---- Eight worker processes, one token, one budget ----
+// ---- Eight worker processes with four requests in flight each, one token, one budget ----
 
 const WORKER: &str = "MASTODON_AUTH_FLEET_WORKER";
 const WORKERS: usize = 8;
+/// Concurrent requests in each worker, whose calls to Redis the limiter batches.
+const TASKS_PER_WORKER: usize = 4;
 /// The instance allows 60 requests per 6-second window; the run lasts three windows.
 const LIMIT: u32 = 60;
 const WINDOW: Duration = Duration::from_secs(6);
@@ -481,15 +627,29 @@ fn fleet_worker() {
         if now < start {
             tokio::time::sleep(Duration::from_millis(u64::try_from(start - now).unwrap())).await;
         }
+        let mut tasks = JoinSet::new();
+        for _ in 0..TASKS_PER_WORKER {
+            let client = client.clone();
+            tasks.spawn(async move {
+                let (mut done, mut errors) = (0, 0);
+                while unix_ms() < end {
+                    match client.account_verify_credentials().await {
+                        // Only what completed within the run counts towards the rate: a
+                        // request that waited for a slot past the end is not part of the
+                        // three windows.
+                        Ok(_) if unix_ms() <= end => done += 1,
+                        Ok(_) => {}
+                        Err(_) => errors += 1,
+                    }
+                }
+                (done, errors)
+            });
+        }
         let (mut done, mut errors) = (0, 0);
-        while unix_ms() < end {
-            match client.account_verify_credentials().await {
-                // Only what completed within the run counts towards the rate: a request that
-                // waited for a slot past the end is not part of the three windows.
-                Ok(_) if unix_ms() <= end => done += 1,
-                Ok(_) => {}
-                Err(_) => errors += 1,
-            }
+        while let Some(counts) = tasks.join_next().await {
+            let (d, e) = counts.unwrap();
+            done += d;
+            errors += e;
         }
         (done, errors)
     });
@@ -518,6 +678,8 @@ fn eight_worker_processes_share_one_budget() {
             .unwrap()
     });
     let token = runtime.block_on(log_in(&instance));
+    let mut connection = runtime.block_on(redis_connection(&redis));
+    runtime.block_on(reset_stats(&mut connection));
     // Time for every process to start before the first request.
     let start = unix_ms() + 3000;
     let setup = [
@@ -565,7 +727,11 @@ fn eight_worker_processes_share_one_budget() {
     let allowed = f64::from(LIMIT) * RUN.as_secs_f64() / WINDOW.as_secs_f64();
     #[allow(clippy::cast_precision_loss)]
     let share = total as f64 / allowed;
-    println!("eight workers: {counts:?}; {total} requests, {share:.3} of the allowed rate");
+    let calls = runtime.block_on(script_calls(&mut connection));
+    println!(
+        "eight workers: {counts:?}; {total} requests, {share:.3} of the allowed rate, \
+         {calls} script calls"
+    );
     assert!(counts.iter().all(|c| c.1 == 0), "429s: {counts:?}");
     assert!(counts.iter().all(|c| c.2 == 0), "errors: {counts:?}");
     assert!(

@@ -1,11 +1,13 @@
 //! [`RedisRateLimiter`]: one rate budget per access token, shared by every process through
 //! Redis.
 
+mod batch;
 mod health;
 mod script;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -16,8 +18,9 @@ use mastodon_auth_core::{
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use self::batch::{GroupCommit, Joined};
 use self::health::Health;
-use self::script::{Observation, Reply, Step, StepScript};
+use self::script::{Observation, Reply, StepScript};
 use crate::pacer::{DEFAULT_REQUESTS, DEFAULT_WINDOW, checked_pacefactor};
 use crate::state::MAX_SLEEP;
 use crate::{Pacer, window_quota};
@@ -134,6 +137,7 @@ impl RedisRateLimiterBuilder {
             health: Health::new(self.retry_after),
             fallback,
             pending: Mutex::new(HashMap::new()),
+            batches: GroupCommit::new(),
         })
     }
 }
@@ -146,10 +150,15 @@ impl RedisRateLimiterBuilder {
 /// per token, Mastodon's limit) and Mastodon.py's `wait` / `throw` / `pace` state machine driven
 /// by the `X-RateLimit-*` headers — with the state of each [`RateLimitKey`] in one Redis hash:
 ///
-/// - **One round trip per request.** Before each request a Lua script takes the next quota slot
-///   (GCRA, handed out in order, so no process starves) and, in pace mode, computes and
-///   reserves the pace delay, atomically. The headers of a response travel with the same
-///   process's next request on that key; only a 429 costs a round trip of its own.
+/// - **At most one round trip per request.** Before each request a Lua script takes the next
+///   quota slot (GCRA, handed out in order, so no process starves) and, in pace mode,
+///   computes and reserves the pace delay, atomically. Requests of one process that wait
+///   for a slot on the same key at the same time share one call (group commit): while a
+///   call is in flight the others queue, and the next call takes a slot for each of them,
+///   so under load a process makes far fewer calls than requests while every request still
+///   gets a slot of its own (none is reserved ahead for a request that may never come).
+///   The headers of a response travel with the process's next call on that key; only a 429
+///   costs a round trip of its own.
 /// - **What the server said is shared.** Remaining, reset and limit from any process's latest
 ///   response are every process's view: once a response says nothing is left until the
 ///   reset, the others wait for it (`wait`) or fail at once (`throw`) instead of spending a
@@ -194,7 +203,12 @@ pub struct RedisRateLimiter {
     fallback: Pacer,
     /// Per key, the latest response not yet folded into Redis.
     pending: Mutex<HashMap<RateLimitKey, Observation>>,
+    /// Per key, the callers waiting for the script call in flight, to share the next one.
+    batches: GroupCommit<Slot>,
 }
+
+/// One request's answer from the script, or why Redis could not be asked.
+type Slot = Result<Reply, String>;
 
 impl RedisRateLimiter {
     /// Settings for a limiter on the Redis at `url` (`redis://[user:password@]host:port/db`)
@@ -257,35 +271,33 @@ impl RedisRateLimiter {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs one script step, or says why Redis could not be asked. `None` while Redis is
-    /// known to be down and not due for another try.
-    async fn shared_step(
+    /// The connection, made on first use; it reconnects by itself.
+    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
+        let connection = self
+            .connection
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    // One attempt per call: the health check decides when to try again.
+                    .set_number_of_retries(0);
+                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            })
+            .await?;
+        Ok(connection.clone())
+    }
+
+    /// Runs `call` on Redis within the timeout, or says why Redis could not be asked.
+    /// `None` (and `call` never started) while Redis is known to be down and not due for
+    /// another try.
+    async fn shared<R>(
         &self,
-        key: RateLimitKey,
-        step: Step,
-        observation: Option<&Observation>,
-    ) -> Option<Result<Reply, String>> {
+        call: impl Future<Output = Result<R, redis::RedisError>>,
+    ) -> Option<Result<R, String>> {
         if !self.health.should_try() {
             return None;
         }
-        let attempt = async {
-            let connection = self
-                .connection
-                .get_or_try_init(|| async {
-                    let config = ConnectionManagerConfig::new()
-                        .set_connection_timeout(Some(self.timeout))
-                        .set_response_timeout(Some(self.timeout))
-                        // One attempt per call: the health check decides when to try again.
-                        .set_number_of_retries(0);
-                    ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-                })
-                .await?;
-            let mut connection = connection.clone();
-            self.script
-                .run(&mut connection, &self.redis_key(key), step, observation)
-                .await
-        };
-        let result = match tokio::time::timeout(self.timeout, attempt).await {
+        let result = match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no answer within {:?}", self.timeout)),
@@ -295,6 +307,29 @@ impl RedisRateLimiter {
             Err(reason) => self.health.down(&self.address, reason, self.unreachable),
         }
         Some(result)
+    }
+
+    /// One script call that takes a slot for each of `requests` callers on `key`, carrying
+    /// the latest response not yet folded in.
+    async fn take_slots(&self, key: RateLimitKey, requests: NonZeroUsize) -> Vec<Slot> {
+        let observation = self.pending().remove(&key);
+        let redis_key = self.redis_key(key);
+        let call = async {
+            let mut connection = self.connection().await?;
+            self.script
+                .send(&mut connection, &redis_key, requests, observation.as_ref())
+                .await
+        };
+        let reason = match self.shared(call).await {
+            Some(Ok(replies)) => return replies.into_iter().map(Ok).collect(),
+            Some(Err(reason)) => reason,
+            None => self.health.last_error(),
+        };
+        if let Some(o) = observation {
+            // Not folded in: keep it for the next try unless a newer one came.
+            self.pending().entry(key).or_insert(o);
+        }
+        vec![Err(reason); requests.get()]
     }
 
     fn unavailable(&self, reason: String) -> RateLimitError {
@@ -345,34 +380,28 @@ fn reset_after(after: Option<Duration>) -> Option<SystemTime> {
 #[async_trait::async_trait]
 impl RateLimiter for RedisRateLimiter {
     async fn before_request(&self, key: RateLimitKey) -> Result<(), RateLimitError> {
-        let observation = self.pending().remove(&key);
-        let reply = match self
-            .shared_step(key, Step::Send, observation.as_ref())
-            .await
-        {
-            Some(Ok(reply)) => reply,
-            failed => {
-                if let Some(o) = observation {
-                    // Not folded in: keep it for the next try unless a newer one came.
-                    self.pending().entry(key).or_insert(o);
+        let slot = loop {
+            match self.batches.join(key).await {
+                Joined::Served(slot) => break slot,
+                Joined::Lead(batch) => {
+                    let slots = self.take_slots(key, batch.len()).await;
+                    if let Some(slot) = batch.finish(slots) {
+                        break slot;
+                    }
                 }
-                let reason = match failed {
-                    Some(Err(reason)) => reason,
-                    _ => self.health.last_error(),
-                };
-                return self.before_unreachable(key, reason).await;
             }
         };
-        match reply {
-            Reply::Go(wait) => {
+        match slot {
+            Ok(Reply::Go(wait)) => {
                 sleep(key, wait, "shared quota and pace").await;
                 Ok(())
             }
-            Reply::QuotaExhausted(wait) => Err(RateLimitError::QuotaExhausted { wait }),
-            Reply::NoUsableReset => Err(RateLimitError::NoUsableReset),
-            Reply::Hit(after) => Err(RateLimitError::Hit {
+            Ok(Reply::QuotaExhausted(wait)) => Err(RateLimitError::QuotaExhausted { wait }),
+            Ok(Reply::NoUsableReset) => Err(RateLimitError::NoUsableReset),
+            Ok(Reply::Hit(after)) => Err(RateLimitError::Hit {
                 reset: reset_after(after),
             }),
+            Err(reason) => self.before_unreachable(key, reason).await,
         }
     }
 
@@ -401,10 +430,14 @@ impl RateLimiter for RedisRateLimiter {
             self.pending().insert(key, observation);
             return Ok(Verdict::Accept);
         }
-        match self
-            .shared_step(key, Step::TooMany, Some(&observation))
-            .await
-        {
+        let redis_key = self.redis_key(key);
+        let call = async {
+            let mut connection = self.connection().await?;
+            self.script
+                .too_many(&mut connection, &redis_key, &observation)
+                .await
+        };
+        match self.shared(call).await {
             Some(Ok(Reply::Go(wait))) => {
                 sleep(key, wait, "429").await;
                 Ok(Verdict::Retry)

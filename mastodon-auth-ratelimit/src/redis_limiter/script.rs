@@ -1,5 +1,6 @@
 //! The Lua step (`step.lua`) and the typed values that go in and come out of it.
 
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant, SystemTime};
 
 use mastodon_auth_core::{RateLimitInfo, RateLimitMethod};
@@ -7,7 +8,7 @@ use redis::aio::ConnectionManager;
 
 /// Which step of a request the script takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Step {
+enum Step {
     /// Before sending: the quota slot, and in pace mode the pace delay.
     Send,
     /// After a 429: how long to wait before resending, or an error.
@@ -65,20 +66,35 @@ pub(super) enum Reply {
 }
 
 impl Reply {
-    fn decode((verdict, micros): (i64, i64)) -> Result<Self, redis::RedisError> {
+    /// The script's flat `[verdict, micros, verdict, micros, …]`.
+    fn decode_all(flat: &[i64]) -> Result<Vec<Self>, redis::RedisError> {
+        flat.chunks(2)
+            .map(|pair| match *pair {
+                [verdict, micros] => Self::decode(verdict, micros),
+                _ => Err(unexpected("a verdict without its wait", "")),
+            })
+            .collect()
+    }
+
+    fn decode(verdict: i64, micros: i64) -> Result<Self, redis::RedisError> {
         let wait = Duration::from_micros(u64::try_from(micros).unwrap_or(0));
         match verdict {
             0 => Ok(Self::Go(wait)),
             1 => Ok(Self::QuotaExhausted(wait)),
             2 => Ok(Self::NoUsableReset),
             3 => Ok(Self::Hit((micros >= 0).then_some(wait))),
-            other => Err(redis::RedisError::from((
-                redis::ErrorKind::UnexpectedReturnType,
-                "the rate-limit script answered an unknown verdict",
-                other.to_string(),
-            ))),
+            other => Err(unexpected("an unknown verdict", &other.to_string())),
         }
     }
+}
+
+/// The script answered something this limiter does not understand.
+fn unexpected(what: &'static str, detail: &str) -> redis::RedisError {
+    redis::RedisError::from((
+        redis::ErrorKind::UnexpectedReturnType,
+        what,
+        format!("from the rate-limit script {detail}"),
+    ))
 }
 
 /// The loaded script and the settings every call passes to it.
@@ -118,20 +134,69 @@ impl StepScript {
         }
     }
 
-    /// Runs one step for `redis_key`: one round trip (two when Redis has lost the script,
-    /// after a restart: the `redis` crate loads it again and retries).
-    pub(super) async fn run(
+    /// Takes `slots` requests' slots on `redis_key` (taking along the latest response not yet
+    /// folded in) and returns each one's reply, in order.
+    pub(super) async fn send(
+        &self,
+        connection: &mut ConnectionManager,
+        redis_key: &str,
+        slots: NonZeroUsize,
+        observation: Option<&Observation>,
+    ) -> Result<Vec<Reply>, redis::RedisError> {
+        let replies = self
+            .invoke(connection, redis_key, Step::Send, slots, observation)
+            .await?;
+        if replies.len() == slots.get() {
+            Ok(replies)
+        } else {
+            Err(unexpected(
+                "the wrong number of replies",
+                &format!("({} for {slots} requests)", replies.len()),
+            ))
+        }
+    }
+
+    /// Folds in a 429 response and returns whether and when to resend.
+    pub(super) async fn too_many(
+        &self,
+        connection: &mut ConnectionManager,
+        redis_key: &str,
+        observation: &Observation,
+    ) -> Result<Reply, redis::RedisError> {
+        match self
+            .invoke(
+                connection,
+                redis_key,
+                Step::TooMany,
+                NonZeroUsize::MIN,
+                Some(observation),
+            )
+            .await?[..]
+        {
+            [reply] => Ok(reply),
+            ref other => Err(unexpected(
+                "the wrong number of replies",
+                &format!("({} for a 429)", other.len()),
+            )),
+        }
+    }
+
+    /// Runs the script once: one round trip (two when Redis has lost the script, after a
+    /// restart: the `redis` crate loads it again and retries).
+    async fn invoke(
         &self,
         connection: &mut ConnectionManager,
         redis_key: &str,
         step: Step,
+        slots: NonZeroUsize,
         observation: Option<&Observation>,
-    ) -> Result<Reply, redis::RedisError> {
+    ) -> Result<Vec<Reply>, redis::RedisError> {
         let mut call = self.script.key(redis_key);
         call.arg(match step {
             Step::Send => "send",
             Step::TooMany => "429",
         })
+        .arg(slots.get())
         .arg(self.method)
         .arg(self.interval_micros)
         .arg(self.burst)
@@ -147,7 +212,8 @@ impl StepScript {
             None => call.arg("").arg("").arg("").arg("").arg(""),
         };
         call.arg(self.idle_ttl_millis);
-        Reply::decode(call.invoke_async(connection).await?)
+        let flat: Vec<i64> = call.invoke_async(connection).await?;
+        Reply::decode_all(&flat)
     }
 }
 
@@ -180,21 +246,21 @@ mod tests {
     }
 
     #[test]
-    fn replies_decode_and_unknown_verdicts_are_errors() {
+    fn replies_decode_in_order_and_unknown_verdicts_are_errors() {
         assert_eq!(
-            Reply::decode((0, 1500)).unwrap(),
-            Reply::Go(Duration::from_micros(1500))
+            Reply::decode_all(&[0, 1500, 1, 20, 2, 0, 3, -1, 3, 5]).unwrap(),
+            [
+                Reply::Go(Duration::from_micros(1500)),
+                Reply::QuotaExhausted(Duration::from_micros(20)),
+                Reply::NoUsableReset,
+                Reply::Hit(None),
+                Reply::Hit(Some(Duration::from_micros(5))),
+            ]
         );
-        assert_eq!(
-            Reply::decode((1, 20)).unwrap(),
-            Reply::QuotaExhausted(Duration::from_micros(20))
+        assert!(Reply::decode_all(&[0, 10, 9, 0]).is_err());
+        assert!(
+            Reply::decode_all(&[0, 10, 0]).is_err(),
+            "a verdict without its wait"
         );
-        assert_eq!(Reply::decode((2, 0)).unwrap(), Reply::NoUsableReset);
-        assert_eq!(Reply::decode((3, -1)).unwrap(), Reply::Hit(None));
-        assert_eq!(
-            Reply::decode((3, 5)).unwrap(),
-            Reply::Hit(Some(Duration::from_micros(5)))
-        );
-        assert!(Reply::decode((9, 0)).is_err());
     }
 }

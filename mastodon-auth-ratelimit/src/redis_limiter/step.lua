@@ -5,20 +5,22 @@
 -- backoff). Every time is in microseconds on this server's clock (TIME), so the processes'
 -- clocks never need to agree: clients send only durations.
 --
--- ARGV[1]  "send" (before a request) or "429" (after a 429 response)
--- ARGV[2]  the method: "wait", "throw" or "pace"
--- ARGV[3]  the quota's interval between requests (0: no quota)
--- ARGV[4]  the quota's burst: how many requests may go at once
--- ARGV[5]  the pace factor
--- ARGV[6]  how long ago a response arrived whose headers follow, or "" for none
--- ARGV[7]  "1" when that response's status was below 400
--- ARGV[8]  its X-RateLimit-Remaining, or ""
--- ARGV[9]  its X-RateLimit-Limit, or ""
--- ARGV[10] its X-RateLimit-Reset as a time after the response (corrected for the server's
+-- ARGV[1]  "send" (before requests) or "429" (after a 429 response)
+-- ARGV[2]  how many requests are about to be sent (a process's concurrent callers share one
+--          call); 1 for "429"
+-- ARGV[3]  the method: "wait", "throw" or "pace"
+-- ARGV[4]  the quota's interval between requests (0: no quota)
+-- ARGV[5]  the quota's burst: how many requests may go at once
+-- ARGV[6]  the pace factor
+-- ARGV[7]  how long ago a response arrived whose headers follow, or "" for none
+-- ARGV[8]  "1" when that response's status was below 400
+-- ARGV[9]  its X-RateLimit-Remaining, or ""
+-- ARGV[10] its X-RateLimit-Limit, or ""
+-- ARGV[11] its X-RateLimit-Reset as a time after the response (corrected for the server's
 --          Date; zero or negative when already past), or ""
--- ARGV[11] how long an idle key is kept, in milliseconds
+-- ARGV[12] how long an idle key is kept, in milliseconds
 --
--- Reply {verdict, micros}:
+-- Reply {verdict, micros} per request, in order (n requests: 2n numbers):
 --   0  go (or resend) after `micros`
 --   1  throw: the quota is used up; the next request is allowed in `micros`
 --   2  pace: the server gave no usable reset time
@@ -35,8 +37,8 @@ local INITIAL_BACKOFF = 2000000
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 
-local step, method = ARGV[1], ARGV[2]
-local tau, burst, pacefactor = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local step, slots, method = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local tau, burst, pacefactor = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 
 local f = redis.call('HMGET', KEYS[1],
   'tat', 'limit', 'remaining', 'reset', 'lastcall', 'backoff', 'had_reset', 'observed')
@@ -58,19 +60,19 @@ end
 
 -- Folds a response's headers into the state, unless a later response already has been
 -- (responses from several processes arrive here out of order).
-if ARGV[6] ~= '' then
-  local at = now - tonumber(ARGV[6])
+if ARGV[7] ~= '' then
+  local at = now - tonumber(ARGV[7])
   if at >= observed then
     observed = at
     local got_reset = false
-    if ARGV[8] ~= '' then
-      remaining = tonumber(ARGV[8])
+    if ARGV[9] ~= '' then
+      remaining = tonumber(ARGV[9])
       lastcall = at
     end
-    if ARGV[9] ~= '' then limit = tonumber(ARGV[9]) end
-    if ARGV[10] ~= '' then
+    if ARGV[10] ~= '' then limit = tonumber(ARGV[10]) end
+    if ARGV[11] ~= '' then
       got_reset = true
-      local reset_in = tonumber(ARGV[10])
+      local reset_in = tonumber(ARGV[11])
       if reset_in > 0 then
         reset = at + reset_in
         backoff = INITIAL_BACKOFF
@@ -80,7 +82,7 @@ if ARGV[6] ~= '' then
       end
     end
     if not got_reset and reset ~= 0 and reset <= at then reset = 0 end
-    if ARGV[7] == '1' then backoff = INITIAL_BACKOFF end
+    if ARGV[8] == '1' then backoff = INITIAL_BACKOFF end
   end
 end
 
@@ -95,52 +97,64 @@ local function take_quota(from)
   return math.max(from, t - (burst - 1) * tau)
 end
 
-local verdict, micros = 0, 0
-if step == 'send' then
-  local start = now
+-- One request about to be sent: its verdict and wait.
+local function send()
   if method == 'pace' and lastcall ~= 0 and not usable and not had_reset then
-    verdict = 2
-  elseif method == 'throw' and remaining == 0 and usable then
-    -- A response (perhaps another process's) said nothing is left until the reset.
-    verdict, micros = 3, reset - now
-  elseif method == 'throw' and tau > 0 and math.max(tat, now) - (burst - 1) * tau > now then
-    verdict, micros = 1, math.max(tat, now) - (burst - 1) * tau - now
-  else
-    if method == 'wait' and remaining == 0 and usable then
-      start = now + capped(reset - now)
-    end
-    start = take_quota(start)
-    if method == 'pace' and lastcall ~= 0 and reset > start then
-      -- Spread what is left of the window evenly, and reserve this request's place in it.
-      local to_reset = reset - start
-      local delay = to_reset
-      if remaining > 0 then
-        delay = (to_reset / remaining - (start - lastcall)) / pacefactor
-      end
-      start = start + capped(delay)
-      lastcall = math.max(lastcall, start)
-      remaining = math.max(remaining - 1, 0)
-    end
-    micros = start - now
+    return 2, 0
   end
-else
-  -- Whatever its headers say, a 429 means nothing is left until the reset: the others wait
-  -- for it (or fail, in throw mode) rather than collect a 429 each.
+  if method == 'throw' and remaining == 0 and usable then
+    -- A response (perhaps another process's) said nothing is left until the reset.
+    return 3, reset - now
+  end
+  if method == 'throw' and tau > 0 and math.max(tat, now) - (burst - 1) * tau > now then
+    return 1, math.max(tat, now) - (burst - 1) * tau - now
+  end
+  local start = now
+  if method == 'wait' and remaining == 0 and usable then
+    start = now + capped(reset - now)
+  end
+  start = take_quota(start)
+  if method == 'pace' and lastcall ~= 0 and reset > start then
+    -- Spread what is left of the window evenly, and reserve this request's place in it.
+    local to_reset = reset - start
+    local delay = to_reset
+    if remaining > 0 then
+      delay = (to_reset / remaining - (start - lastcall)) / pacefactor
+    end
+    start = start + capped(delay)
+    lastcall = math.max(lastcall, start)
+    remaining = math.max(remaining - 1, 0)
+  end
+  return 0, start - now
+end
+
+-- A 429: whatever its headers say, nothing is left until the reset, so the others wait for
+-- it (or fail, in throw mode) rather than collect a 429 each.
+local function too_many()
   remaining = 0
   if method == 'throw' then
-    verdict, micros = 3, -1
-    if usable then micros = reset - now end
-  elseif method == 'pace' and not usable then
-    verdict = 2
-  else
-    if not usable then
-      -- Wait without a reset: invent one from the backoff, 2 s doubling to 5 minutes.
-      reset = now + backoff
-      backoff = math.min(backoff * 2, MAX_SLEEP)
-    end
-    -- The resend is a request like any other: it needs a quota slot too.
-    micros = take_quota(now + capped(reset - now)) - now
+    if usable then return 3, reset - now end
+    return 3, -1
   end
+  if method == 'pace' and not usable then
+    return 2, 0
+  end
+  if not usable then
+    -- Wait without a reset: invent one from the backoff, 2 s doubling to 5 minutes.
+    reset = now + backoff
+    backoff = math.min(backoff * 2, MAX_SLEEP)
+  end
+  -- The resend is a request like any other: it needs a quota slot too.
+  return 0, take_quota(now + capped(reset - now)) - now
+end
+
+-- Several requests take their slots one after the other, exactly as if each had made a call
+-- of its own at this instant.
+local replies = {}
+for i = 1, slots do
+  local verdict, micros
+  if step == 'send' then verdict, micros = send() else verdict, micros = too_many() end
+  replies[2 * i - 1], replies[2 * i] = verdict, math.floor(micros)
 end
 
 local function int(x) return string.format('%.0f', x) end
@@ -148,5 +162,5 @@ redis.call('HSET', KEYS[1], 'tat', int(tat), 'limit', int(limit), 'remaining', i
   'reset', int(reset), 'lastcall', int(lastcall), 'backoff', int(backoff),
   'had_reset', had_reset and '1' or '0', 'observed', int(observed))
 local horizon = math.max(tat, reset, lastcall, now) - now
-redis.call('PEXPIRE', KEYS[1], int(math.floor(horizon / 1000) + tonumber(ARGV[11])))
-return {verdict, math.floor(micros)}
+redis.call('PEXPIRE', KEYS[1], int(math.floor(horizon / 1000) + tonumber(ARGV[12])))
+return replies
