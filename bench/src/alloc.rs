@@ -3,6 +3,8 @@
 //! Counting is off unless [`enable`] is called: the throughput rounds run in other processes
 //! of this binary and should not pay for a shared atomic on every allocation.
 
+#![allow(unsafe_code)] // A counting global allocator is unsafe by its trait; it forwards to System.
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 

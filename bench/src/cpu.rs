@@ -1,5 +1,7 @@
 //! Process CPU time and peak memory, from the kernel.
 
+#![allow(unsafe_code)] // getrusage(2) through libc, reading into a zeroed struct it fills.
+
 use std::time::Duration;
 
 fn timeval(t: libc::timeval) -> Duration {
