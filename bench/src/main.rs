@@ -463,12 +463,12 @@ type Medians<'a> = (&'a str, Option<(f64, Duration)>, usize);
 
 /// Targets of the project (issue 8).
 mod target {
-    pub const RATE_VS_BARE: f64 = 0.95;
-    pub const CPU_VS_BARE: f64 = 1.1;
-    pub const RATE_VS_PYTHON: f64 = 19.0;
-    pub const PACE_FRACTION: f64 = 0.95;
-    pub const COLD_START_MS: f64 = 50.0;
-    pub const BYTES_PER_IDLE_ACCOUNT: f64 = 1024.0;
+    pub(crate) const RATE_VS_BARE: f64 = 0.95;
+    pub(crate) const CPU_VS_BARE: f64 = 1.1;
+    pub(crate) const RATE_VS_PYTHON: f64 = 19.0;
+    pub(crate) const PACE_FRACTION: f64 = 0.95;
+    pub(crate) const COLD_START_MS: f64 = 50.0;
+    pub(crate) const BYTES_PER_IDLE_ACCOUNT: f64 = 1024.0;
 }
 
 fn verdict(pass: bool) -> &'static str {
@@ -534,7 +534,7 @@ impl Table {
         self.heading(format!(
             "{transport}, {mode_text}, {requests} requests per block"
         ));
-        let medians: Vec<Medians> = results
+        let medians: Vec<Medians<'_>> = results
             .iter()
             .map(|(name, s)| {
                 (

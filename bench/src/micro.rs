@@ -36,7 +36,7 @@ fn time<T>(mut op: impl FnMut() -> T) -> Duration {
 }
 
 /// Fetches one `verify_credentials` answer and times the client's per-request pieces on it.
-pub async fn run(
+pub(crate) async fn run(
     target: &Target,
     token: &AccessToken,
 ) -> Result<Vec<(String, Duration)>, BoxError> {

@@ -292,8 +292,8 @@ pub enum TlsFailure {
     Other,
 }
 
-impl std::fmt::Display for TlsFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             TlsFailure::UnknownIssuer => "certificate signed by an unknown authority",
             TlsFailure::NameMismatch => "certificate is for another host name",
@@ -314,8 +314,8 @@ pub enum TimeoutPhase {
     Response,
 }
 
-impl std::fmt::Display for TimeoutPhase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for TimeoutPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             TimeoutPhase::Connect => "connecting",
             TimeoutPhase::Response => "waiting for the response",

@@ -1,7 +1,7 @@
-#![allow(unsafe_code)] // A counting global allocator is unsafe by its trait; it forwards to System.
-#![allow(unsafe_code)] // A global allocator that counts is unsafe by its trait; it forwards to System.
 //! Bytes of heap per idle key, counted with a global allocator (one test in this binary, so
 //! nothing else allocates meanwhile).
+
+#![allow(unsafe_code)] // A counting global allocator is unsafe by its trait; it forwards to System.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};

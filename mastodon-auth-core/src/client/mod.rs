@@ -313,10 +313,10 @@ impl Mastodon {
         };
         let mut creds = UserCredentials::new(self.inner.base.clone(), token.access.clone())
             .with_client(id.clone(), secret.clone());
-        creds.account = state.account.clone();
-        creds.refresh_token = token.refresh.clone();
+        creds.account.clone_from(&state.account);
+        creds.refresh_token.clone_from(&token.refresh);
         creds.expires_at = token.expires_at;
-        creds.scopes = token.scopes.clone();
+        creds.scopes.clone_from(&token.scopes);
         Ok(creds)
     }
 

@@ -320,7 +320,7 @@ impl Mastodon {
         method: &Method,
         url: &str,
         body: Bytes,
-        token: Option<&super::Token>,
+        token: Option<&Token>,
     ) -> Result<http::Request<Bytes>, Error> {
         let has_body = !body.is_empty();
         let mut request = http::Request::builder()

@@ -130,7 +130,7 @@ fn find<T: StdError + 'static>(err: &reqwest::Error) -> Option<&T> {
 /// first ([`reqwest::Error::without_url`]): the URL's query may carry a secret.
 fn describe(err: &reqwest::Error) -> String {
     let mut out = vec![err.to_string()];
-    for message in chain(err).map(|e| e.to_string()) {
+    for message in chain(err).map(ToString::to_string) {
         // An io::Error repeats its payload's message.
         if !message.is_empty() && out.last().is_none_or(|last| !last.contains(&message)) {
             out.push(message);
