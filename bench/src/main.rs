@@ -8,6 +8,10 @@
 //! cargo run --release -p mastodon-auth-bench -- --micro           # per-request parts
 //! cargo run --profile profiling -p mastodon-auth-bench -- --profile full https seq
 //!                                              # one contender for 20 s, for `perf record -p`
+//! valgrind --tool=callgrind target/profiling/bench --profile full http seq 2
+//!                                              # exactly 2 blocks of 5,000 requests: the
+//!                                              # difference between 2 and 4 blocks is the
+//!                                              # instruction count of 10,000 requests
 //! ```
 //!
 //! What it measures:
@@ -99,11 +103,15 @@ fn main() -> ExitCode {
             let result = match args.as_slice() {
                 [] => run(FULL),
                 [q] if q == "--quick" => run(QUICK),
-                [p, who, scheme, mode] if p == "--profile" => profile(who, scheme, mode),
+                [p, who, scheme, mode] if p == "--profile" => profile(who, scheme, mode, None),
+                [p, who, scheme, mode, blocks] if p == "--profile" => match blocks.parse() {
+                    Ok(n) => profile(who, scheme, mode, Some(n)),
+                    Err(_) => Err(format!("not a number of blocks: {blocks:?}").into()),
+                },
                 [m] if m == "--micro" => micro(),
                 _ => {
                     eprintln!(
-                        "usage: bench [--quick | --micro | --profile bare|bare+timeout|transport|full https|http seq|64]"
+                        "usage: bench [--quick | --micro | --profile bare|bare+timeout|transport|full https|http seq|64 [BLOCKS]]"
                     );
                     return ExitCode::FAILURE;
                 }
@@ -304,8 +312,10 @@ fn micro() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Runs one contender alone for about 20 seconds (for `perf record -p`), printing its rate.
-fn profile(who: &str, scheme: &str, mode: &str) -> Result<(), BoxError> {
+/// Runs one contender alone for about 20 seconds (for `perf record -p`), or for exactly
+/// `blocks` blocks (for callgrind, whose counts are only comparable for equal work), printing
+/// its rate after each block.
+fn profile(who: &str, scheme: &str, mode: &str, blocks: Option<usize>) -> Result<(), BoxError> {
     let mode = match mode {
         "seq" => Mode::Sequential,
         "64" => Mode::InFlight(IN_FLIGHT),
@@ -349,7 +359,9 @@ fn profile(who: &str, scheme: &str, mode: &str) -> Result<(), BoxError> {
         };
         eprintln!("profiling pid {}", std::process::id());
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while std::time::Instant::now() < deadline {
+        let mut done = 0;
+        while blocks.map_or(std::time::Instant::now() < deadline, |n| done < n) {
+            done += 1;
             let s = throughput::block(&contender, mode, FULL.sequential).await?;
             eprintln!(
                 "{:.0} req/s, {:.1} µs CPU/req",

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, header};
 
 use crate::error::{Error, HeaderError, RateLimitError};
 
@@ -36,6 +36,11 @@ pub struct RateLimitInfo {
     pub server_date: Option<SystemTime>,
 }
 
+/// The headers, named once: looking a header up by a string parses the name every time.
+static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
 impl RateLimitInfo {
     /// Parses the `X-RateLimit-*` headers and `Date`. `Ok(None)` when the response carries
     /// no rate-limit header at all (OAuth endpoints, for example).
@@ -43,19 +48,19 @@ impl RateLimitInfo {
     /// # Errors
     /// A [`HeaderError`] naming the header whose value is not understood.
     pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, HeaderError> {
-        let get = |name: &'static str| -> Result<Option<&str>, HeaderError> {
+        let get = |name: &'static HeaderName| -> Result<Option<&str>, HeaderError> {
             match headers.get(name) {
                 None => Ok(None),
                 Some(v) => v.to_str().map(|s| Some(s.trim())).map_err(|_| {
-                    HeaderError::new(name, &String::from_utf8_lossy(v.as_bytes()), "not text")
+                    HeaderError::new(
+                        name.as_str(),
+                        &String::from_utf8_lossy(v.as_bytes()),
+                        "not text",
+                    )
                 }),
             }
         };
-        let (limit, remaining, reset) = (
-            get("x-ratelimit-limit")?,
-            get("x-ratelimit-remaining")?,
-            get("x-ratelimit-reset")?,
-        );
+        let (limit, remaining, reset) = (get(&LIMIT)?, get(&REMAINING)?, get(&RESET)?);
         if limit.is_none() && remaining.is_none() && reset.is_none() {
             return Ok(None);
         }
@@ -69,7 +74,7 @@ impl RateLimitInfo {
                 .map(|v| int("x-ratelimit-remaining", v))
                 .transpose()?,
             reset: reset.map(parse_reset).transpose()?,
-            server_date: match get("date")? {
+            server_date: match get(&header::DATE)? {
                 Some(d) => Some(
                     httpdate::parse_http_date(d)
                         .map_err(|_| HeaderError::new("date", d, "expected an HTTP date"))?,

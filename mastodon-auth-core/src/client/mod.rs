@@ -5,6 +5,7 @@ mod authorize;
 mod builder;
 mod login;
 mod request;
+mod template;
 mod verify;
 
 use std::fmt;
@@ -59,6 +60,8 @@ pub struct Mastodon {
 
 struct Inner {
     base: InstanceUrl,
+    /// What every request shares, prepared from `base` and `config`.
+    template: template::Template,
     transport: Arc<dyn HttpTransport>,
     limiter: Arc<dyn RateLimiter>,
     store: Option<Arc<dyn CredentialStore>>,
