@@ -56,8 +56,16 @@ pub async fn run(
         Duration::ZERO,
     )];
     rows.push((
-        "serde_json → mastodon_auth_core::Account".to_owned(),
+        "serde_json::from_slice → mastodon_auth_core::Account (the (a′) row)".to_owned(),
         time(|| serde_json::from_slice::<Account>(&body).map(drop)),
+    ));
+    rows.push((
+        "UTF-8 check + serde_json::from_str → Account (as the client reads answers)".to_owned(),
+        time(|| {
+            std::str::from_utf8(&body)
+                .map(|text| serde_json::from_str::<Account>(text).map(drop))
+                .map(drop)
+        }),
     ));
     rows.push((
         "serde_json → serde_json::Value (the whole document as a map)".to_owned(),
