@@ -88,12 +88,8 @@ pub async fn run(
         time(|| RateLimitKey::for_token(token)),
     ));
     rows.push((
-        "AccountKey::new (after each verify)".to_owned(),
+        "AccountKey::new (on the first verify of an account)".to_owned(),
         time(|| AccountKey::new("bench", &base).map(drop)),
-    ));
-    rows.push((
-        "InstanceUrl::join (endpoint URL)".to_owned(),
-        time(|| base.join(VERIFY_PATH)),
     ));
     let pacer = unthrottled_pacer();
     let key = RateLimitKey::for_token(token);
