@@ -82,7 +82,9 @@ where
     }
 }
 
-/// The per-request timeout, carried in [`http::Extensions`] (the client's `request_timeout`).
+/// The per-request timeout, carried in [`http::Extensions`]: the client's `request_timeout`,
+/// attached unless the transport's [`default_timeout`](HttpTransport::default_timeout) is the
+/// same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestTimeout(pub Duration);
 
