@@ -13,7 +13,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use mastodon_auth_core::{
-    AccessToken, HttpTransport, LoginGrant, Mastodon, OOB_REDIRECT_URI, RateLimitMethod, Scopes,
+    AccessToken, Account, HttpTransport, LoginGrant, Mastodon, OOB_REDIRECT_URI, RateLimitMethod,
+    Scopes,
 };
 use mastodon_auth_http::HyperTransport;
 use mastodon_auth_ratelimit::Pacer;
@@ -142,6 +143,23 @@ impl Bare {
 
     /// One authenticated GET; returns the HTTP version used.
     pub(crate) async fn verify(&self) -> Result<http::Version, String> {
+        let (version, body) = self.fetch().await?;
+        std::hint::black_box(body);
+        Ok(version)
+    }
+
+    /// [`verify`](Self::verify), and the body parsed as any program on hyper would parse it:
+    /// `serde_json::from_slice` into the same `Account` the full stack returns.
+    async fn verify_and_parse(&self) -> Result<(), String> {
+        let (_, body) = self.fetch().await?;
+        let account: Account = serde_json::from_slice(&body)
+            .map_err(|e| format!("bare hyper: parsing the account: {e}"))?;
+        drop(std::hint::black_box(account));
+        Ok(())
+    }
+
+    /// One authenticated GET: the HTTP version and the whole body.
+    async fn fetch(&self) -> Result<(http::Version, Bytes), String> {
         let mut request = http::Request::get(self.uri.clone())
             .body(Empty::new())
             .map_err(|e| format!("bare hyper: building the request: {e}"))?;
@@ -162,8 +180,7 @@ impl Bare {
         if status != http::StatusCode::OK {
             return Err(format!("bare hyper: status {status}"));
         }
-        std::hint::black_box(body.to_bytes());
-        Ok(version)
+        Ok((version, body.to_bytes()))
     }
 }
 
@@ -222,6 +239,8 @@ impl TransportOnly {
 pub(crate) enum Contender {
     /// (a) bare hyper-util.
     Bare(Arc<Bare>),
+    /// (a′) bare hyper-util and `serde_json` into `Account`: how much of the gap is parsing.
+    BareParsed(Arc<Bare>),
     /// (a) inside `tokio::time::timeout`, as `HyperTransport` runs each request (profiling
     /// only: tells the timer's share of the difference between (a) and (b)).
     BareWithTimeout(Arc<Bare>),
@@ -240,6 +259,7 @@ impl Contender {
     pub(crate) async fn verify(&self) -> Result<(), String> {
         match self {
             Self::Bare(bare) => bare.verify().await.map(drop),
+            Self::BareParsed(bare) => bare.verify_and_parse().await,
             Self::BareWithTimeout(bare) => {
                 tokio::time::timeout(Duration::from_secs(300), bare.verify())
                     .await

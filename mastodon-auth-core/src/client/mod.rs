@@ -6,6 +6,7 @@ mod builder;
 mod login;
 mod refresh;
 mod request;
+mod template;
 mod verify;
 
 use std::fmt;
@@ -60,6 +61,8 @@ pub struct Mastodon {
 
 struct Inner {
     base: InstanceUrl,
+    /// What every request shares, prepared from `base` and `config`.
+    template: template::Template,
     transport: Arc<dyn HttpTransport>,
     limiter: Arc<dyn RateLimiter>,
     store: Option<Arc<dyn CredentialStore>>,
