@@ -301,6 +301,45 @@ pub enum TlsFailure {
     Other,
 }
 
+#[cfg(feature = "rustls")]
+impl TlsFailure {
+    /// What a rustls error means for the person reading the message: an unknown issuer, a
+    /// certificate for another name, an expired one, a protocol failure. For transports on
+    /// rustls (`HyperTransport`, or one of your own over reqwest's rustls backend).
+    ///
+    /// ```
+    /// use mastodon_auth_core::TlsFailure;
+    /// let err = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+    /// assert_eq!(TlsFailure::from_rustls(&err), TlsFailure::UnknownIssuer);
+    /// ```
+    #[must_use]
+    pub fn from_rustls(err: &rustls::Error) -> Self {
+        use rustls::CertificateError;
+        match err {
+            rustls::Error::InvalidCertificate(cert) => match cert {
+                CertificateError::UnknownIssuer => Self::UnknownIssuer,
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => Self::NameMismatch,
+                CertificateError::Expired
+                | CertificateError::ExpiredContext { .. }
+                | CertificateError::NotValidYet
+                | CertificateError::NotValidYetContext { .. } => Self::Expired,
+                _ => Self::Other,
+            },
+            rustls::Error::InappropriateMessage { .. }
+            | rustls::Error::InappropriateHandshakeMessage { .. }
+            | rustls::Error::InvalidMessage(_)
+            | rustls::Error::AlertReceived(_)
+            | rustls::Error::PeerIncompatible(_)
+            | rustls::Error::PeerMisbehaved(_)
+            | rustls::Error::NoApplicationProtocol
+            | rustls::Error::DecryptError
+            | rustls::Error::HandshakeNotComplete => Self::Protocol,
+            _ => Self::Other,
+        }
+    }
+}
+
 impl fmt::Display for TlsFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
