@@ -18,15 +18,15 @@ use serde_json::Value;
 use crate::{BoxError, ROLE_ENV, alloc};
 
 /// Accounts per measurement.
-pub const ACCOUNTS: usize = 10_000;
+pub(crate) const ACCOUNTS: usize = 10_000;
 /// Timed `AccountsFile` operations per kind (each reads, and a save also rewrites, the file).
-pub const FILE_OPS: u32 = 20;
+pub(crate) const FILE_OPS: u32 = 20;
 /// Instances the accounts are spread over.
 const INSTANCES: usize = 100;
 
 /// What the `accounts` role reports.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub memory_store_bytes: f64,
     pub memory_store_save: Duration,
     pub memory_store_load: Duration,
@@ -38,7 +38,7 @@ pub struct Report {
 
 /// `AccountsFile` with `accounts` users in the file.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct FileReport {
+pub(crate) struct FileReport {
     pub accounts: usize,
     pub file_bytes: u64,
     /// Per `load_user`, or the error that refused it.
@@ -49,7 +49,7 @@ pub struct FileReport {
 
 /// A realistic account: 43-character token, client id and secret (Mastodon's lengths),
 /// scopes, spread over [`INSTANCES`] instances.
-pub fn user(i: usize) -> Result<UserCredentials, BoxError> {
+pub(crate) fn user(i: usize) -> Result<UserCredentials, BoxError> {
     let instance = InstanceUrl::parse(&format!("https://host{}.example", i % INSTANCES))?;
     let account = AccountKey::new(&format!("user{i}"), &instance)?;
     let secret = |kind: &str| format!("{kind}{i:0>40}");
@@ -61,7 +61,7 @@ pub fn user(i: usize) -> Result<UserCredentials, BoxError> {
 }
 
 /// The `accounts` role: measures and prints one JSON [`Report`] line.
-pub fn child() -> ExitCode {
+pub(crate) fn child() -> ExitCode {
     alloc::enable();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -89,7 +89,7 @@ pub fn child() -> ExitCode {
 }
 
 /// Runs the `accounts` role in a child process and reads its report.
-pub fn run_child() -> Result<Report, BoxError> {
+pub(crate) fn run_child() -> Result<Report, BoxError> {
     let output = Command::new(std::env::current_exe()?)
         .env(ROLE_ENV, "accounts")
         .stdin(Stdio::null())
@@ -195,7 +195,7 @@ async fn pacer() -> Result<f64, BoxError> {
 }
 
 /// Writes a file with `accounts` users in the store's own format, then times loads and saves.
-pub async fn accounts_file(path: &PathBuf, accounts: usize) -> Result<FileReport, BoxError> {
+pub(crate) async fn accounts_file(path: &PathBuf, accounts: usize) -> Result<FileReport, BoxError> {
     let _ = std::fs::remove_file(path);
     let store = AccountsFile::open(path);
     // Learn the on-disk shape of an entry from the store itself, then repeat it: saving
@@ -268,10 +268,10 @@ pub async fn accounts_file(path: &PathBuf, accounts: usize) -> Result<FileReport
 
 /// Time per call of `op` over `ops` calls, or the first error (as text: it names the file,
 /// never its content).
-pub async fn timed<F, Fut>(ops: usize, mut op: F) -> Result<Duration, String>
+pub(crate) async fn timed<F, Fut>(ops: usize, mut op: F) -> Result<Duration, String>
 where
     F: FnMut(usize) -> Fut,
-    Fut: std::future::Future<Output = Result<(), BoxError>>,
+    Fut: Future<Output = Result<(), BoxError>>,
 {
     let start = Instant::now();
     for n in 0..ops {

@@ -3,11 +3,13 @@
 //! Counting is off unless [`enable`] is called: the throughput rounds run in other processes
 //! of this binary and should not pay for a shared atomic on every allocation.
 
+#![allow(unsafe_code)] // A counting global allocator is unsafe by its trait; it forwards to System.
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 /// The system allocator, plus a live-bytes counter while counting is on.
-pub struct Counting;
+pub(crate) struct Counting;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -61,11 +63,11 @@ unsafe impl GlobalAlloc for Counting {
 
 /// Starts counting. Frees of blocks allocated before this call are counted too, so only
 /// differences between two [`live`] readings mean anything.
-pub fn enable() {
+pub(crate) fn enable() {
     ENABLED.store(true, Ordering::SeqCst);
 }
 
 /// Live heap bytes counted since [`enable`].
-pub fn live() -> isize {
+pub(crate) fn live() -> isize {
     LIVE.load(Ordering::SeqCst)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::BoxError;
 
-pub struct LineChild {
+pub(crate) struct LineChild {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
@@ -18,7 +18,7 @@ pub struct LineChild {
 
 impl LineChild {
     /// Starts `command` with piped stdin and stdout; stderr goes to ours.
-    pub fn spawn(command: &mut Command, name: &'static str) -> Result<Self, BoxError> {
+    pub(crate) fn spawn(command: &mut Command, name: &'static str) -> Result<Self, BoxError> {
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -38,7 +38,7 @@ impl LineChild {
     }
 
     /// Writes one line.
-    pub fn send(&mut self, line: &str) -> Result<(), BoxError> {
+    pub(crate) fn send(&mut self, line: &str) -> Result<(), BoxError> {
         let stdin = self
             .stdin
             .as_mut()
@@ -49,7 +49,7 @@ impl LineChild {
     }
 
     /// Reads one line; an error when the child has exited.
-    pub fn read_line(&mut self) -> Result<String, BoxError> {
+    pub(crate) fn read_line(&mut self) -> Result<String, BoxError> {
         let mut line = String::new();
         if self.stdout.read_line(&mut line)? == 0 {
             return Err(format!("{} exited (see its message above)", self.name).into());

@@ -13,7 +13,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use mastodon_auth_core::{
-    AccessToken, HttpTransport, LoginGrant, Mastodon, OOB_REDIRECT_URI, RateLimitMethod, Scopes,
+    AccessToken, Account, HttpTransport, LoginGrant, Mastodon, OOB_REDIRECT_URI, RateLimitMethod,
+    Scopes,
 };
 use mastodon_auth_http::HyperTransport;
 use mastodon_auth_ratelimit::Pacer;
@@ -24,11 +25,11 @@ use crate::BoxError;
 use crate::child::LineChild;
 
 /// The endpoint every contender calls.
-pub const VERIFY_PATH: &str = "/api/v1/accounts/verify_credentials";
+pub(crate) const VERIFY_PATH: &str = "/api/v1/accounts/verify_credentials";
 
 /// One instance as the contenders see it.
 #[derive(Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// Base URL, no trailing slash.
     pub base_url: String,
     /// The CA to trust (unused over plain HTTP).
@@ -39,7 +40,7 @@ pub struct Target {
 
 impl Target {
     /// Our transport, trusting the instance's CA.
-    pub fn transport(&self) -> Result<HyperTransport, BoxError> {
+    pub(crate) fn transport(&self) -> Result<HyperTransport, BoxError> {
         Ok(HyperTransport::builder()
             .add_root_pem(self.ca_pem.as_bytes())
             .allow_http(self.plain_http)
@@ -47,7 +48,7 @@ impl Target {
     }
 
     /// A client over `transport` with the given limiter, not yet logged in.
-    pub async fn client(
+    pub(crate) async fn client(
         &self,
         transport: impl HttpTransport + 'static,
         pacer: Pacer,
@@ -66,13 +67,13 @@ impl Target {
 
 /// The pacer of the full-stack contender: Mastodon.py's default method, without the
 /// client-side quota (which would cap the rate at 300 per 5 minutes).
-pub fn unthrottled_pacer() -> Pacer {
+pub(crate) fn unthrottled_pacer() -> Pacer {
     Pacer::new(RateLimitMethod::Wait).without_quota()
 }
 
 /// Registers an app, has `approve` play the user for the out-of-band authorization URL, and
 /// exchanges the code: the full OAuth flow, as a real client would run it.
-pub async fn log_in(
+pub(crate) async fn log_in(
     client: &Mastodon,
     approve: impl FnOnce(&str) -> Result<String, BoxError>,
 ) -> Result<AccessToken, BoxError> {
@@ -100,7 +101,7 @@ type BareInner = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 /// hyper-util's pooled client with the TLS setup `HyperTransport` uses (ring, TLS 1.2/1.3,
 /// ALPN h2 and http/1.1, TCP_NODELAY), and nothing else: no timeouts, no body limit, no
 /// JSON.
-pub struct Bare {
+pub(crate) struct Bare {
     client: BareInner,
     uri: http::Uri,
     auth: HeaderValue,
@@ -108,7 +109,7 @@ pub struct Bare {
 
 impl Bare {
     /// A client for `target` sending `token`.
-    pub fn new(target: &Target, token: &AccessToken) -> Result<Self, BoxError> {
+    pub(crate) fn new(target: &Target, token: &AccessToken) -> Result<Self, BoxError> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(target.ca_pem.as_bytes()) {
             roots.add(cert?)?;
@@ -141,7 +142,24 @@ impl Bare {
     }
 
     /// One authenticated GET; returns the HTTP version used.
-    pub async fn verify(&self) -> Result<http::Version, String> {
+    pub(crate) async fn verify(&self) -> Result<http::Version, String> {
+        let (version, body) = self.fetch().await?;
+        std::hint::black_box(body);
+        Ok(version)
+    }
+
+    /// [`verify`](Self::verify), and the body parsed as any program on hyper would parse it:
+    /// `serde_json::from_slice` into the same `Account` the full stack returns.
+    async fn verify_and_parse(&self) -> Result<(), String> {
+        let (_, body) = self.fetch().await?;
+        let account: Account = serde_json::from_slice(&body)
+            .map_err(|e| format!("bare hyper: parsing the account: {e}"))?;
+        drop(std::hint::black_box(account));
+        Ok(())
+    }
+
+    /// One authenticated GET: the HTTP version and the whole body.
+    async fn fetch(&self) -> Result<(http::Version, Bytes), String> {
         let mut request = http::Request::get(self.uri.clone())
             .body(Empty::new())
             .map_err(|e| format!("bare hyper: building the request: {e}"))?;
@@ -162,14 +180,13 @@ impl Bare {
         if status != http::StatusCode::OK {
             return Err(format!("bare hyper: status {status}"));
         }
-        std::hint::black_box(body.to_bytes());
-        Ok(version)
+        Ok((version, body.to_bytes()))
     }
 }
 
 /// Our transport without the client on top: the same request the client sends (Accept,
 /// Authorization, the client's timeout), the body read, nothing parsed.
-pub struct TransportOnly {
+pub(crate) struct TransportOnly {
     transport: HyperTransport,
     uri: http::Uri,
     auth: HeaderValue,
@@ -177,7 +194,7 @@ pub struct TransportOnly {
 
 impl TransportOnly {
     /// Sends `token` to `target` through `transport`.
-    pub fn new(
+    pub(crate) fn new(
         target: &Target,
         transport: HyperTransport,
         token: &AccessToken,
@@ -219,9 +236,11 @@ impl TransportOnly {
 
 /// A contender that can run concurrently from many tasks.
 #[derive(Clone)]
-pub enum Contender {
+pub(crate) enum Contender {
     /// (a) bare hyper-util.
     Bare(Arc<Bare>),
+    /// (a′) bare hyper-util and `serde_json` into `Account`: how much of the gap is parsing.
+    BareParsed(Arc<Bare>),
     /// (a) inside `tokio::time::timeout`, as `HyperTransport` runs each request (profiling
     /// only: tells the timer's share of the difference between (a) and (b)).
     BareWithTimeout(Arc<Bare>),
@@ -237,9 +256,10 @@ pub enum Contender {
 impl Contender {
     /// One `verify_credentials` call, response fully read (and parsed, where the library
     /// parses).
-    pub async fn verify(&self) -> Result<(), String> {
+    pub(crate) async fn verify(&self) -> Result<(), String> {
         match self {
             Self::Bare(bare) => bare.verify().await.map(drop),
+            Self::BareParsed(bare) => bare.verify_and_parse().await,
             Self::BareWithTimeout(bare) => {
                 tokio::time::timeout(Duration::from_secs(300), bare.verify())
                     .await
@@ -264,7 +284,7 @@ impl Contender {
 
 /// Builds the megalodon contender, when compiled in.
 #[cfg(feature = "megalodon")]
-pub fn megalodon(target: &Target, token: &AccessToken) -> Result<Contender, BoxError> {
+pub(crate) fn megalodon(target: &Target, token: &AccessToken) -> Result<Contender, BoxError> {
     let client = megalodon::generator(
         megalodon::SNS::Mastodon,
         target.base_url.clone(),
@@ -292,10 +312,10 @@ for line in sys.stdin:
 "#;
 
 /// How to get the Python contender, printed when it is missing.
-pub const PYTHON_HINT: &str = "pip install Mastodon.py";
+pub(crate) const PYTHON_HINT: &str = "pip install Mastodon.py";
 
 /// Whether `python3 -c "import mastodon"` works.
-pub fn python_available() -> bool {
+pub(crate) fn python_available() -> bool {
     Command::new("python3")
         .args(["-c", "import mastodon"])
         .stdin(Stdio::null())
@@ -306,13 +326,13 @@ pub fn python_available() -> bool {
 }
 
 /// A running Mastodon.py driver; dropping it ends the process.
-pub struct Python {
+pub(crate) struct Python {
     io: LineChild,
 }
 
 impl Python {
     /// Starts the driver against `base_url` and hands it the token on stdin.
-    pub fn start(base_url: &str, token: &AccessToken) -> Result<Self, BoxError> {
+    pub(crate) fn start(base_url: &str, token: &AccessToken) -> Result<Self, BoxError> {
         let mut io = LineChild::spawn(
             Command::new("python3").args(["-c", PYTHON_DRIVER, base_url]),
             "the Mastodon.py driver",
@@ -327,7 +347,7 @@ impl Python {
 
     /// Makes `n` calls; returns (wall, CPU) as the driver measured them, interpreter start
     /// excluded.
-    pub fn run(&mut self, n: usize) -> Result<(Duration, Duration), BoxError> {
+    pub(crate) fn run(&mut self, n: usize) -> Result<(Duration, Duration), BoxError> {
         self.io.send(&n.to_string())?;
         let line = self.io.read_line()?;
         let mut parts = line.split_whitespace();

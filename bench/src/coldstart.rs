@@ -15,7 +15,7 @@ const URL_ENV: &str = "MASTODON_AUTH_BENCH_URL";
 const CA_ENV: &str = "MASTODON_AUTH_BENCH_CA_FILE";
 
 /// The child: token on stdin, URL and CA file in the environment; prints its peak RSS (KiB).
-pub fn child() -> ExitCode {
+pub(crate) fn child() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -55,7 +55,7 @@ async fn verify_once() -> Result<String, BoxError> {
 }
 
 /// One cold start: wall time from spawn to exit, and the child's peak RSS in KiB.
-pub fn measure(
+pub(crate) fn measure(
     url: &str,
     ca_file: &Path,
     token: &AccessToken,

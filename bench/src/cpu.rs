@@ -1,5 +1,7 @@
 //! Process CPU time and peak memory, from the kernel.
 
+#![allow(unsafe_code)] // getrusage(2) through libc, reading into a zeroed struct it fills.
+
 use std::time::Duration;
 
 fn timeval(t: libc::timeval) -> Duration {
@@ -10,7 +12,7 @@ fn timeval(t: libc::timeval) -> Duration {
 
 /// User plus system CPU time of this process so far (all threads), or zero if the kernel
 /// refuses to say (it never does on Linux for `RUSAGE_SELF`).
-pub fn process_cpu() -> Duration {
+pub(crate) fn process_cpu() -> Duration {
     // SAFETY: `rusage` is plain data, valid when zeroed, and getrusage only writes into it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `usage` is a valid, writable `rusage`.
@@ -22,13 +24,13 @@ pub fn process_cpu() -> Duration {
 }
 
 /// Peak resident set size of this process in KiB (`VmHWM`), if /proc says.
-pub fn peak_rss_kib() -> Option<u64> {
+pub(crate) fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status_field_kib(&status, "VmHWM:")
 }
 
 /// A `Name:   123 kB` field of /proc/*/status.
-pub fn status_field_kib(status: &str, field: &str) -> Option<u64> {
+pub(crate) fn status_field_kib(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|l| l.strip_prefix(field))

@@ -23,18 +23,18 @@ use crate::{BoxError, Plan, QUICK, Stack, Table, compare, micros, modes};
 /// Targets of issue 14.
 mod target {
     /// The shared limiter's rate against no limiter, 64 requests in flight.
-    pub const REDIS_RATE_VS_NONE: f64 = 0.9;
+    pub(super) const REDIS_RATE_VS_NONE: f64 = 0.9;
     /// Round trips to Redis per request.
-    pub const REDIS_ROUND_TRIPS_PER_REQUEST: f64 = 1.0;
+    pub(super) const REDIS_ROUND_TRIPS_PER_REQUEST: f64 = 1.0;
     /// `PostgresStore` load or save of one account.
-    pub const STORE_OP_MS: f64 = 2.0;
+    pub(super) const STORE_OP_MS: f64 = 2.0;
 }
 
 /// Accounts in the stores for the credential-store rows.
 const STORE_SIZES: [usize; 2] = [10_000, 100_000];
 
 /// `bench --fleet`: these rows alone, against an instance child of their own.
-pub fn run_alone(plan: Plan) -> Result<(), BoxError> {
+pub(crate) fn run_alone(plan: Plan) -> Result<(), BoxError> {
     let mut server = ServerProcess::spawn()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -55,7 +55,7 @@ pub fn run_alone(plan: Plan) -> Result<(), BoxError> {
 }
 
 /// The limiter rows (HTTPS, sequential and 64 in flight) and the credential-store rows.
-pub async fn fleet_rows(
+pub(crate) async fn fleet_rows(
     table: &mut Table,
     https: &Target,
     token: &AccessToken,

@@ -9,14 +9,22 @@
 //! cargo run --release -p mastodon-auth-bench -- --fleet           # the fleet rows alone
 //! cargo run --profile profiling -p mastodon-auth-bench -- --profile full https seq
 //!                                              # one contender for 20 s, for `perf record -p`
+//!                                              # (bare, bare+json, bare+timeout, transport,
+//!                                              # full; https or http; seq or 64)
+//! valgrind --tool=callgrind target/profiling/bench --profile full http seq 2
+//!                                              # exactly 2 blocks of 5,000 requests: the
+//!                                              # difference between 2 and 4 blocks is the
+//!                                              # instruction count of 10,000 requests
 //! ```
 //!
 //! What it measures:
 //! - authenticated `GET /api/v1/accounts/verify_credentials` per second and client CPU per
 //!   request, sequential and with 64 in flight, for (a) a bare hyper-util client with the same
-//!   TLS setup, (b) the full stack (`Mastodon` + `HyperTransport` + `Pacer` in wait mode
-//!   without quota + JSON parsing), (c) megalodon 1.3 (feature `megalodon`) and Mastodon.py
-//!   (when `python3 -c "import mastodon"` works). The instances run in a child process (this
+//!   TLS setup, (a′) the same client parsing the answer with `serde_json` into the `Account`
+//!   the full stack returns (information: how much of the gap is parsing), (b) the full stack
+//!   (`Mastodon` + `HyperTransport` + `Pacer` in wait mode without quota + JSON parsing), (c)
+//!   megalodon 1.3 (feature `megalodon`) and Mastodon.py (when
+//!   `python3 -c "import mastodon"` works). The instances run in a child process (this
 //!   binary in the `server` role), so the CPU times are the client's alone. Contenders take
 //!   turns block by block in rotated order and the median of the rounds is reported.
 //!   megalodon cannot trust a custom CA (reqwest with webpki roots only), so the comparison
@@ -59,6 +67,9 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 pub const ROLE_ENV: &str = "MASTODON_AUTH_BENCH_ROLE";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The information row that tells how much of the gap between (a) and (b) is parsing.
+const PARSED_LABEL: &str = "(a′) bare + serde_json into the same account struct";
 
 /// Concurrency of the "in flight" rows.
 const IN_FLIGHT: usize = 64;
@@ -104,12 +115,16 @@ fn main() -> ExitCode {
             let result = match args.as_slice() {
                 [] => run(FULL),
                 [q] if q == "--quick" => run(QUICK),
-                [p, who, scheme, mode] if p == "--profile" => profile(who, scheme, mode),
+                [p, who, scheme, mode] if p == "--profile" => profile(who, scheme, mode, None),
+                [p, who, scheme, mode, blocks] if p == "--profile" => match blocks.parse() {
+                    Ok(n) => profile(who, scheme, mode, Some(n)),
+                    Err(_) => Err(format!("not a number of blocks: {blocks:?}").into()),
+                },
                 [m] if m == "--micro" => micro(),
                 [f] if f == "--fleet" => fleet::run_alone(FULL),
                 _ => {
                     eprintln!(
-                        "usage: bench [--quick | --micro | --fleet | --profile bare|bare+timeout|transport|full https|http seq|64]"
+                        "usage: bench [--quick | --micro | --fleet | --profile bare|bare+json|bare+timeout|transport|full https|http seq|64 [BLOCKS]]"
                     );
                     return ExitCode::FAILURE;
                 }
@@ -187,6 +202,7 @@ async fn https_rows(table: &mut Table, stack: &Stack, plan: Plan) -> Result<(), 
     };
     let contenders = vec![
         ("(a) bare hyper-util", stack.bare.clone()),
+        (PARSED_LABEL, stack.bare_parsed()),
         ("  (a) in tokio::time::timeout", bare_timeout),
         ("  HyperTransport::send only", stack.transport.clone()),
         ("(b) mastodon-auth full stack", stack.full.clone()),
@@ -210,6 +226,7 @@ async fn http_rows(
     #[cfg_attr(not(feature = "megalodon"), allow(unused_mut))]
     let mut contenders = vec![
         ("(a) bare hyper-util", stack.bare.clone()),
+        (PARSED_LABEL, stack.bare_parsed()),
         ("(b) mastodon-auth full stack", stack.full.clone()),
     ];
     #[cfg(feature = "megalodon")]
@@ -311,8 +328,10 @@ fn micro() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Runs one contender alone for about 20 seconds (for `perf record -p`), printing its rate.
-fn profile(who: &str, scheme: &str, mode: &str) -> Result<(), BoxError> {
+/// Runs one contender alone for about 20 seconds (for `perf record -p`), or for exactly
+/// `blocks` blocks (for callgrind, whose counts are only comparable for equal work), printing
+/// its rate after each block.
+fn profile(who: &str, scheme: &str, mode: &str, blocks: Option<usize>) -> Result<(), BoxError> {
     let mode = match mode {
         "seq" => Mode::Sequential,
         "64" => Mode::InFlight(IN_FLIGHT),
@@ -340,6 +359,7 @@ fn profile(who: &str, scheme: &str, mode: &str) -> Result<(), BoxError> {
         };
         let stack = Stack::log_in(&target, |url| server.approve(https, url)).await?;
         let contender = match who {
+            "bare+json" => stack.bare_parsed(),
             "bare" => stack.bare,
             "transport" => stack.transport,
             "full" => stack.full,
@@ -349,14 +369,16 @@ fn profile(who: &str, scheme: &str, mode: &str) -> Result<(), BoxError> {
             },
             other => {
                 return Err(format!(
-                    "unknown contender {other:?}: bare, bare+timeout, transport or full"
+                    "unknown contender {other:?}: bare, bare+json, bare+timeout, transport or full"
                 )
                 .into());
             }
         };
         eprintln!("profiling pid {}", std::process::id());
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while std::time::Instant::now() < deadline {
+        let mut done = 0;
+        while blocks.map_or(std::time::Instant::now() < deadline, |n| done < n) {
+            done += 1;
             let s = throughput::block(&contender, mode, FULL.sequential).await?;
             eprintln!(
                 "{:.0} req/s, {:.1} µs CPU/req",
@@ -401,6 +423,14 @@ impl Stack {
             full: Contender::Full(full),
             token,
         })
+    }
+
+    /// (a′): the bare client, parsing what it receives.
+    fn bare_parsed(&self) -> Contender {
+        match &self.bare {
+            Contender::Bare(bare) => Contender::BareParsed(bare.clone()),
+            other => other.clone(),
+        }
     }
 
     async fn bare_version(&self) -> Result<http::Version, BoxError> {
@@ -463,12 +493,12 @@ type Medians<'a> = (&'a str, Option<(f64, Duration)>, usize);
 
 /// Targets of the project (issue 8).
 mod target {
-    pub const RATE_VS_BARE: f64 = 0.95;
-    pub const CPU_VS_BARE: f64 = 1.1;
-    pub const RATE_VS_PYTHON: f64 = 19.0;
-    pub const PACE_FRACTION: f64 = 0.95;
-    pub const COLD_START_MS: f64 = 50.0;
-    pub const BYTES_PER_IDLE_ACCOUNT: f64 = 1024.0;
+    pub(crate) const RATE_VS_BARE: f64 = 0.95;
+    pub(crate) const CPU_VS_BARE: f64 = 1.1;
+    pub(crate) const RATE_VS_PYTHON: f64 = 19.0;
+    pub(crate) const PACE_FRACTION: f64 = 0.95;
+    pub(crate) const COLD_START_MS: f64 = 50.0;
+    pub(crate) const BYTES_PER_IDLE_ACCOUNT: f64 = 1024.0;
 }
 
 fn verdict(pass: bool) -> &'static str {
@@ -534,7 +564,7 @@ impl Table {
         self.heading(format!(
             "{transport}, {mode_text}, {requests} requests per block"
         ));
-        let medians: Vec<Medians> = results
+        let medians: Vec<Medians<'_>> = results
             .iter()
             .map(|(name, s)| {
                 (

@@ -23,19 +23,19 @@ use mastodon_auth_tests::{Approval, LocalInstance};
 use crate::BoxError;
 use crate::clients::{Target, log_in, unthrottled_pacer};
 
-pub const LIMIT: u32 = 300;
-pub const WINDOWS: u32 = 2;
+pub(crate) const LIMIT: u32 = 300;
+pub(crate) const WINDOWS: u32 = 2;
 
 /// One pace measurement's setup.
 #[derive(Debug, Clone, Copy)]
-pub struct PaceRun {
+pub(crate) struct PaceRun {
     pub window: Duration,
     /// Whether the client sees the `Date` header.
     pub keep_date: bool,
 }
 
 /// What a pace run did.
-pub struct PaceResult {
+pub(crate) struct PaceResult {
     pub run: PaceRun,
     pub ok: u64,
     pub too_many: u64,
@@ -46,7 +46,7 @@ pub struct PaceResult {
 
 impl PaceResult {
     /// Successful requests as a fraction of what the server allowed in the elapsed time.
-    pub fn fraction(&self) -> f64 {
+    pub(crate) fn fraction(&self) -> f64 {
         let allowed = f64::from(LIMIT) * self.elapsed.as_secs_f64() / self.run.window.as_secs_f64();
         #[allow(clippy::cast_precision_loss)] // a few hundred requests
         let ok = self.ok as f64;
@@ -66,7 +66,7 @@ async fn align_to_window(window: Duration) {
 }
 
 /// Runs the pace measurement against a fresh instance started here (its CPU does not matter).
-pub async fn run(run: PaceRun) -> Result<PaceResult, BoxError> {
+pub(crate) async fn run(run: PaceRun) -> Result<PaceResult, BoxError> {
     let local = LocalInstance::builder()
         .rate_limit(LIMIT, run.window)
         .start()

@@ -18,10 +18,10 @@ use crate::child::LineChild;
 use crate::{BoxError, ROLE_ENV};
 
 /// High enough that the instance's throttle never answers 429 during the bench.
-pub const UNTHROTTLED: u32 = 10_000_000;
+pub(crate) const UNTHROTTLED: u32 = 10_000_000;
 
 /// Runs the server role until stdin closes.
-pub fn serve() -> ExitCode {
+pub(crate) fn serve() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -109,7 +109,7 @@ fn answer_commands(https: &LocalInstance, http: &LocalInstance) -> Result<(), Bo
 }
 
 /// The parent's handle on the server child; dropping it stops the child.
-pub struct ServerProcess {
+pub(crate) struct ServerProcess {
     io: LineChild,
     /// `https://127.0.0.1:PORT`
     pub https_url: String,
@@ -121,7 +121,7 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts the child and waits for its addresses.
-    pub fn spawn() -> Result<Self, BoxError> {
+    pub(crate) fn spawn() -> Result<Self, BoxError> {
         let exe = std::env::current_exe()?;
         let mut io = LineChild::spawn(
             Command::new(exe).env(ROLE_ENV, "server"),
@@ -144,7 +144,7 @@ impl ServerProcess {
 
     /// Has the child's instance play the user and approve `authorize_url` (an out-of-band
     /// request); returns the authorization code.
-    pub fn approve(&mut self, https: bool, authorize_url: &str) -> Result<String, BoxError> {
+    pub(crate) fn approve(&mut self, https: bool, authorize_url: &str) -> Result<String, BoxError> {
         let cmd = json!({ "approve": if https { "https" } else { "http" }, "url": authorize_url });
         self.io.send(&cmd.to_string())?;
         let reply: Value = serde_json::from_str(&self.io.read_line()?)?;

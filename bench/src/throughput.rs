@@ -13,7 +13,7 @@ const BLOCK_LIMIT: Duration = Duration::from_secs(120);
 
 /// How requests are issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// One after another from one task.
     Sequential,
     /// This many tasks, each sending one after another.
@@ -22,18 +22,18 @@ pub enum Mode {
 
 /// One timed block of requests.
 #[derive(Debug, Clone, Copy)]
-pub struct Sample {
+pub(crate) struct Sample {
     pub requests: usize,
     pub wall: Duration,
     pub cpu: Duration,
 }
 
 impl Sample {
-    pub fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         count_f64(self.requests) / self.wall.as_secs_f64().max(f64::MIN_POSITIVE)
     }
 
-    pub fn cpu_per_request(&self) -> Duration {
+    pub(crate) fn cpu_per_request(&self) -> Duration {
         self.cpu
             .div_f64(count_f64(self.requests.max(1)))
             .max(Duration::ZERO)
@@ -41,12 +41,16 @@ impl Sample {
 }
 
 #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
-pub fn count_f64(n: usize) -> f64 {
+pub(crate) fn count_f64(n: usize) -> f64 {
     n as f64
 }
 
 /// Sends `requests` calls through `contender` and measures wall and process CPU time.
-pub async fn block(contender: &Contender, mode: Mode, requests: usize) -> Result<Sample, BoxError> {
+pub(crate) async fn block(
+    contender: &Contender,
+    mode: Mode,
+    requests: usize,
+) -> Result<Sample, BoxError> {
     let run = async {
         let cpu = process_cpu();
         let start = Instant::now();
@@ -89,7 +93,7 @@ pub async fn block(contender: &Contender, mode: Mode, requests: usize) -> Result
 }
 
 /// Mastodon.py's block (sequential only; it is synchronous), measured by the driver itself.
-pub fn python_block(py: &mut Python, requests: usize) -> Result<Sample, BoxError> {
+pub(crate) fn python_block(py: &mut Python, requests: usize) -> Result<Sample, BoxError> {
     let (wall, cpu) = py.run(requests)?;
     Ok(Sample {
         requests,
@@ -99,7 +103,7 @@ pub fn python_block(py: &mut Python, requests: usize) -> Result<Sample, BoxError
 }
 
 /// The median of the rates and, separately, of the CPU per request; `None` without samples.
-pub fn medians(samples: &[Sample]) -> Option<(f64, Duration)> {
+pub(crate) fn medians(samples: &[Sample]) -> Option<(f64, Duration)> {
     let mut rates: Vec<f64> = samples.iter().map(Sample::rate).collect();
     let mut cpus: Vec<Duration> = samples.iter().map(Sample::cpu_per_request).collect();
     rates.sort_by(f64::total_cmp);
@@ -110,7 +114,7 @@ pub fn medians(samples: &[Sample]) -> Option<(f64, Duration)> {
 
 /// Order of the contenders in round `round`: rotated, so that none always runs first (cold
 /// caches, a neighbour's burst of load) or always right after the same other one.
-pub fn rotation(contenders: usize, round: usize) -> impl Iterator<Item = usize> {
+pub(crate) fn rotation(contenders: usize, round: usize) -> impl Iterator<Item = usize> {
     (0..contenders).map(move |i| (i + round) % contenders.max(1))
 }
 

@@ -28,6 +28,8 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+// The ten steps read top to bottom, as the tutorial they are.
+#[allow(clippy::too_many_lines)]
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let target = setup::target().await?;
     match &target.local {
@@ -72,7 +74,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
         ),
         None => {
-            println!("2. The server has no OAuth metadata; using /oauth/authorize and /oauth/token")
+            println!(
+                "2. The server has no OAuth metadata; using /oauth/authorize and /oauth/token"
+            );
         }
     }
 

@@ -92,8 +92,9 @@ enum Command {
     },
 }
 
-/// `login`'s options.
+/// `login`'s options, as clap reads them; [`login::How`] is the one way they pick.
 #[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // Each flag is a command-line switch.
 struct LoginArgs {
     /// The instance, e.g. mastodon.social.
     #[arg(long)]
@@ -156,7 +157,7 @@ fn command() -> clap::Command {
 
 /// Runs the tool with the process's arguments.
 #[must_use]
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     process::quiet_panics();
     let cli = match command()
         .try_get_matches()
@@ -234,7 +235,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut command(), "mastodon-auth", &mut script);
-            ctx.out.raw(&script)
+            output::raw(&script)
         }
     }
 }

@@ -293,10 +293,10 @@ impl fmt::Display for AccountKeyProblem {
         match self {
             AccountKeyProblem::Form => f.write_str("expected user@instance"),
             AccountKeyProblem::ControlCharacter(c) => {
-                write!(f, "it contains the control character {:?}", c)
+                write!(f, "it contains the control character {c:?}")
             }
             AccountKeyProblem::BidiControl(c) => {
-                write!(f, "it contains the bidirectional-text control {:?}", c)
+                write!(f, "it contains the bidirectional-text control {c:?}")
             }
             AccountKeyProblem::Host => {
                 f.write_str("the instance must be a host name with an optional port (1-65535)")

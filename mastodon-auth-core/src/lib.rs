@@ -36,7 +36,7 @@
 //! # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
 //! ```
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 /// The time a request may take unless configured otherwise: Mastodon.py's `request_timeout`
 /// default, 300 s. The client sends it with every request; transports use it for requests

@@ -1,9 +1,10 @@
 //! Rate-limit headers, the rate-limit methods, and the pluggable [`RateLimiter`].
 
+use std::cell::RefCell;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::error::{Error, HeaderError, RateLimitError};
 
@@ -36,6 +37,11 @@ pub struct RateLimitInfo {
     pub server_date: Option<SystemTime>,
 }
 
+/// The rate-limit headers, named once (making a `HeaderName` from a string parses it).
+static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
 impl RateLimitInfo {
     /// Parses the `X-RateLimit-*` headers and `Date`. `Ok(None)` when the response carries
     /// no rate-limit header at all (OAuth endpoints, for example).
@@ -43,18 +49,27 @@ impl RateLimitInfo {
     /// # Errors
     /// A [`HeaderError`] naming the header whose value is not understood.
     pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, HeaderError> {
-        let get = |name: &'static str| -> Result<Option<&str>, HeaderError> {
-            match headers.get(name) {
-                None => Ok(None),
-                Some(v) => v.to_str().map(|s| Some(s.trim())).map_err(|_| {
-                    HeaderError::new(name, &String::from_utf8_lossy(v.as_bytes()), "not text")
-                }),
-            }
-        };
+        // One walk over the few headers of a response costs less than four lookups, each of
+        // which hashes a name. The first value of a header counts, as with `HeaderMap::get`.
+        let (mut limit, mut remaining, mut reset, mut date) = (None, None, None, None);
+        for (name, value) in headers {
+            let slot = if name == header::DATE {
+                &mut date
+            } else if name == LIMIT {
+                &mut limit
+            } else if name == REMAINING {
+                &mut remaining
+            } else if name == RESET {
+                &mut reset
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
         let (limit, remaining, reset) = (
-            get("x-ratelimit-limit")?,
-            get("x-ratelimit-remaining")?,
-            get("x-ratelimit-reset")?,
+            text("x-ratelimit-limit", limit)?,
+            text("x-ratelimit-remaining", remaining)?,
+            text("x-ratelimit-reset", reset)?,
         );
         if limit.is_none() && remaining.is_none() && reset.is_none() {
             return Ok(None);
@@ -69,13 +84,7 @@ impl RateLimitInfo {
                 .map(|v| int("x-ratelimit-remaining", v))
                 .transpose()?,
             reset: reset.map(parse_reset).transpose()?,
-            server_date: match get("date")? {
-                Some(d) => Some(
-                    httpdate::parse_http_date(d)
-                        .map_err(|_| HeaderError::new("date", d, "expected an HTTP date"))?,
-                ),
-                None => None,
-            },
+            server_date: text("date", date)?.map(parse_date).transpose()?,
         }))
     }
 
@@ -92,6 +101,39 @@ impl RateLimitInfo {
             Err(behind) => reset.checked_sub(behind.duration()),
         }
     }
+}
+
+/// A header's value as text, trimmed; `name` is for the error.
+fn text<'a>(
+    name: &'static str,
+    value: Option<&'a HeaderValue>,
+) -> Result<Option<&'a str>, HeaderError> {
+    value
+        .map(|v| {
+            v.to_str().map(str::trim).map_err(|_| {
+                HeaderError::new(name, &String::from_utf8_lossy(v.as_bytes()), "not text")
+            })
+        })
+        .transpose()
+}
+
+/// Parses a `Date` value. The last one parsed on this thread is remembered: a server sends
+/// the same value for a whole second, and parsing it is a fifth of reading these headers.
+fn parse_date(value: &str) -> Result<SystemTime, HeaderError> {
+    thread_local! {
+        static LAST: RefCell<Option<(String, SystemTime)>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| {
+        if let Some((text, time)) = last.as_ref()
+            && text == value
+        {
+            return Ok(*time);
+        }
+        let time = httpdate::parse_http_date(value)
+            .map_err(|_| HeaderError::new("date", value, "expected an HTTP date"))?;
+        *last = Some((value.to_owned(), time));
+        Ok(time)
+    })
 }
 
 /// Parses an `X-RateLimit-Reset` value: integer or fractional epoch seconds, or ISO-8601.
@@ -443,6 +485,42 @@ mod tests {
             ..RateLimitInfo::default()
         };
         assert_eq!(no_date.reset_local(epoch(5)), Some(epoch(1_000)));
+    }
+
+    #[test]
+    fn the_first_of_repeated_headers_counts() {
+        let mut h = headers(&[("x-ratelimit-remaining", "7")]);
+        h.append("x-ratelimit-remaining", "oops".parse().unwrap());
+        h.append("date", "Wed, 14 Oct 2026 19:04:21 GMT".parse().unwrap());
+        h.append("date", "yesterday".parse().unwrap());
+        let info = RateLimitInfo::from_headers(&h).unwrap().unwrap();
+        assert_eq!(info.remaining, Some(7));
+        assert_eq!(info.server_date, Some(epoch(1_792_004_661)));
+    }
+
+    #[test]
+    fn each_date_is_its_own_after_another() {
+        let date = |d: &str| {
+            RateLimitInfo::from_headers(&headers(&[("x-ratelimit-remaining", "1"), ("date", d)]))
+                .unwrap()
+                .unwrap()
+                .server_date
+        };
+        for _ in 0..2 {
+            assert_eq!(
+                date("Wed, 14 Oct 2026 19:04:21 GMT"),
+                Some(epoch(1_792_004_661))
+            );
+            assert_eq!(
+                date("Wed, 14 Oct 2026 19:04:22 GMT"),
+                Some(epoch(1_792_004_662))
+            );
+        }
+        let bad = headers(&[("x-ratelimit-remaining", "1"), ("date", "soon")]);
+        assert_eq!(
+            RateLimitInfo::from_headers(&bad).unwrap_err().header,
+            "date"
+        );
     }
 
     #[test]

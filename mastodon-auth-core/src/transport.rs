@@ -59,6 +59,13 @@ pub trait HttpTransport: Send + Sync {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, TransportError>;
+
+    /// The timeout this transport applies to a request without a [`RequestTimeout`], when it
+    /// has one. A client whose `request_timeout` is the same leaves the extension off (one
+    /// allocation less per request); `None`, the default, makes the client always send it.
+    fn default_timeout(&self) -> Option<Duration> {
+        None
+    }
 }
 
 #[async_trait::async_trait]
@@ -75,7 +82,9 @@ where
     }
 }
 
-/// The per-request timeout, carried in [`http::Extensions`] (the client's `request_timeout`).
+/// The per-request timeout, carried in [`http::Extensions`]: the client's `request_timeout`,
+/// attached unless the transport's [`default_timeout`](HttpTransport::default_timeout) is the
+/// same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestTimeout(pub Duration);
 
@@ -292,8 +301,47 @@ pub enum TlsFailure {
     Other,
 }
 
-impl std::fmt::Display for TlsFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+#[cfg(feature = "rustls")]
+impl TlsFailure {
+    /// What a rustls error means for the person reading the message: an unknown issuer, a
+    /// certificate for another name, an expired one, a protocol failure. For transports on
+    /// rustls (`HyperTransport`, or one of your own over reqwest's rustls backend).
+    ///
+    /// ```
+    /// use mastodon_auth_core::TlsFailure;
+    /// let err = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+    /// assert_eq!(TlsFailure::from_rustls(&err), TlsFailure::UnknownIssuer);
+    /// ```
+    #[must_use]
+    pub fn from_rustls(err: &rustls::Error) -> Self {
+        use rustls::CertificateError;
+        match err {
+            rustls::Error::InvalidCertificate(cert) => match cert {
+                CertificateError::UnknownIssuer => Self::UnknownIssuer,
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => Self::NameMismatch,
+                CertificateError::Expired
+                | CertificateError::ExpiredContext { .. }
+                | CertificateError::NotValidYet
+                | CertificateError::NotValidYetContext { .. } => Self::Expired,
+                _ => Self::Other,
+            },
+            rustls::Error::InappropriateMessage { .. }
+            | rustls::Error::InappropriateHandshakeMessage { .. }
+            | rustls::Error::InvalidMessage(_)
+            | rustls::Error::AlertReceived(_)
+            | rustls::Error::PeerIncompatible(_)
+            | rustls::Error::PeerMisbehaved(_)
+            | rustls::Error::NoApplicationProtocol
+            | rustls::Error::DecryptError
+            | rustls::Error::HandshakeNotComplete => Self::Protocol,
+            _ => Self::Other,
+        }
+    }
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             TlsFailure::UnknownIssuer => "certificate signed by an unknown authority",
             TlsFailure::NameMismatch => "certificate is for another host name",
@@ -314,8 +362,8 @@ pub enum TimeoutPhase {
     Response,
 }
 
-impl std::fmt::Display for TimeoutPhase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for TimeoutPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             TimeoutPhase::Connect => "connecting",
             TimeoutPhase::Response => "waiting for the response",

@@ -63,7 +63,7 @@ async fn ours_get(transport: &HyperTransport, uri: &http::Uri) {
 
 #[derive(Clone)]
 enum Side {
-    Bare(std::sync::Arc<Bare>),
+    Bare(Arc<Bare>),
     Ours(HyperTransport),
 }
 
@@ -164,7 +164,7 @@ fn main() {
 
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        let bare = Side::Bare(std::sync::Arc::new(
+        let bare = Side::Bare(Arc::new(
             Client::builder(TokioExecutor::new())
                 .pool_timer(TokioTimer::new())
                 .pool_max_idle_per_host(usize::MAX)

@@ -7,17 +7,6 @@ use mastodon_auth_core::TransportError;
 
 use crate::classify;
 
-/// The declared Content-Length, if it parses.
-pub(crate) fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// Reads the whole body, failing with `BodyTooLarge` as soon as more than `limit` bytes
 /// arrive. A body that arrives as one frame (the common case for small JSON) is returned
 /// without copying.

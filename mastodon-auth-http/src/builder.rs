@@ -74,7 +74,7 @@ impl fmt::Debug for HyperTransportBuilder {
             .field("allow_http", &self.allow_http)
             .field("proxy", &self.proxy)
             .field("http2_keep_alive", &self.http2_keep_alive)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -4,7 +4,6 @@ use std::error::Error as StdError;
 use std::fmt;
 
 use mastodon_auth_core::{TlsFailure, TransportError};
-use rustls::CertificateError;
 
 use crate::proxy::ProxyEndpoint;
 
@@ -104,32 +103,6 @@ pub(crate) fn describe(err: &(dyn StdError + 'static)) -> String {
     out
 }
 
-fn tls_reason(err: &rustls::Error) -> TlsFailure {
-    match err {
-        rustls::Error::InvalidCertificate(cert) => match cert {
-            CertificateError::UnknownIssuer => TlsFailure::UnknownIssuer,
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                TlsFailure::NameMismatch
-            }
-            CertificateError::Expired
-            | CertificateError::ExpiredContext { .. }
-            | CertificateError::NotValidYet
-            | CertificateError::NotValidYetContext { .. } => TlsFailure::Expired,
-            _ => TlsFailure::Other,
-        },
-        rustls::Error::InappropriateMessage { .. }
-        | rustls::Error::InappropriateHandshakeMessage { .. }
-        | rustls::Error::InvalidMessage(_)
-        | rustls::Error::AlertReceived(_)
-        | rustls::Error::PeerIncompatible(_)
-        | rustls::Error::PeerMisbehaved(_)
-        | rustls::Error::NoApplicationProtocol
-        | rustls::Error::DecryptError
-        | rustls::Error::HandshakeNotComplete => TlsFailure::Protocol,
-        _ => TlsFailure::Other,
-    }
-}
-
 /// Classifies a failure to open the TCP connection to `proxy`.
 pub(crate) fn proxy_unreachable(
     err: &(dyn StdError + 'static),
@@ -160,7 +133,7 @@ pub(crate) fn connect_error(
     if let Some(tls) = find::<rustls::Error>(err) {
         return TransportError::Tls {
             host: host.to_owned(),
-            reason: tls_reason(tls),
+            reason: TlsFailure::from_rustls(tls),
             message: tls.to_string(),
         };
     }
@@ -210,6 +183,8 @@ pub(crate) fn body_error(err: &hyper::Error) -> TransportError {
 
 #[cfg(test)]
 mod tests {
+    use rustls::CertificateError;
+
     use super::*;
 
     #[test]
@@ -241,7 +216,7 @@ mod tests {
         ];
         for (cert, want) in cases {
             assert_eq!(
-                tls_reason(&rustls::Error::InvalidCertificate(cert.clone())),
+                TlsFailure::from_rustls(&rustls::Error::InvalidCertificate(cert.clone())),
                 want,
                 "{cert:?}"
             );

@@ -35,7 +35,7 @@
 //! # }).unwrap();
 //! ```
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod budget;
 mod clock;

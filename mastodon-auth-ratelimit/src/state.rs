@@ -150,14 +150,13 @@ impl PacerState {
 
     /// A 429 in `wait` mode: sleep until the reset, inventing one from the backoff if needed.
     pub(crate) fn wait_429(&mut self, now: SystemTime) -> Duration {
-        let reset = match self.usable_reset(now) {
-            Some(reset) => reset,
-            None => {
-                let reset = now.checked_add(self.backoff).unwrap_or(now);
-                self.reset = Some(reset);
-                self.backoff = (self.backoff * 2).min(MAX_SLEEP);
-                reset
-            }
+        let reset = if let Some(reset) = self.usable_reset(now) {
+            reset
+        } else {
+            let reset = now.checked_add(self.backoff).unwrap_or(now);
+            self.reset = Some(reset);
+            self.backoff = (self.backoff * 2).min(MAX_SLEEP);
+            reset
         };
         capped(secs_between(reset, now))
     }

@@ -179,7 +179,7 @@ fn observed(method: RateLimitMethod, at_least: Duration) -> (Pacer<FakeClock>, F
     let log = Arc::clone(&heard);
     let clock = FakeClock::at_unix_secs(1000);
     let pacer = Pacer::with_clock(method, clock.clone()).on_wait(at_least, move |wait, why| {
-        log.lock().unwrap().push((wait, why))
+        log.lock().unwrap().push((wait, why));
     });
     (pacer, clock, heard)
 }

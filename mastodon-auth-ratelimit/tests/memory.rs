@@ -1,6 +1,8 @@
 //! Bytes of heap per idle key, counted with a global allocator (one test in this binary, so
 //! nothing else allocates meanwhile).
 
+#![allow(unsafe_code)] // A counting global allocator is unsafe by its trait; it forwards to System.
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 

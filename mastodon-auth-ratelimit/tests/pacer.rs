@@ -31,6 +31,7 @@ fn headers(pairs: &[(&'static str, &str)]) -> Result<Option<RateLimitInfo>, Head
     RateLimitInfo::from_headers(&h)
 }
 
+#[allow(clippy::unnecessary_wraps)] // Shaped like `RateLimitInfo::from_headers`, for the same calls.
 fn none() -> Result<Option<RateLimitInfo>, HeaderError> {
     Ok(None)
 }

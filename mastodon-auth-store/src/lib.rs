@@ -26,7 +26,7 @@
 //! File work runs on tokio's blocking pool when a tokio runtime is running, and in place
 //! otherwise.
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod accounts_file;
 pub mod atomic;

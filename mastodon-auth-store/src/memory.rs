@@ -90,16 +90,13 @@ impl CredentialStore for MemoryStore {
 
     async fn save_user(&self, user: &UserCredentials) -> Result<(), StoreError> {
         let mut inner = self.inner();
-        match &user.account {
-            Some(key) => {
-                inner.users.insert(key.clone(), user.clone());
-                inner.active = Some(key.clone());
-                inner.unnamed = None;
-            }
-            None => {
-                inner.active = None;
-                inner.unnamed = Some(user.clone());
-            }
+        if let Some(key) = &user.account {
+            inner.users.insert(key.clone(), user.clone());
+            inner.active = Some(key.clone());
+            inner.unnamed = None;
+        } else {
+            inner.active = None;
+            inner.unnamed = Some(user.clone());
         }
         Ok(())
     }

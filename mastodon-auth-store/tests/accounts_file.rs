@@ -197,10 +197,7 @@ async fn bad_files_give_typed_errors_and_are_never_touched() {
         ("not utf-8", b"{\"version\": 1, \"x\": \"\xff\"}".to_vec()),
         ("oversized", {
             let mut v = b"{\"version\": 1, \"pad\": \"".to_vec();
-            v.resize(
-                mastodon_auth_store::atomic::MAX_FILE_SIZE as usize + 10,
-                b'x',
-            );
+            v.resize(usize::try_from(atomic::MAX_FILE_SIZE).unwrap() + 10, b'x');
             v.extend_from_slice(b"\"}");
             v
         }),

@@ -315,7 +315,7 @@ async fn files_are_private_and_created_folders_too() {
 
 #[tokio::test]
 async fn bad_files_give_typed_errors_and_are_never_overwritten() {
-    let big = vec![b'x'; mastodon_auth_store::atomic::MAX_FILE_SIZE as usize + 1];
+    let big = vec![b'x'; usize::try_from(mastodon_auth_store::atomic::MAX_FILE_SIZE).unwrap() + 1];
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty", Vec::new()),
         ("truncated", b"tok-only-client-line\n".to_vec()),
@@ -377,7 +377,7 @@ fn the_store_works_without_a_tokio_runtime() {
     assert_eq!(loaded, Some(user));
 }
 
-fn block_on_simple<F: std::future::Future>(fut: F) -> F::Output {
+fn block_on_simple<F: Future>(fut: F) -> F::Output {
     use std::task::{Context, Poll, Waker};
     let mut fut = std::pin::pin!(fut);
     let mut cx = Context::from_waker(Waker::noop());

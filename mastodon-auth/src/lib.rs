@@ -94,7 +94,7 @@
 //! - Any [`HttpTransport`], [`CredentialStore`] or [`RateLimiter`] can be plugged in; closures
 //!   are transports, which suits tests.
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub use mastodon_auth_core::*;
 

@@ -18,7 +18,7 @@
 //! (`mastodon_auth_tests::store_contract`). The crate is not published: it exists to keep the
 //! extension points honest.
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod store;
 mod transport;

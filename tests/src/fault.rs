@@ -11,7 +11,7 @@ use std::time::Duration;
 /// let faults = [Fault::Delay(Duration::from_millis(50)), Fault::HtmlError(502), Fault::Oversized(1 << 20)];
 /// assert_eq!(faults.len(), 3);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
     /// Wait this long, then answer normally.
@@ -54,7 +54,7 @@ pub(crate) fn take(rules: &mut Vec<FaultRule>, path: &str) -> Option<Fault> {
     let idx = rules.iter().position(|r| r.matches(path))?;
     let rule = &mut rules[idx];
     rule.remaining -= 1;
-    let fault = rule.fault.clone();
+    let fault = rule.fault;
     if rule.remaining == 0 {
         rules.remove(idx);
     }

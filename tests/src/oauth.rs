@@ -496,24 +496,23 @@ fn issue(shared: &Shared, st: &mut State, app: &App, user: bool, scopes: Vec<Str
         })
         .flatten()
         .cloned();
-    let token = match existing {
-        Some(t) => t,
-        None => {
-            let refreshable = profile.refresh_grant();
-            let t = Token {
-                id: st.next_id(),
-                token: random::secret(),
-                app_id: app.id,
-                user,
-                scopes,
-                created_at: now.as_secs(),
-                revoked: false,
-                refresh_token: refreshable.then(random::secret),
-                expires_at: refreshable.then(|| now + shared.config.token_lifetime),
-            };
-            st.tokens.push(t.clone());
-            t
-        }
+    let token = if let Some(t) = existing {
+        t
+    } else {
+        let refreshable = profile.refresh_grant();
+        let t = Token {
+            id: st.next_id(),
+            token: random::secret(),
+            app_id: app.id,
+            user,
+            scopes,
+            created_at: now.as_secs(),
+            revoked: false,
+            refresh_token: refreshable.then(random::secret),
+            expires_at: refreshable.then(|| now + shared.config.token_lifetime),
+        };
+        st.tokens.push(t.clone());
+        t
     };
     let scope = token.scopes.join(" ");
     let body = match (&token.refresh_token, token.expires_at) {

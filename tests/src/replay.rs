@@ -128,8 +128,8 @@ impl RecordedResponse {
     /// # Ok::<(), mastodon_auth_tests::CassetteError>(())
     /// ```
     #[must_use]
-    pub fn to_http(&self) -> http::Response<bytes::Bytes> {
-        let mut response = http::Response::new(bytes::Bytes::from(self.body.clone()));
+    pub fn to_http(&self) -> Response<bytes::Bytes> {
+        let mut response = Response::new(bytes::Bytes::from(self.body.clone()));
         *response.status_mut() =
             http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::OK);
         for (name, values) in &self.headers {
@@ -368,7 +368,7 @@ impl fmt::Debug for ReplayedRequest {
             .field("query_len", &self.query.as_ref().map(String::len))
             .field("headers", &headers)
             .field("form", &form)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

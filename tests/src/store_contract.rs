@@ -33,7 +33,7 @@
 //! # }
 //! ```
 
-use std::fmt::Debug;
+use std::fmt::{Debug, Write as _};
 use std::future::Future;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -117,7 +117,10 @@ impl Run {
             bytes = nanos.to_be_bytes();
         }
         Self {
-            nonce: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            nonce: bytes.iter().fold(String::new(), |mut hex, b| {
+                let _ = write!(hex, "{b:02x}");
+                hex
+            }),
         }
     }
 
@@ -136,30 +139,19 @@ struct Namespace {
 impl Namespace {
     /// `https://<host>`.
     fn instance(&self) -> InstanceUrl {
-        self.parse_instance(&format!("https://{}", self.host))
+        parse_instance(&format!("https://{}", self.host))
     }
 
     /// The same host on port 8443: another instance.
     fn other_instance(&self) -> InstanceUrl {
-        self.parse_instance(&format!("https://{}:8443", self.host))
-    }
-
-    fn parse_instance(&self, url: &str) -> InstanceUrl {
-        url.parse()
-            .unwrap_or_else(|e| panic!("the suite's own instance URL {url}: {e}"))
-    }
-
-    /// `user@<host>` on `instance`.
-    fn account(&self, user: &str, instance: &InstanceUrl) -> AccountKey {
-        AccountKey::new(user, instance)
-            .unwrap_or_else(|e| panic!("the suite's own account key for {user}: {e}"))
+        parse_instance(&format!("https://{}:8443", self.host))
     }
 
     /// A user of [`instance`](Self::instance) with only a token.
     fn user(&self, name: &str, token: &str) -> UserCredentials {
         let instance = self.instance();
         UserCredentials::new(instance.clone(), AccessToken::new(token))
-            .with_account(self.account(name, &instance))
+            .with_account(account(name, &instance))
     }
 
     /// Whether `key` is one of this rule's accounts.
@@ -176,11 +168,23 @@ impl Namespace {
     }
 }
 
+fn parse_instance(url: &str) -> InstanceUrl {
+    url.parse()
+        .unwrap_or_else(|e| panic!("the suite's own instance URL {url}: {e}"))
+}
+
+/// `user@<host>` on `instance`.
+fn account(user: &str, instance: &InstanceUrl) -> AccountKey {
+    AccountKey::new(user, instance)
+        .unwrap_or_else(|e| panic!("the suite's own account key for {user}: {e}"))
+}
+
 /// A store call that must succeed.
 fn call<T>(what: &str, result: Result<T, StoreError>) -> Result<T, String> {
     result.map_err(|e| format!("{what} failed: {e} ({e:?})"))
 }
 
+#[allow(clippy::needless_pass_by_value)] // Called with temporaries: `expect_eq(.., store.x().await?, ..)`.
 fn expect_eq<T: PartialEq + Debug>(what: &str, got: T, want: T) -> Outcome {
     if got == want {
         Ok(())
@@ -340,7 +344,7 @@ async fn apps_are_kept_per_instance(store: &dyn AccountDirectory, ns: &Namespace
 
 async fn a_user_comes_back_exactly(store: &dyn AccountDirectory, ns: &Namespace) -> Outcome {
     let user = full_user(ns, "alice", "token-a");
-    let key = ns.account("alice", &ns.instance());
+    let key = account("alice", &ns.instance());
     let before = call("load_user", store.load_user(&key).await)?;
     expect_eq("load_user before any save_user", before.is_some(), false)?;
     call("save_user", store.save_user(&user).await)?;
@@ -378,7 +382,7 @@ async fn secrets_round_trip_exactly(store: &dyn AccountDirectory, ns: &Namespace
             .with_client(format!("id {secret}"), ClientSecret::new(secret));
         user.refresh_token = Some(RefreshToken::new(secret));
         call("save_user", store.save_user(&user).await)?;
-        let key = ns.account(&name, &ns.instance());
+        let key = account(&name, &ns.instance());
         expect_user(
             &format!("load_user of secret #{i}"),
             call("load_user", store.load_user(&key).await)?,
@@ -399,8 +403,8 @@ async fn saving_a_user_replaces_it_and_makes_it_active(
     store: &dyn AccountDirectory,
     ns: &Namespace,
 ) -> Outcome {
-    let alice = ns.account("alice", &ns.instance());
-    let bob = ns.account("bob", &ns.instance());
+    let alice = account("alice", &ns.instance());
+    let bob = account("bob", &ns.instance());
     call(
         "save_user",
         store.save_user(&full_user(ns, "alice", "t1")).await,
@@ -443,7 +447,7 @@ async fn users_are_kept_per_account(store: &dyn AccountDirectory, ns: &Namespace
     let users = [
         ns.user("alice", "t-alice"),
         UserCredentials::new(other.clone(), AccessToken::new("t-alice-8443"))
-            .with_account(ns.account("alice", &other)),
+            .with_account(account("alice", &other)),
         ns.user("bob", "t-bob"),
     ];
     for user in &users {
@@ -485,7 +489,7 @@ fn sorted_keys(users: &[UserCredentials]) -> Vec<AccountKey> {
 
 async fn switching_the_active_account(store: &dyn AccountDirectory, ns: &Namespace) -> Outcome {
     let alice_user = full_user(ns, "alice", "t-alice");
-    let alice = ns.account("alice", &ns.instance());
+    let alice = account("alice", &ns.instance());
     call("save_user", store.save_user(&alice_user).await)?;
     call("save_user", store.save_user(&ns.user("bob", "t-bob")).await)?;
     call("set_active_user", store.set_active_user(&alice).await)?;
@@ -509,8 +513,8 @@ async fn switching_the_active_account(store: &dyn AccountDirectory, ns: &Namespa
 }
 
 async fn unknown_accounts_are_reported(store: &dyn AccountDirectory, ns: &Namespace) -> Outcome {
-    let alice = ns.account("alice", &ns.instance());
-    let carol = ns.account("carol", &ns.instance());
+    let alice = account("alice", &ns.instance());
+    let carol = account("carol", &ns.instance());
     call("save_user", store.save_user(&ns.user("alice", "t")).await)?;
     expect_eq(
         "load_user of an unknown account",
@@ -538,8 +542,8 @@ async fn unknown_accounts_are_reported(store: &dyn AccountDirectory, ns: &Namesp
 }
 
 async fn removing_an_account_forgets_it(store: &dyn AccountDirectory, ns: &Namespace) -> Outcome {
-    let alice = ns.account("alice", &ns.instance());
-    let bob = ns.account("bob", &ns.instance());
+    let alice = account("alice", &ns.instance());
+    let bob = account("bob", &ns.instance());
     let app = full_app(ns.instance());
     call("save_app", store.save_app(&app).await)?;
     call("save_user", store.save_user(&ns.user("alice", "t1")).await)?;

@@ -499,7 +499,7 @@ async fn every_fault_gives_its_typed_error_and_the_store_keeps_its_credentials()
         (Fault::TooManyRequests, |e| matches!(e, Error::RateLimit(_))),
     ];
     for (fault, expected) in cases {
-        instance.inject_on(path, fault.clone(), 1);
+        instance.inject_on(path, fault, 1);
         let err = client.account_verify_credentials().await.unwrap_err();
         assert!(expected(&err), "{fault:?} gave {err:?}");
         assert!(

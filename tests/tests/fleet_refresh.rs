@@ -587,7 +587,7 @@ impl Gate {
 async fn once_back<T, F, Fut>(mut op: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Error>>,
+    Fut: Future<Output = Result<T, Error>>,
 {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -434,6 +434,7 @@ async fn revoke_requires_the_owning_client() {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // One table of requests and the answers Mastodon gives them.
 async fn api_checks_scopes_users_and_token_locations() {
     let (instance, c, id, secret) = setup(OOB, "read write profile").await;
     let cc = c

@@ -30,6 +30,7 @@ fn limiter(redis: &RedisServer, method: RateLimitMethod) -> RedisRateLimiter {
 }
 
 /// What a server's headers say: `remaining` left, the reset `reset_in` after its `Date`.
+#[allow(clippy::unnecessary_wraps)] // Shaped like `RateLimitInfo::from_headers`, for the same calls.
 fn headers(
     remaining: u64,
     reset_in: Duration,

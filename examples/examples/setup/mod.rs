@@ -5,7 +5,7 @@ use mastodon_auth::HyperTransport;
 use mastodon_auth_tests::{LocalInstance, LocalInstanceBuilder};
 
 /// The instance an example runs against.
-pub struct Target {
+pub(crate) struct Target {
     /// Its base URL.
     pub base_url: String,
     /// A transport that trusts it.
@@ -22,7 +22,7 @@ pub struct Target {
 /// # Errors
 /// A message for the person running the example.
 #[allow(dead_code)] // not by `fleet`, which has arguments of its own (and calls `target_at`)
-pub async fn target() -> Result<Target, String> {
+pub(crate) async fn target() -> Result<Target, String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let instance = match args.as_slice() {
         [] => None,
@@ -37,34 +37,31 @@ pub async fn target() -> Result<Target, String> {
 ///
 /// # Errors
 /// A message for the person running the example.
-pub async fn target_at(
+pub(crate) async fn target_at(
     instance: Option<String>,
     local: LocalInstanceBuilder,
 ) -> Result<Target, String> {
-    match instance {
-        Some(base_url) => {
-            let transport = HyperTransport::new().map_err(|e| e.to_string())?;
-            Ok(Target {
-                base_url,
-                transport,
-                local: None,
-            })
-        }
-        None => {
-            let local = local
-                .https(true)
-                .start()
-                .await
-                .map_err(|e| format!("cannot start the local instance: {e}"))?;
-            let transport = HyperTransport::builder()
-                .add_root_pem(local.ca_certificate_pem().as_bytes())
-                .build()
-                .map_err(|e| e.to_string())?;
-            Ok(Target {
-                base_url: local.base_url(),
-                transport,
-                local: Some(local),
-            })
-        }
+    if let Some(base_url) = instance {
+        let transport = HyperTransport::new().map_err(|e| e.to_string())?;
+        Ok(Target {
+            base_url,
+            transport,
+            local: None,
+        })
+    } else {
+        let local = local
+            .https(true)
+            .start()
+            .await
+            .map_err(|e| format!("cannot start the local instance: {e}"))?;
+        let transport = HyperTransport::builder()
+            .add_root_pem(local.ca_certificate_pem().as_bytes())
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Target {
+            base_url: local.base_url(),
+            transport,
+            local: Some(local),
+        })
     }
 }

@@ -1,5 +1,6 @@
 //! What can go wrong, as one line for stderr and an exit code from one table.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use mastodon_auth::{Error, StoreError};
@@ -60,7 +61,7 @@ impl Exit {
 pub(crate) fn exit_code_help() -> String {
     let mut help = String::from("Exit codes:\n");
     for exit in Exit::ALL {
-        help.push_str(&format!("  {}  {}\n", exit.code(), exit.meaning()));
+        let _ = writeln!(help, "  {}  {}", exit.code(), exit.meaning());
     }
     help.push_str(
         "\nEnvironment:\n  MASTODON_AUTH_CONFIG  the config folder (as --config)\n  \

@@ -32,7 +32,7 @@ pub(super) fn known_scopes(list: &str) -> Result<Scopes, Failure> {
     let unknown: Vec<&str> = scopes
         .iter()
         .filter(|s| !s.is_known())
-        .map(|s| s.as_str())
+        .map(mastodon_auth::Scope::as_str)
         .collect();
     if !unknown.is_empty() {
         return Err(Failure::usage(format!(

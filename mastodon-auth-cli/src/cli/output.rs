@@ -19,38 +19,38 @@ impl Output {
     /// Prints `value` in JSON mode, else `lines`, each escaped (so a server's newline cannot
     /// forge a line either).
     pub(crate) fn say<S: AsRef<str>>(
-        &self,
+        self,
         value: &serde_json::Value,
         lines: &[S],
     ) -> Result<(), Failure> {
         if self.json {
-            self.raw(format!("{value}\n").as_bytes())
+            raw(format!("{value}\n").as_bytes())
         } else {
             let mut out = String::new();
             for line in lines {
                 out.push_str(&escape(line.as_ref()));
                 out.push('\n');
             }
-            self.raw(out.as_bytes())
+            raw(out.as_bytes())
         }
     }
+}
 
-    /// Prints bytes as they are (JSON, a completion script).
-    pub(crate) fn raw(&self, bytes: &[u8]) -> Result<(), Failure> {
-        let mut stdout = io::stdout().lock();
-        stdout
-            .write_all(bytes)
-            .and_then(|()| stdout.flush())
-            .map_err(write_failure)
-    }
+/// Prints bytes as they are (JSON, a completion script).
+pub(crate) fn raw(bytes: &[u8]) -> Result<(), Failure> {
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| write_failure(&e))
 }
 
 /// Flushes stdout at the end (anything still buffered surfaces its error here).
 pub(crate) fn flush() -> Result<(), Failure> {
-    io::stdout().flush().map_err(write_failure)
+    io::stdout().flush().map_err(|e| write_failure(&e))
 }
 
-fn write_failure(e: io::Error) -> Failure {
+fn write_failure(e: &io::Error) -> Failure {
     if e.kind() == io::ErrorKind::BrokenPipe {
         Failure::stdout_closed()
     } else {

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::context::Context;
 use super::failure::{Exit, Failure};
+use super::output;
 
 /// What the instance said about a token.
 enum Token {
@@ -35,7 +36,7 @@ pub(super) async fn status(ctx: &Context) -> Result<(), Failure> {
     let active = ctx.store.active_user().await?;
     if keys.is_empty() {
         if ctx.out.json {
-            ctx.out.raw(b"[]\n")?;
+            output::raw(b"[]\n")?;
         }
         return Err(Failure::new(
             Exit::Auth,
@@ -82,22 +83,21 @@ async fn check(
         Err(e) if e.is_authentication() => Token::Rejected(e.to_string()),
         Err(e) => Token::Unchecked(e.into()),
     };
-    let version = match versions.get(user.instance.as_str()) {
-        Some(known) => known.clone(),
-        None => {
-            let version = match &token {
-                // An instance that cannot be reached will not tell its version either.
-                Token::Unchecked(_) => None,
-                _ => client
-                    .retrieve_mastodon_version()
-                    .await
-                    .ok()
-                    .filter(|_| client.version_is_known())
-                    .map(|v| v.raw),
-            };
-            versions.insert(user.instance.to_string(), version.clone());
-            version
-        }
+    let version = if let Some(known) = versions.get(user.instance.as_str()) {
+        known.clone()
+    } else {
+        let version = match &token {
+            // An instance that cannot be reached will not tell its version either.
+            Token::Unchecked(_) => None,
+            _ => client
+                .retrieve_mastodon_version()
+                .await
+                .ok()
+                .filter(|_| client.version_is_known())
+                .map(|v| v.raw),
+        };
+        versions.insert(user.instance.to_string(), version.clone());
+        version
     };
     Ok(Report {
         key,
@@ -123,7 +123,7 @@ impl Report {
             "token": token,
             "error": error,
             "display_name": display_name,
-            "scopes": self.scopes.as_ref().map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+            "scopes": self.scopes.as_ref().map(|s| s.iter().map(mastodon_auth::Scope::as_str).collect::<Vec<_>>()),
             "version": self.version,
         })
     }

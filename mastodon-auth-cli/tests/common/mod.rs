@@ -192,12 +192,9 @@ impl Login {
             }
             all
         });
-        let url = match tokio::time::timeout(RUN_LIMIT, url).await {
-            Ok(Ok(url)) => url,
-            _ => {
-                let _ = child.kill().await;
-                panic!("no authorization URL on stderr: {}", stderr.await.unwrap());
-            }
+        let Ok(Ok(url)) = tokio::time::timeout(RUN_LIMIT, url).await else {
+            let _ = child.kill().await;
+            panic!("no authorization URL on stderr: {}", stderr.await.unwrap());
         };
         Self { child, url, stderr }
     }

@@ -63,7 +63,7 @@ impl CreateApp<'_> {
                 "an application needs at least one redirect URI".into(),
             ));
         }
-        let mut call = Call::new(Method::POST, self.client.base_url().join("/api/v1/apps"))
+        let mut call = Call::api(Method::POST, "/api/v1/apps")
             .param("client_name", self.name.clone())
             .param("scopes", self.scopes.to_string())
             .param("redirect_uris", self.redirect_uris.join("\n"));

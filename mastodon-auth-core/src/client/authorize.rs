@@ -52,13 +52,9 @@ impl Mastodon {
             MetadataCache::Absent => return Ok(None),
             MetadataCache::Unknown => {}
         }
-        let call = Call::new(
-            Method::GET,
-            self.base_url()
-                .join("/.well-known/oauth-authorization-server"),
-        )
-        .anonymous()
-        .unpaced();
+        let call = Call::api(Method::GET, "/.well-known/oauth-authorization-server")
+            .anonymous()
+            .unpaced();
         let cache = match self.call(call).await {
             Ok(reply) => match OAuthServerInfo::from_json(&reply.body) {
                 Some(info) => MetadataCache::Known(Arc::new(info)),

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::template::Template;
 use super::{Config, Inner, Mastodon, MetadataCache, State, Token, VersionSource, VersionState};
 use crate::error::{Error, StoreError};
 use crate::instance_url::InstanceUrl;
@@ -376,6 +377,12 @@ impl MastodonBuilder<WithTransport> {
         let ask_version = version.is_none() && config.version_check_mode != VersionCheckMode::None;
         let client = Mastodon {
             inner: Arc::new(Inner {
+                template: Template::new(
+                    &base,
+                    config.user_agent.clone(),
+                    config.request_timeout,
+                    self.transport.0.default_timeout(),
+                )?,
                 base,
                 transport: self.transport.0,
                 limiter: self.limiter.unwrap_or_else(|| Arc::new(NoRateLimit)),

@@ -6,6 +6,7 @@ mod builder;
 mod login;
 mod refresh;
 mod request;
+mod template;
 mod verify;
 
 use std::fmt;
@@ -60,6 +61,8 @@ pub struct Mastodon {
 
 struct Inner {
     base: InstanceUrl,
+    /// What every request shares, prepared from `base` and `config`.
+    template: template::Template,
     transport: Arc<dyn HttpTransport>,
     limiter: Arc<dyn RateLimiter>,
     store: Option<Arc<dyn CredentialStore>>,
@@ -313,10 +316,10 @@ impl Mastodon {
         };
         let mut creds = UserCredentials::new(self.inner.base.clone(), token.access.clone())
             .with_client(id.clone(), secret.clone());
-        creds.account = state.account.clone();
-        creds.refresh_token = token.refresh.clone();
+        creds.account.clone_from(&state.account);
+        creds.refresh_token.clone_from(&token.refresh);
         creds.expires_at = token.expires_at;
-        creds.scopes = token.scopes.clone();
+        creds.scopes.clone_from(&token.scopes);
         Ok(creds)
     }
 

@@ -41,12 +41,9 @@ impl Mastodon {
     /// check refuses, network and parse errors.
     pub async fn app_verify_credentials(&self) -> Result<Application, Error> {
         self.check_endpoint_version((2, 0, 0), (4, 3, 0))?;
-        self.call(Call::new(
-            Method::GET,
-            self.base_url().join("/api/v1/apps/verify_credentials"),
-        ))
-        .await?
-        .json()
+        self.call(Call::api(Method::GET, "/api/v1/apps/verify_credentials"))
+            .await?
+            .json()
     }
 
     /// The logged-in account (`GET /api/v1/accounts/verify_credentials`). Remembers it as the
@@ -75,9 +72,9 @@ impl Mastodon {
     /// parse errors.
     pub async fn account_verify_credentials(&self) -> Result<Account, Error> {
         let reply = self
-            .call(Call::new(
+            .call(Call::api(
                 Method::GET,
-                self.base_url().join("/api/v1/accounts/verify_credentials"),
+                "/api/v1/accounts/verify_credentials",
             ))
             .await?;
         let mut account: Account = reply.json()?;
@@ -157,12 +154,7 @@ impl Mastodon {
     /// # Errors
     /// None today: failures fall back to 1.0.0. The `Result` leaves room for a strict mode.
     pub async fn retrieve_mastodon_version(&self) -> Result<MastodonVersion, Error> {
-        let v1 = self
-            .call(Call::new(
-                Method::GET,
-                self.base_url().join("/api/v1/instance/"),
-            ))
-            .await;
+        let v1 = self.call(Call::api(Method::GET, "/api/v1/instance/")).await;
         let parsed = match v1.and_then(|reply| {
             let doc: serde_json::Value = reply.json()?;
             let raw = doc
@@ -177,13 +169,7 @@ impl Mastodon {
                 None
             }
         };
-        let api_version = match self
-            .call(Call::new(
-                Method::GET,
-                self.base_url().join("/api/v2/instance/"),
-            ))
-            .await
-        {
+        let api_version = match self.call(Call::api(Method::GET, "/api/v2/instance/")).await {
             Ok(reply) => serde_json::from_slice::<serde_json::Value>(&reply.body)
                 .ok()
                 .and_then(|doc| {

@@ -10,7 +10,7 @@ use mastodon_auth_core::{HttpTransport, Mastodon, MastodonBuilder, TransportErro
 
 /// One request as the transport saw it.
 #[derive(Debug, Clone)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub method: String,
     pub url: String,
     pub path: String,
@@ -19,46 +19,46 @@ pub struct Seen {
 }
 
 impl Seen {
-    pub fn form(&self) -> Vec<(String, String)> {
+    pub(crate) fn form(&self) -> Vec<(String, String)> {
         form_pairs(&self.body)
     }
 
-    pub fn query(&self) -> Vec<(String, String)> {
+    pub(crate) fn query(&self) -> Vec<(String, String)> {
         form_pairs(self.url.split_once('?').map_or("", |(_, q)| q))
     }
 
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
             .map(|v| v.to_str().unwrap().to_owned())
     }
 }
 
-pub fn form_pairs(s: &str) -> Vec<(String, String)> {
+pub(crate) fn form_pairs(s: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(s.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
-pub type Answer = Result<http::Response<Bytes>, TransportError>;
+pub(crate) type Answer = Result<http::Response<Bytes>, TransportError>;
 
 #[derive(Clone, Default)]
-pub struct Script {
+pub(crate) struct Script {
     answers: Arc<Mutex<VecDeque<Answer>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Script {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    pub fn then(&self, answer: Answer) -> &Self {
+    pub(crate) fn then(&self, answer: Answer) -> &Self {
         self.answers.lock().unwrap().push_back(answer);
         self
     }
 
-    pub fn json(&self, status: u16, body: &str) -> &Self {
+    pub(crate) fn json(&self, status: u16, body: &str) -> &Self {
         self.then(Ok(response(
             status,
             body,
@@ -66,19 +66,19 @@ impl Script {
         )))
     }
 
-    pub fn reply(&self, status: u16, body: &str, headers: &[(&str, &str)]) -> &Self {
+    pub(crate) fn reply(&self, status: u16, body: &str, headers: &[(&str, &str)]) -> &Self {
         self.then(Ok(response(status, body, headers)))
     }
 
-    pub fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
-    pub fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.answers.lock().unwrap().len()
     }
 
-    pub fn builder(&self, base: &str) -> MastodonBuilder {
+    pub(crate) fn builder(&self, base: &str) -> MastodonBuilder {
         Mastodon::builder(base).transport(self.clone())
     }
 }
@@ -105,7 +105,7 @@ impl HttpTransport for Script {
     }
 }
 
-pub fn response(status: u16, body: &str, headers: &[(&str, &str)]) -> http::Response<Bytes> {
+pub(crate) fn response(status: u16, body: &str, headers: &[(&str, &str)]) -> http::Response<Bytes> {
     let mut b = http::Response::builder().status(status);
     for (k, v) in headers {
         b = b.header(*k, *v);
@@ -113,17 +113,17 @@ pub fn response(status: u16, body: &str, headers: &[(&str, &str)]) -> http::Resp
     b.body(Bytes::from(body.to_owned())).unwrap()
 }
 
-pub use mastodon_auth_tests::Interaction;
+pub(crate) use mastodon_auth_tests::Interaction;
 
 /// The interactions of one of the test kit's recorded cassettes.
-pub fn cassette(name: &str) -> Vec<Interaction> {
+pub(crate) fn cassette(name: &str) -> Vec<Interaction> {
     mastodon_auth_tests::Cassette::recorded(name)
         .unwrap_or_else(|e| panic!("{e}"))
         .interactions
 }
 
 /// What the scripted transport answers for a recorded interaction.
-pub trait Recorded {
+pub(crate) trait Recorded {
     /// The recorded response.
     fn answer(&self) -> Answer;
 }
@@ -136,7 +136,7 @@ impl Recorded for Interaction {
 
 /// Form fields as a sorted multiset, without the `oauth_info` field Mastodon.py's `log_in`
 /// sends by mistake.
-pub fn field_multiset(pairs: &[(String, String)]) -> Vec<(String, String)> {
+pub(crate) fn field_multiset(pairs: &[(String, String)]) -> Vec<(String, String)> {
     let mut v: Vec<_> = pairs
         .iter()
         .filter(|(k, _)| k != "oauth_info")

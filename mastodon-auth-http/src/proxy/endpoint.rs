@@ -125,7 +125,7 @@ impl ProxyEndpoint {
                 let decode = |part: &str| {
                     percent_decode_str(part)
                         .decode_utf8()
-                        .map(|s| s.into_owned())
+                        .map(std::borrow::Cow::into_owned)
                         .map_err(|_| invalid("the credentials are not UTF-8 once percent-decoded"))
                 };
                 Ok::<_, BuildError>((decode(user)?, decode(password)?))

@@ -7,46 +7,46 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-pub use mastodon_auth_tests::{Alpn, Behaviour, Handler, Leaf, TestServer};
+pub(crate) use mastodon_auth_tests::{Alpn, Behaviour, Handler, Leaf, TestServer};
 
 /// The test kit's certificate authority, with tests' error handling: a failure to make a
 /// certificate fails the test at once.
-pub struct TestCa(mastodon_auth_tests::TestCa);
+pub(crate) struct TestCa(mastodon_auth_tests::TestCa);
 
 impl TestCa {
-    pub fn new(name: &str) -> TestCa {
+    pub(crate) fn new(name: &str) -> TestCa {
         TestCa(mastodon_auth_tests::TestCa::new(name).expect("test CA"))
     }
 
     /// The CA certificate, PEM-encoded, for `add_root_pem`.
-    pub fn pem(&self) -> String {
+    pub(crate) fn pem(&self) -> String {
         self.0.pem()
     }
 
     /// The CA certificate, DER-encoded.
-    pub fn der(&self) -> Vec<u8> {
+    pub(crate) fn der(&self) -> Vec<u8> {
         self.0.der()
     }
 
     /// A leaf for `names` (DNS names or IP addresses), valid now.
-    pub fn leaf(&self, names: &[&str]) -> Leaf {
+    pub(crate) fn leaf(&self, names: &[&str]) -> Leaf {
         self.0.leaf(names).expect("leaf certificate")
     }
 
     /// A leaf for `names` that expired in 2001.
-    pub fn expired_leaf(&self, names: &[&str]) -> Leaf {
+    pub(crate) fn expired_leaf(&self, names: &[&str]) -> Leaf {
         self.0
             .expired_leaf(names)
             .expect("expired leaf certificate")
     }
 }
 
-pub fn tls_config(leaf: Leaf, alpn: Alpn) -> Arc<rustls::ServerConfig> {
+pub(crate) fn tls_config(leaf: Leaf, alpn: Alpn) -> Arc<rustls::ServerConfig> {
     leaf.server_config(alpn).expect("server TLS configuration")
 }
 
 /// A handler answering `{"ok":true}` on every path, echoing the User-Agent it saw.
-pub fn hello() -> Handler {
+pub(crate) fn hello() -> Handler {
     Arc::new(|req| {
         let ua = req
             .headers
@@ -62,7 +62,7 @@ pub fn hello() -> Handler {
 }
 
 /// A GET request with an empty body.
-pub fn get(url: &str) -> http::Request<Bytes> {
+pub(crate) fn get(url: &str) -> http::Request<Bytes> {
     http::Request::get(url)
         .body(Bytes::new())
         .expect("valid request")

@@ -332,7 +332,7 @@ impl RedisRateLimiter {
         vec![Err(reason); requests.get()]
     }
 
-    fn unavailable(&self, reason: String) -> RateLimitError {
+    fn unavailable(&self, reason: &str) -> RateLimitError {
         RateLimitError::Unavailable {
             backend: BACKEND,
             reason: format!("{} at {}", reason, self.address),
@@ -346,7 +346,7 @@ impl RedisRateLimiter {
     ) -> Result<(), RateLimitError> {
         match self.unreachable {
             Unreachable::PaceLocally => self.fallback.before_request(key).await,
-            Unreachable::Fail => Err(self.unavailable(reason)),
+            Unreachable::Fail => Err(self.unavailable(&reason)),
         }
     }
 }
@@ -451,7 +451,7 @@ impl RateLimiter for RedisRateLimiter {
                 Unreachable::PaceLocally => {
                     self.fallback.after_response(key, status, Ok(info)).await
                 }
-                Unreachable::Fail => Err(self.unavailable(match failed {
+                Unreachable::Fail => Err(self.unavailable(&match failed {
                     Some(Err(reason)) => reason,
                     _ => self.health.last_error(),
                 })),

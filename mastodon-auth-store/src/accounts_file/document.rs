@@ -321,7 +321,7 @@ mod tests {
                 .1
                 .contains("instance URL")
         );
-        assert!(reason(r#"[1]"#).1.contains("not a JSON object"));
+        assert!(reason(r"[1]").1.contains("not a JSON object"));
         assert!(reason("  \n").1.contains("empty"));
     }
 

@@ -173,7 +173,7 @@ pub fn lock(target: &Path, wait: &LockWait) -> Result<FileLock, StoreError> {
                 observer(target);
             }
         }
-        std::thread::sleep(pause.min(wait.timeout - waited));
+        std::thread::sleep(pause.min(wait.timeout.saturating_sub(waited)));
         pause = (pause * 2).min(MAX_PAUSE);
     }
     sweep_stale_temps(&resolved);

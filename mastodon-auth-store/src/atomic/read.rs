@@ -159,12 +159,16 @@ mod tests {
     fn oversized_file_is_too_large() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        fs::write(&path, vec![b'a'; MAX_FILE_SIZE as usize + 1]).unwrap();
+        fs::write(
+            &path,
+            vec![b'a'; usize::try_from(MAX_FILE_SIZE).unwrap() + 1],
+        )
+        .unwrap();
         assert!(matches!(
             read_bounded(&path),
             Err(StoreError::TooLarge { size, limit: MAX_FILE_SIZE, .. }) if size == MAX_FILE_SIZE + 1
         ));
-        fs::write(&path, vec![b'a'; MAX_FILE_SIZE as usize]).unwrap();
+        fs::write(&path, vec![b'a'; usize::try_from(MAX_FILE_SIZE).unwrap()]).unwrap();
         assert!(read_bounded(&path).unwrap().is_some());
     }
 

@@ -119,16 +119,13 @@ fn py_lines(text: &str) -> Vec<&str> {
     let mut lines = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {
-        match rest.find(['\r', '\n']) {
-            Some(i) => {
-                lines.push(&rest[..i]);
-                let skip = if rest[i..].starts_with("\r\n") { 2 } else { 1 };
-                rest = &rest[i + skip..];
-            }
-            None => {
-                lines.push(rest);
-                rest = "";
-            }
+        if let Some(i) = rest.find(['\r', '\n']) {
+            lines.push(&rest[..i]);
+            let skip = if rest[i..].starts_with("\r\n") { 2 } else { 1 };
+            rest = &rest[i + skip..];
+        } else {
+            lines.push(rest);
+            rest = "";
         }
     }
     lines.into_iter().map(str::trim_end).collect()

@@ -14,6 +14,7 @@ use super::error::PostgresError;
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_credentials.sql")];
 
 /// The schema version this library writes.
+#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // A handful of migrations.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// The advisory lock key for migrations: "mastodon" in ASCII.

@@ -8,7 +8,6 @@ use std::error::Error as StdError;
 use std::time::Duration;
 
 use mastodon_auth::{TimeoutPhase, TlsFailure, TransportError, http};
-use rustls::CertificateError;
 
 use super::resolve::DnsFailure;
 
@@ -48,7 +47,7 @@ impl Attempt {
             return TransportError::dns(&dns.host, &dns.source);
         }
         if let Some(tls) = find::<rustls::Error>(err) {
-            return TransportError::tls(&self.host, tls_reason(tls), tls);
+            return TransportError::tls(&self.host, TlsFailure::from_rustls(tls), tls);
         }
         if err.is_timeout() {
             // reqwest's connect timeout fails inside the connector; its total timeout (the
@@ -74,31 +73,6 @@ impl Attempt {
         // the body broken off, an HTTP/2 stream reset. (With redirects off and no
         // `error_for_status`, reqwest reports no redirect or status errors.)
         TransportError::connection_closed(describe(err))
-    }
-}
-
-fn tls_reason(err: &rustls::Error) -> TlsFailure {
-    match err {
-        rustls::Error::InvalidCertificate(cert) => match cert {
-            CertificateError::UnknownIssuer => TlsFailure::UnknownIssuer,
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                TlsFailure::NameMismatch
-            }
-            CertificateError::Expired
-            | CertificateError::ExpiredContext { .. }
-            | CertificateError::NotValidYet
-            | CertificateError::NotValidYetContext { .. } => TlsFailure::Expired,
-            _ => TlsFailure::Other,
-        },
-        rustls::Error::InappropriateMessage { .. }
-        | rustls::Error::InappropriateHandshakeMessage { .. }
-        | rustls::Error::InvalidMessage(_)
-        | rustls::Error::AlertReceived(_)
-        | rustls::Error::PeerIncompatible(_)
-        | rustls::Error::PeerMisbehaved(_)
-        | rustls::Error::NoApplicationProtocol
-        | rustls::Error::DecryptError => TlsFailure::Protocol,
-        _ => TlsFailure::Other,
     }
 }
 
@@ -130,7 +104,7 @@ fn find<T: StdError + 'static>(err: &reqwest::Error) -> Option<&T> {
 /// first ([`reqwest::Error::without_url`]): the URL's query may carry a secret.
 fn describe(err: &reqwest::Error) -> String {
     let mut out = vec![err.to_string()];
-    for message in chain(err).map(|e| e.to_string()) {
+    for message in chain(err).map(ToString::to_string) {
         // An io::Error repeats its payload's message.
         if !message.is_empty() && out.last().is_none_or(|last| !last.contains(&message)) {
             out.push(message);

@@ -14,28 +14,28 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use tokio::net::TcpStream;
 
 /// Generous upper bound for any single request in tests.
-pub const TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Clone)]
-pub struct Resp {
+pub(crate) struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
 }
 
 impl Resp {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
     }
@@ -43,7 +43,7 @@ impl Resp {
 
 /// Why a raw request failed before a complete response arrived.
 #[derive(Debug)]
-pub struct SendError(pub String);
+pub(crate) struct SendError(pub String);
 
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -53,13 +53,13 @@ impl fmt::Display for SendError {
 
 /// One connection per request over HTTP/1.1, TLS when the base URL is https.
 #[derive(Clone)]
-pub struct RawClient {
+pub(crate) struct RawClient {
     base: String,
     tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl RawClient {
-    pub fn new(base_url: &str, ca_pem: &str) -> Self {
+    pub(crate) fn new(base_url: &str, ca_pem: &str) -> Self {
         let tls = base_url.starts_with("https://").then(|| {
             let mut roots = rustls::RootCertStore::empty();
             for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
@@ -81,7 +81,7 @@ impl RawClient {
         }
     }
 
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: &str,
         path_and_query: &str,
@@ -134,7 +134,7 @@ impl RawClient {
         Ok(resp)
     }
 
-    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> Resp {
         let auth = token.map(|t| format!("Bearer {t}"));
         let mut headers = vec![];
         if let Some(a) = &auth {
@@ -145,7 +145,12 @@ impl RawClient {
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
-    pub async fn post_form(&self, path: &str, form: &[(&str, &str)], token: Option<&str>) -> Resp {
+    pub(crate) async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        token: Option<&str>,
+    ) -> Resp {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -199,7 +204,7 @@ where
 
 /// A JSON value reduced to its structure, with object keys in document order.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Shape {
+pub(crate) enum Shape {
     Null,
     Bool,
     Number,
@@ -256,14 +261,14 @@ impl<'de> Deserialize<'de> for Shape {
     }
 }
 
-pub fn shape(json: &str) -> Shape {
+pub(crate) fn shape(json: &str) -> Shape {
     serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}): {json}"))
 }
 
 /// Same keys in the same order and the same types; arrays compare their first elements'
 /// shapes (their lengths may differ), so values never matter.
 /// Registers an app over HTTP and returns (client_id, client_secret).
-pub async fn register(c: &RawClient, redirect: &str, scopes: &str) -> (String, String) {
+pub(crate) async fn register(c: &RawClient, redirect: &str, scopes: &str) -> (String, String) {
     let r = c
         .post_form(
             "/api/v1/apps",
@@ -286,7 +291,7 @@ pub async fn register(c: &RawClient, redirect: &str, scopes: &str) -> (String, S
     )
 }
 
-pub fn assert_same_shape(expected: &Shape, actual: &Shape, at: &str) {
+pub(crate) fn assert_same_shape(expected: &Shape, actual: &Shape, at: &str) {
     match (expected, actual) {
         (Shape::Object(e), Shape::Object(a)) => {
             let ek: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
