@@ -169,13 +169,11 @@ impl<T> Drop for Baton<T> {
                 let Some(queue) = queues.get_mut(&self.key) else {
                     return;
                 };
-                match queue.pop_front() {
-                    Some(next) => next,
-                    None => {
-                        queues.remove(&self.key);
-                        return;
-                    }
-                }
+                let Some(next) = queue.pop_front() else {
+                    queues.remove(&self.key);
+                    return;
+                };
+                next
             };
             // Sent without the lock held: the baton that comes back from a caller that gave
             // up is dead, so dropping it takes no lock.
