@@ -236,6 +236,110 @@ async fn batched_waiting_callers_take_one_slot_each() {
     }
 }
 
+/// Runs `callers` concurrent `before_request`s and counts those that may go and those refused
+/// for the quota.
+async fn sent_and_refused(
+    limiter: &Arc<RedisRateLimiter>,
+    key: RateLimitKey,
+    callers: usize,
+) -> (usize, usize) {
+    let mut tasks = JoinSet::new();
+    spawn_callers(&mut tasks, limiter, key, callers);
+    let (mut sent, mut refused) = (0, 0);
+    while let Some(outcome) = tasks.join_next().await {
+        match outcome.unwrap() {
+            Ok(()) => sent += 1,
+            Err(RateLimitError::QuotaExhausted { .. }) => refused += 1,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    (sent, refused)
+}
+
+#[tokio::test]
+async fn callers_that_waited_bring_slots_ahead_for_the_next_ones() {
+    let Some(redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let limiter = Arc::new(
+        RedisRateLimiter::builder(redis.url(), RateLimitMethod::Wait)
+            .without_quota()
+            .build()
+            .unwrap(),
+    );
+    limiter
+        .before_request(RateLimitKey::ANONYMOUS)
+        .await
+        .unwrap();
+    let mut connection = redis_connection(&redis).await;
+    reset_stats(&mut connection).await;
+    let key = RateLimitKey::for_token(&AccessToken::new("busy token"));
+
+    // The first caller's call, then one for the 63 that waited behind it, which also takes
+    // slots ahead (4 per waiter, at most 64)…
+    assert_eq!(sent_and_refused(&limiter, key, 64).await, (64, 0));
+    assert_eq!(script_calls(&mut connection).await, 2);
+    // …so the next 64 requests go without asking Redis…
+    assert_eq!(sent_and_refused(&limiter, key, 64).await, (64, 0));
+    assert_eq!(script_calls(&mut connection).await, 2);
+    // …and the one after them asks again.
+    limiter.before_request(key).await.unwrap();
+    assert_eq!(script_calls(&mut connection).await, 3);
+}
+
+#[tokio::test]
+async fn slots_ahead_are_spent_from_the_shared_quota_and_leave_half_the_burst() {
+    let Some(redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let hundred_an_hour =
+        Quota::per_hour(NonZeroU32::MIN).allow_burst(NonZeroU32::new(100).unwrap());
+    let build = |ahead| {
+        Arc::new(
+            RedisRateLimiter::builder(redis.url(), RateLimitMethod::Throw)
+                .with_quota(hundred_an_hour)
+                .slots_ahead(ahead)
+                .build()
+                .unwrap(),
+        )
+    };
+    let (a, b) = (build(64), build(0));
+    let key = RateLimitKey::for_token(&AccessToken::new("shared token"));
+    // a: one call for the first caller, one for the 20 behind it, which would like 64 slots
+    // ahead but gets 29: after 21 + 29, half of the burst of 100 is left free.
+    assert_eq!(sent_and_refused(&a, key, 21).await, (21, 0));
+    // b (taking nothing ahead) finds exactly that half.
+    assert_eq!(sent_and_refused(&b, key, 60).await, (50, 10));
+    // a's slots ahead are its own to use, and then the burst is spent.
+    assert_eq!(sent_and_refused(&a, key, 29).await, (29, 0));
+    assert_eq!(sent_and_refused(&a, key, 1).await, (0, 1));
+}
+
+#[tokio::test]
+async fn a_response_saying_the_window_is_spent_drops_the_slots_ahead() {
+    let Some(redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let a = Arc::new(
+        RedisRateLimiter::builder(redis.url(), RateLimitMethod::Throw)
+            .without_quota()
+            .build()
+            .unwrap(),
+    );
+    let key = RateLimitKey::for_token(&AccessToken::new("t"));
+    // 56 slots ahead for the next requests.
+    assert_eq!(sent_and_refused(&a, key, 16).await, (16, 0));
+    let verdict = a
+        .after_response(key, StatusCode::OK, headers(0, Duration::from_secs(30)))
+        .await;
+    assert_eq!(verdict, Ok(Verdict::Accept));
+    // The next request asks Redis, which now knows the window is spent.
+    assert!(matches!(
+        a.before_request(key).await,
+        Err(RateLimitError::Hit { reset: Some(_) })
+    ));
+}
+
 #[tokio::test]
 async fn what_one_limiter_heard_the_others_honour() {
     let Some(redis) = RedisServer::start_or_skip() else {

@@ -9,8 +9,9 @@ use redis::aio::ConnectionManager;
 /// Which step of a request the script takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
-    /// Before sending: the quota slot, and in pace mode the pace delay.
-    Send,
+    /// Before sending `slots` requests: a quota slot each, and in pace mode the pace delay;
+    /// up to `ahead` more slots for requests expected before the next call.
+    Send { slots: NonZeroUsize, ahead: u32 },
     /// After a 429: how long to wait before resending, or an error.
     TooMany,
 }
@@ -45,6 +46,13 @@ impl Observation {
             reset_in_micros,
         }
     }
+
+    /// Whether the server said its window is half spent or more: the script takes no slots
+    /// ahead then, and those already taken should not be used before Redis has heard it.
+    pub(super) fn is_tight(&self) -> bool {
+        self.remaining
+            .is_some_and(|r| r == 0 || self.limit.is_some_and(|l| r.saturating_mul(2) <= l))
+    }
 }
 
 /// A duration in whole microseconds, saturating.
@@ -52,7 +60,16 @@ fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// The script's answer.
+/// The answer to a [`StepScript::send`].
+#[derive(Debug)]
+pub(super) struct Taken {
+    /// Each request's, in order.
+    pub(super) replies: Vec<Reply>,
+    /// Slots taken ahead, each usable at once.
+    pub(super) ahead: u32,
+}
+
+/// The script's answer for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Reply {
     /// Send (or resend) after this wait.
@@ -135,24 +152,34 @@ impl StepScript {
     }
 
     /// Takes `slots` requests' slots on `redis_key` (taking along the latest response not yet
-    /// folded in) and returns each one's reply, in order.
+    /// folded in), and up to `ahead` more while the budget is far from its end. Returns each
+    /// request's reply, in order, and how many slots were taken ahead.
     pub(super) async fn send(
         &self,
         connection: &mut ConnectionManager,
         redis_key: &str,
         slots: NonZeroUsize,
+        ahead: u32,
         observation: Option<&Observation>,
-    ) -> Result<Vec<Reply>, redis::RedisError> {
-        let replies = self
-            .invoke(connection, redis_key, Step::Send, slots, observation)
+    ) -> Result<Taken, redis::RedisError> {
+        let flat = self
+            .invoke(
+                connection,
+                redis_key,
+                Step::Send { slots, ahead },
+                observation,
+            )
             .await?;
-        if replies.len() == slots.get() {
-            Ok(replies)
-        } else {
-            Err(unexpected(
+        match flat.split_last() {
+            Some((&ahead, pairs)) if pairs.len() == 2 * slots.get() => Ok(Taken {
+                replies: Reply::decode_all(pairs)?,
+                ahead: u32::try_from(ahead)
+                    .map_err(|_| unexpected("a negative count of slots ahead", ""))?,
+            }),
+            _ => Err(unexpected(
                 "the wrong number of replies",
-                &format!("({} for {slots} requests)", replies.len()),
-            ))
+                &format!("({} numbers for {slots} requests)", flat.len()),
+            )),
         }
     }
 
@@ -164,19 +191,13 @@ impl StepScript {
         observation: &Observation,
     ) -> Result<Reply, redis::RedisError> {
         match self
-            .invoke(
-                connection,
-                redis_key,
-                Step::TooMany,
-                NonZeroUsize::MIN,
-                Some(observation),
-            )
+            .invoke(connection, redis_key, Step::TooMany, Some(observation))
             .await?[..]
         {
-            [reply] => Ok(reply),
+            [verdict, micros] => Reply::decode(verdict, micros),
             ref other => Err(unexpected(
                 "the wrong number of replies",
-                &format!("({} for a 429)", other.len()),
+                &format!("({} numbers for a 429)", other.len()),
             )),
         }
     }
@@ -188,19 +209,19 @@ impl StepScript {
         connection: &mut ConnectionManager,
         redis_key: &str,
         step: Step,
-        slots: NonZeroUsize,
         observation: Option<&Observation>,
-    ) -> Result<Vec<Reply>, redis::RedisError> {
+    ) -> Result<Vec<i64>, redis::RedisError> {
         let mut call = self.script.key(redis_key);
-        call.arg(match step {
-            Step::Send => "send",
-            Step::TooMany => "429",
-        })
-        .arg(slots.get())
-        .arg(self.method)
-        .arg(self.interval_micros)
-        .arg(self.burst)
-        .arg(self.pacefactor);
+        let (name, slots, ahead) = match step {
+            Step::Send { slots, ahead } => ("send", slots.get(), ahead),
+            Step::TooMany => ("429", 1, 0),
+        };
+        call.arg(name)
+            .arg(slots)
+            .arg(self.method)
+            .arg(self.interval_micros)
+            .arg(self.burst)
+            .arg(self.pacefactor);
         let text = |v: Option<String>| v.unwrap_or_default();
         match observation {
             Some(o) => call
@@ -211,9 +232,8 @@ impl StepScript {
                 .arg(text(o.reset_in_micros.map(|v| v.to_string()))),
             None => call.arg("").arg("").arg("").arg("").arg(""),
         };
-        call.arg(self.idle_ttl_millis);
-        let flat: Vec<i64> = call.invoke_async(connection).await?;
-        Reply::decode_all(&flat)
+        call.arg(self.idle_ttl_millis).arg(ahead);
+        call.invoke_async(connection).await
     }
 }
 
@@ -243,6 +263,21 @@ mod tests {
         assert!(!late.ok);
         let none = Observation::new(http::StatusCode::OK, None);
         assert_eq!((none.remaining, none.reset_in_micros), (None, None));
+    }
+
+    #[test]
+    fn a_window_half_spent_or_empty_is_tight() {
+        let seen = |remaining: Option<u64>, limit: Option<u64>| {
+            let mut info = RateLimitInfo::default();
+            info.remaining = remaining;
+            info.limit = limit;
+            Observation::new(http::StatusCode::OK, Some(&info)).is_tight()
+        };
+        assert!(!seen(Some(151), Some(300)));
+        assert!(seen(Some(150), Some(300)));
+        assert!(seen(Some(0), None));
+        assert!(!seen(Some(5), None), "no limit, no half");
+        assert!(!seen(None, Some(300)));
     }
 
     #[test]

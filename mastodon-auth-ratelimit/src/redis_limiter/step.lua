@@ -19,12 +19,15 @@
 -- ARGV[11] its X-RateLimit-Reset as a time after the response (corrected for the server's
 --          Date; zero or negative when already past), or ""
 -- ARGV[12] how long an idle key is kept, in milliseconds
+-- ARGV[13] "send" only: how many more slots the process would take ahead, for requests it
+--          expects before its next call (0: none)
 --
 -- Reply {verdict, micros} per request, in order (n requests: 2n numbers):
 --   0  go (or resend) after `micros`
 --   1  throw: the quota is used up; the next request is allowed in `micros`
 --   2  pace: the server gave no usable reset time
 --   3  throw: the server said nothing is left; it resets in `micros` (-1: unknown)
+-- then, for "send", how many slots were taken ahead (each one usable at once).
 
 if redis.replicate_commands then
   -- Redis before 5 replicates scripts verbatim and refuses writes after TIME without this.
@@ -151,10 +154,36 @@ end
 -- Several requests take their slots one after the other, exactly as if each had made a call
 -- of its own at this instant.
 local replies = {}
+local all_at_once = true
 for i = 1, slots do
   local verdict, micros
   if step == 'send' then verdict, micros = send() else verdict, micros = too_many() end
   replies[2 * i - 1], replies[2 * i] = verdict, math.floor(micros)
+  if verdict ~= 0 or micros > 0 then all_at_once = false end
+end
+
+-- Slots taken ahead are spent here and now, like any other, so the quota holds whether or
+-- not they are used; unused ones are lost. They are only handed out while the budget is far
+-- from its end (every request of this call went at once, more than half of the burst is still
+-- free after them, and the server's last word left more than half of its limit), so they
+-- never stand between another process and a slot it needs soon. Pace mode reserves a delay
+-- per request and takes none.
+if step == 'send' then
+  local ahead = 0
+  local wanted = tonumber(ARGV[13])
+  local server_quiet = not (remaining == 0 and usable)
+    and (lastcall == 0 or remaining * 2 > limit)
+  if method ~= 'pace' and wanted > 0 and all_at_once and server_quiet then
+    ahead = wanted
+    if lastcall ~= 0 then ahead = math.min(ahead, math.floor(remaining / 4)) end
+    if tau > 0 then
+      -- Slots that could go at once after these, less the half of the burst kept free.
+      local free = math.floor((now + burst * tau - math.max(tat, now)) / tau)
+      ahead = math.max(0, math.min(ahead, free - math.ceil(burst / 2)))
+      tat = math.max(tat, now) + ahead * tau
+    end
+  end
+  replies[2 * slots + 1] = ahead
 end
 
 local function int(x) return string.format('%.0f', x) end
