@@ -256,17 +256,22 @@ async fn sent_and_refused(
     (sent, refused)
 }
 
+/// A limiter with no client quota: only the server's headers limit it.
+fn without_quota(redis: &RedisServer, method: RateLimitMethod) -> Arc<RedisRateLimiter> {
+    Arc::new(
+        RedisRateLimiter::builder(redis.url(), method)
+            .without_quota()
+            .build()
+            .unwrap(),
+    )
+}
+
 #[tokio::test]
 async fn callers_that_waited_bring_slots_ahead_for_the_next_ones() {
     let Some(redis) = RedisServer::start_or_skip() else {
         return;
     };
-    let limiter = Arc::new(
-        RedisRateLimiter::builder(redis.url(), RateLimitMethod::Wait)
-            .without_quota()
-            .build()
-            .unwrap(),
-    );
+    let limiter = without_quota(&redis, RateLimitMethod::Wait);
     limiter
         .before_request(RateLimitKey::ANONYMOUS)
         .await
@@ -320,12 +325,7 @@ async fn a_response_saying_the_window_is_spent_drops_the_slots_ahead() {
     let Some(redis) = RedisServer::start_or_skip() else {
         return;
     };
-    let a = Arc::new(
-        RedisRateLimiter::builder(redis.url(), RateLimitMethod::Throw)
-            .without_quota()
-            .build()
-            .unwrap(),
-    );
+    let a = without_quota(&redis, RateLimitMethod::Throw);
     let key = RateLimitKey::for_token(&AccessToken::new("t"));
     // 56 slots ahead for the next requests.
     assert_eq!(sent_and_refused(&a, key, 16).await, (16, 0));
