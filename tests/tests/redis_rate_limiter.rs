@@ -19,7 +19,7 @@ use mastodon_auth_core::{
     RateLimitKey, RateLimitMethod, RateLimiter, TransportError, Verdict,
 };
 use mastodon_auth_http::HyperTransport;
-use mastodon_auth_ratelimit::{Quota, RedisRateLimiter, Unreachable};
+use mastodon_auth_ratelimit::{Quota, RedisRateLimiter, RetryBudget, Unreachable};
 use mastodon_auth_tests::{Approval, LocalInstance, RedisServer};
 use tokio::task::JoinSet;
 
@@ -422,6 +422,40 @@ async fn a_429_is_shared_and_waited_out_in_wait_mode() {
         Some("4000000"),
         "the backoff doubles for everyone"
     );
+}
+
+#[tokio::test]
+async fn a_429_storm_ends_when_the_retry_budget_is_spent() {
+    let Some(redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let limiter = RedisRateLimiter::builder(redis.url(), RateLimitMethod::Wait)
+        .retry_budget(RetryBudget::new(1, Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    let key = RateLimitKey::for_token(&AccessToken::new("t"));
+    let too_many = || async {
+        limiter.before_request(key).await.unwrap();
+        limiter
+            .after_response(
+                key,
+                StatusCode::TOO_MANY_REQUESTS,
+                headers(0, Duration::from_millis(100)),
+            )
+            .await
+    };
+    assert_eq!(too_many().await, Ok(Verdict::Retry));
+    match too_many().await {
+        Err(RateLimitError::RetryBudgetSpent { retries: 1, .. }) => {}
+        other => panic!("the second retry must be refused: {other:?}"),
+    }
+    // An answer that is not a 429 ends the run: the next 429 is retried again.
+    limiter.before_request(key).await.unwrap();
+    let verdict = limiter
+        .after_response(key, StatusCode::OK, headers(299, Duration::from_secs(300)))
+        .await;
+    assert_eq!(verdict, Ok(Verdict::Accept));
+    assert_eq!(too_many().await, Ok(Verdict::Retry));
 }
 
 #[tokio::test]

@@ -23,9 +23,10 @@ use self::ahead::Stock;
 use self::batch::{GroupCommit, Joined};
 use self::health::Health;
 use self::script::{Observation, Reply, StepScript};
+use crate::budget::Run;
 use crate::pacer::{DEFAULT_REQUESTS, DEFAULT_WINDOW, checked_pacefactor};
 use crate::state::MAX_SLEEP;
-use crate::{Pacer, window_quota};
+use crate::{Pacer, RetryBudget, window_quota};
 
 /// Where the shared state lives in Redis unless told otherwise; the key's id follows in hex.
 pub const DEFAULT_KEY_PREFIX: &str = "mastodon-auth:ratelimit:";
@@ -60,6 +61,7 @@ pub struct RedisRateLimiterBuilder {
     timeout: Duration,
     retry_after: Duration,
     max_ahead: u32,
+    budget: RetryBudget,
 }
 
 impl RedisRateLimiterBuilder {
@@ -112,6 +114,14 @@ impl RedisRateLimiterBuilder {
         self
     }
 
+    /// Bounds the retries of one run of 429s on a key in this process, as
+    /// [`Pacer::retry_budget`] does (default [`RetryBudget::DEFAULT`]: 5 retries, 15 minutes of
+    /// waiting); the local fallback pacer gets the same budget.
+    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// At most how many quota slots one script call takes ahead for requests the process
     /// expects before its next call (default 64; 0: every request asks Redis). See
     /// [`RedisRateLimiter`] for when slots are taken ahead and what an unused one costs.
@@ -131,9 +141,10 @@ impl RedisRateLimiterBuilder {
         })?;
         let address = client.get_connection_info().addr().to_string();
         let pacefactor = checked_pacefactor(self.method);
+        let fallback = Pacer::new(self.method).retry_budget(self.budget);
         let fallback = match self.quota {
-            Some(quota) => Pacer::new(self.method).with_quota(quota),
-            None => Pacer::new(self.method).without_quota(),
+            Some(quota) => fallback.with_quota(quota),
+            None => fallback.without_quota(),
         };
         Ok(RedisRateLimiter {
             client,
@@ -151,6 +162,8 @@ impl RedisRateLimiterBuilder {
             batches: GroupCommit::new(),
             stock: Stock::default(),
             max_ahead: self.max_ahead,
+            budget: self.budget,
+            runs: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -184,6 +197,9 @@ impl RedisRateLimiterBuilder {
 ///   response are every process's view: once a response says nothing is left until the
 ///   reset, the others wait for it (`wait`) or fail at once (`throw`) instead of spending a
 ///   request on a 429, and pace mode spreads the whole fleet's requests over the window.
+/// - **A bound on 429 storms.** A run of 429s on a key is retried within a [`RetryBudget`]
+///   per process ([`retry_budget`](RedisRateLimiterBuilder::retry_budget), default 5 retries
+///   and 15 minutes of waiting), then fails with [`RateLimitError::RetryBudgetSpent`].
 /// - **One clock.** The script reads Redis's clock; processes send durations only (the
 ///   reset is taken relative to the server's `Date`), so skewed machines agree.
 /// - **Nothing secret in Redis.** Keys are `<prefix><key id in hex>`, and a key id is 64 bits
@@ -229,6 +245,9 @@ pub struct RedisRateLimiter {
     /// Per key, slots taken ahead and not handed out yet.
     stock: Stock,
     max_ahead: u32,
+    budget: RetryBudget,
+    /// Per key, this process's current run of 429s, charged to `budget`.
+    runs: Mutex<HashMap<RateLimitKey, Run>>,
 }
 
 /// One request's answer from the script, or why Redis could not be asked.
@@ -247,6 +266,7 @@ impl RedisRateLimiter {
             timeout: Duration::from_secs(1),
             retry_after: Duration::from_secs(1),
             max_ahead: 64,
+            budget: RetryBudget::DEFAULT,
         }
     }
 
@@ -294,6 +314,22 @@ impl RedisRateLimiter {
     fn pending(&self) -> MutexGuard<'_, HashMap<RateLimitKey, Observation>> {
         // Nothing panics while holding the lock; recover the map rather than propagate.
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn runs(&self) -> MutexGuard<'_, HashMap<RateLimitKey, Run>> {
+        self.runs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Charges a 429 whose wait is `delay` to `key`'s run: the retry's number, or the error
+    /// once the budget cannot pay for it.
+    fn charge_retry(&self, key: RateLimitKey, delay: Duration) -> Result<u32, RateLimitError> {
+        let mut runs = self.runs();
+        let mut run = runs.remove(&key);
+        let charged = self.budget.charge(&mut run, SystemTime::now(), delay);
+        if let Some(run) = run {
+            runs.insert(key, run);
+        }
+        charged
     }
 
     /// The connection, made on first use; it reconnects by itself.
@@ -487,6 +523,7 @@ impl RateLimiter for RedisRateLimiter {
             // anything but a 429 it only records the headers.
             self.fallback.after_response(key, status, Ok(info)).await?;
             self.pending().insert(key, observation);
+            self.runs().remove(&key);
             return Ok(Verdict::Accept);
         }
         let redis_key = self.redis_key(key);
@@ -498,6 +535,7 @@ impl RateLimiter for RedisRateLimiter {
         };
         match self.shared(call).await {
             Some(Ok(Reply::Go(wait))) => {
+                self.charge_retry(key, wait)?;
                 sleep(key, wait, "429").await;
                 Ok(Verdict::Retry)
             }
