@@ -18,7 +18,7 @@ use crate::accounts;
 use crate::clients::{self, Contender, Target};
 use crate::server::ServerProcess;
 use crate::throughput::{self, Mode};
-use crate::{BoxError, Plan, QUICK, Stack, Table, compare, micros, modes};
+use crate::{BoxError, Plan, QUICK, Stack, Table, compare, micros, modes, runtime};
 
 /// Targets of issue 14.
 mod target {
@@ -36,17 +36,10 @@ const STORE_SIZES: [usize; 2] = [10_000, 100_000];
 /// `bench --fleet`: these rows alone, against an instance child of their own.
 pub(crate) fn run_alone(plan: Plan) -> Result<(), BoxError> {
     let mut server = ServerProcess::spawn()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     let mut table = Table::default();
     runtime.block_on(async {
-        let https = Target {
-            base_url: server.https_url.clone(),
-            ca_pem: server.ca_pem.clone(),
-            plain_http: false,
-        };
+        let https = server.target(true);
         let stack = Stack::log_in(&https, |url| server.approve(true, url)).await?;
         fleet_rows(&mut table, &https, &stack.token, plan).await
     })?;
