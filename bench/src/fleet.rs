@@ -118,12 +118,8 @@ async fn limiter_rows(
     for (mode, n) in modes(plan) {
         eprintln!("fleet limiters, {mode:?}…");
         let results = compare(&contenders, None, mode, n, plan).await?;
-        let mode_text = match mode {
-            Mode::Sequential => "sequential".to_owned(),
-            Mode::InFlight(n) => format!("{n} in flight"),
-        };
         table.heading(format!(
-            "fleet: rate limiters (wait, no client quota), HTTPS, {mode_text}, {n} requests per \
+            "fleet: rate limiters (wait, no client quota), HTTPS, {mode}, {n} requests per \
              block; redis-server in its own process, its CPU not counted"
         ));
         let mut none_rate = None;

@@ -540,12 +540,8 @@ impl Table {
         results: &[(&'static str, Vec<Sample>)],
         primary: bool,
     ) {
-        let mode_text = match mode {
-            Mode::Sequential => "sequential".to_owned(),
-            Mode::InFlight(n) => format!("{n} in flight"),
-        };
         self.heading(format!(
-            "{transport}, {mode_text}, {requests} requests per block"
+            "{transport}, {mode}, {requests} requests per block"
         ));
         let medians: Vec<Medians<'_>> = results
             .iter()
