@@ -242,52 +242,47 @@ async fn store_rows(table: &mut Table, pg: &PostgresServer, plan: Plan) -> Resul
             .connect()
             .await?,
     );
-    let dir =
-        std::env::temp_dir().join(format!("mastodon-auth-bench-fleet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let result = async {
-        table.heading(format!(
-            "fleet: credential stores, load_user / save_user of one account, per operation \
-             (PostgreSQL on loopback in its own process, {ops} operations; AccountsFile: {} \
-             operations)",
-            accounts::FILE_OPS
-        ));
-        let mut filled = 0;
-        for size in STORE_SIZES {
-            eprintln!("fleet stores, {size} accounts…");
-            fill(&store, filled, size).await?;
-            filled = size;
-            let load = accounts::timed(ops, |n| {
-                let store = &store;
-                async move {
-                    let u = accounts::user(n * 7919 % size)?;
-                    let key = u.account.ok_or("a generated user has no account")?;
-                    match store.load_user(&key).await? {
-                        Some(found) if found.access_token == u.access_token => Ok(()),
-                        _ => Err("a saved account did not load back".into()),
-                    }
+    let dir = tempfile::Builder::new()
+        .prefix("mastodon-auth-bench-fleet-")
+        .tempdir()?;
+    table.heading(format!(
+        "fleet: credential stores, load_user / save_user of one account, per operation \
+         (PostgreSQL on loopback in its own process, {ops} operations; AccountsFile: {} \
+         operations)",
+        accounts::FILE_OPS
+    ));
+    let mut filled = 0;
+    for size in STORE_SIZES {
+        eprintln!("fleet stores, {size} accounts…");
+        fill(&store, filled, size).await?;
+        filled = size;
+        let load = accounts::timed(ops, |n| {
+            let store = &store;
+            async move {
+                let u = accounts::user(n * 7919 % size)?;
+                let key = u.account.ok_or("a generated user has no account")?;
+                match store.load_user(&key).await? {
+                    Some(found) if found.access_token == u.access_token => Ok(()),
+                    _ => Err("a saved account did not load back".into()),
                 }
-            })
-            .await;
-            // Saved as generated (a save costs the same whatever the token), so that the
-            // loads at the next size still find what they expect.
-            let save = accounts::timed(ops, |n| {
-                let store = &store;
-                async move {
-                    let u = accounts::user(n * 104_729 % size)?;
-                    store.save_user(&u).await.map_err(BoxError::from)
-                }
-            })
-            .await;
-            let file = accounts::accounts_file(&dir.join("accounts.json"), size).await?;
-            store_lines(table, size, "load_user", &load, &file.load);
-            store_lines(table, size, "save_user", &save, &file.save);
-        }
-        Ok::<(), BoxError>(())
+            }
+        })
+        .await;
+        // Saved as generated (a save costs the same whatever the token), so that the
+        // loads at the next size still find what they expect.
+        let save = accounts::timed(ops, |n| {
+            let store = &store;
+            async move {
+                let u = accounts::user(n * 104_729 % size)?;
+                store.save_user(&u).await.map_err(BoxError::from)
+            }
+        })
+        .await;
+        let file = accounts::accounts_file(&dir.path().join("accounts.json"), size).await?;
+        store_lines(table, size, "load_user", &load, &file.load);
+        store_lines(table, size, "save_user", &save, &file.save);
     }
-    .await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    Ok(())
 }
 
 /// One operation at one size: PostgreSQL's time per operation, the file's beside it.

@@ -290,14 +290,12 @@ async fn pace_rows(table: &mut Table) -> Result<(), BoxError> {
 /// A fresh process building an HTTPS client and verifying the account once.
 fn cold_start_row(table: &mut Table, https: &Target, stack: &Stack) -> Result<(), BoxError> {
     eprintln!("cold start…");
-    let ca_dir =
-        std::env::temp_dir().join(format!("mastodon-auth-bench-ca-{}", std::process::id()));
-    std::fs::create_dir_all(&ca_dir)?;
-    let ca_file = ca_dir.join("ca.pem");
+    let ca_dir = tempfile::Builder::new()
+        .prefix("mastodon-auth-bench-ca-")
+        .tempdir()?;
+    let ca_file = ca_dir.path().join("ca.pem");
     std::fs::write(&ca_file, &https.ca_pem)?;
-    let starts = cold_starts(&https.base_url, &ca_file, &stack.token);
-    let _ = std::fs::remove_dir_all(&ca_dir);
-    table.cold_start(&starts?);
+    table.cold_start(&cold_starts(&https.base_url, &ca_file, &stack.token)?);
     Ok(())
 }
 
