@@ -2,7 +2,7 @@
 //! `MemoryStore` and `Pacer` heap per account. Runs in its own process (the `accounts` role)
 //! with the counting allocator on, so no other work moves the heap.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -73,10 +73,10 @@ pub(crate) fn child() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let dir = std::env::temp_dir().join(format!("mastodon-auth-bench-{}", std::process::id()));
-    let result = runtime.block_on(measure_all(&dir));
-    let _ = std::fs::remove_dir_all(&dir);
-    match result.and_then(|r| Ok(serde_json::to_string(&r)?)) {
+    match runtime
+        .block_on(measure_all())
+        .and_then(|r| Ok(serde_json::to_string(&r)?))
+    {
         Ok(line) => {
             println!("{line}");
             ExitCode::SUCCESS
@@ -101,11 +101,13 @@ pub(crate) fn run_child() -> Result<Report, BoxError> {
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
-async fn measure_all(dir: &Path) -> Result<Report, BoxError> {
+async fn measure_all() -> Result<Report, BoxError> {
     let (memory_store_bytes, memory_store_save, memory_store_load) = memory_store().await?;
     let pacer_bytes = pacer().await?;
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join("accounts.json");
+    let dir = tempfile::Builder::new()
+        .prefix("mastodon-auth-bench-")
+        .tempdir()?;
+    let path = dir.path().join("accounts.json");
     let file = accounts_file(&path, ACCOUNTS).await?;
     let file_fit = match (&file.load, file.file_bytes) {
         (Err(_), bytes) if bytes > 0 => {

@@ -18,7 +18,7 @@ use crate::accounts;
 use crate::clients::{self, Contender, Target};
 use crate::server::ServerProcess;
 use crate::throughput::{self, Mode};
-use crate::{BoxError, Plan, QUICK, Stack, Table, compare, micros, modes};
+use crate::{BoxError, Plan, QUICK, Stack, Table, compare, micros, modes, runtime};
 
 /// Targets of issue 14.
 mod target {
@@ -36,17 +36,10 @@ const STORE_SIZES: [usize; 2] = [10_000, 100_000];
 /// `bench --fleet`: these rows alone, against an instance child of their own.
 pub(crate) fn run_alone(plan: Plan) -> Result<(), BoxError> {
     let mut server = ServerProcess::spawn()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     let mut table = Table::default();
     runtime.block_on(async {
-        let https = Target {
-            base_url: server.https_url.clone(),
-            ca_pem: server.ca_pem.clone(),
-            plain_http: false,
-        };
+        let https = server.target(true);
         let stack = Stack::log_in(&https, |url| server.approve(true, url)).await?;
         fleet_rows(&mut table, &https, &stack.token, plan).await
     })?;
@@ -125,12 +118,8 @@ async fn limiter_rows(
     for (mode, n) in modes(plan) {
         eprintln!("fleet limiters, {mode:?}…");
         let results = compare(&contenders, None, mode, n, plan).await?;
-        let mode_text = match mode {
-            Mode::Sequential => "sequential".to_owned(),
-            Mode::InFlight(n) => format!("{n} in flight"),
-        };
         table.heading(format!(
-            "fleet: rate limiters (wait, no client quota), HTTPS, {mode_text}, {n} requests per \
+            "fleet: rate limiters (wait, no client quota), HTTPS, {mode}, {n} requests per \
              block; redis-server in its own process, its CPU not counted"
         ));
         let mut none_rate = None;
@@ -253,52 +242,47 @@ async fn store_rows(table: &mut Table, pg: &PostgresServer, plan: Plan) -> Resul
             .connect()
             .await?,
     );
-    let dir =
-        std::env::temp_dir().join(format!("mastodon-auth-bench-fleet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let result = async {
-        table.heading(format!(
-            "fleet: credential stores, load_user / save_user of one account, per operation \
-             (PostgreSQL on loopback in its own process, {ops} operations; AccountsFile: {} \
-             operations)",
-            accounts::FILE_OPS
-        ));
-        let mut filled = 0;
-        for size in STORE_SIZES {
-            eprintln!("fleet stores, {size} accounts…");
-            fill(&store, filled, size).await?;
-            filled = size;
-            let load = accounts::timed(ops, |n| {
-                let store = &store;
-                async move {
-                    let u = accounts::user(n * 7919 % size)?;
-                    let key = u.account.ok_or("a generated user has no account")?;
-                    match store.load_user(&key).await? {
-                        Some(found) if found.access_token == u.access_token => Ok(()),
-                        _ => Err("a saved account did not load back".into()),
-                    }
+    let dir = tempfile::Builder::new()
+        .prefix("mastodon-auth-bench-fleet-")
+        .tempdir()?;
+    table.heading(format!(
+        "fleet: credential stores, load_user / save_user of one account, per operation \
+         (PostgreSQL on loopback in its own process, {ops} operations; AccountsFile: {} \
+         operations)",
+        accounts::FILE_OPS
+    ));
+    let mut filled = 0;
+    for size in STORE_SIZES {
+        eprintln!("fleet stores, {size} accounts…");
+        fill(&store, filled, size).await?;
+        filled = size;
+        let load = accounts::timed(ops, |n| {
+            let store = &store;
+            async move {
+                let u = accounts::user(n * 7919 % size)?;
+                let key = u.account.ok_or("a generated user has no account")?;
+                match store.load_user(&key).await? {
+                    Some(found) if found.access_token == u.access_token => Ok(()),
+                    _ => Err("a saved account did not load back".into()),
                 }
-            })
-            .await;
-            // Saved as generated (a save costs the same whatever the token), so that the
-            // loads at the next size still find what they expect.
-            let save = accounts::timed(ops, |n| {
-                let store = &store;
-                async move {
-                    let u = accounts::user(n * 104_729 % size)?;
-                    store.save_user(&u).await.map_err(BoxError::from)
-                }
-            })
-            .await;
-            let file = accounts::accounts_file(&dir.join("accounts.json"), size).await?;
-            store_lines(table, size, "load_user", &load, &file.load);
-            store_lines(table, size, "save_user", &save, &file.save);
-        }
-        Ok::<(), BoxError>(())
+            }
+        })
+        .await;
+        // Saved as generated (a save costs the same whatever the token), so that the
+        // loads at the next size still find what they expect.
+        let save = accounts::timed(ops, |n| {
+            let store = &store;
+            async move {
+                let u = accounts::user(n * 104_729 % size)?;
+                store.save_user(&u).await.map_err(BoxError::from)
+            }
+        })
+        .await;
+        let file = accounts::accounts_file(&dir.path().join("accounts.json"), size).await?;
+        store_lines(table, size, "load_user", &load, &file.load);
+        store_lines(table, size, "save_user", &save, &file.save);
     }
-    .await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    Ok(())
 }
 
 /// One operation at one size: PostgreSQL's time per operation, the file's beside it.

@@ -143,22 +143,11 @@ fn main() -> ExitCode {
 fn run(plan: Plan) -> Result<(), BoxError> {
     eprintln!("starting the instances in a child process…");
     let mut server = server::ServerProcess::spawn()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     let mut table = Table::default();
     runtime.block_on(async {
-        let https = Target {
-            base_url: server.https_url.clone(),
-            ca_pem: server.ca_pem.clone(),
-            plain_http: false,
-        };
-        let http = Target {
-            base_url: server.http_url.clone(),
-            ca_pem: server.ca_pem.clone(),
-            plain_http: true,
-        };
+        let https = server.target(true);
+        let http = server.target(false);
         let https_stack = Stack::log_in(&https, |url| server.approve(true, url)).await?;
         let http_stack = Stack::log_in(&http, |url| server.approve(false, url)).await?;
         table.note(format!(
@@ -178,6 +167,15 @@ fn run(plan: Plan) -> Result<(), BoxError> {
     table.accounts(&report);
     print!("{}", table.render());
     Ok(())
+}
+
+/// The multi-thread runtime of the bench's parts that have one (the bench itself, the server
+/// child): two worker threads.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
 }
 
 /// The two throughput modes and how many requests each measures.
@@ -292,14 +290,12 @@ async fn pace_rows(table: &mut Table) -> Result<(), BoxError> {
 /// A fresh process building an HTTPS client and verifying the account once.
 fn cold_start_row(table: &mut Table, https: &Target, stack: &Stack) -> Result<(), BoxError> {
     eprintln!("cold start…");
-    let ca_dir =
-        std::env::temp_dir().join(format!("mastodon-auth-bench-ca-{}", std::process::id()));
-    std::fs::create_dir_all(&ca_dir)?;
-    let ca_file = ca_dir.join("ca.pem");
+    let ca_dir = tempfile::Builder::new()
+        .prefix("mastodon-auth-bench-ca-")
+        .tempdir()?;
+    let ca_file = ca_dir.path().join("ca.pem");
     std::fs::write(&ca_file, &https.ca_pem)?;
-    let starts = cold_starts(&https.base_url, &ca_file, &stack.token);
-    let _ = std::fs::remove_dir_all(&ca_dir);
-    table.cold_start(&starts?);
+    table.cold_start(&cold_starts(&https.base_url, &ca_file, &stack.token)?);
     Ok(())
 }
 
@@ -310,11 +306,7 @@ fn micro() -> Result<(), BoxError> {
         .enable_all()
         .build()?;
     let rows = runtime.block_on(async {
-        let target = Target {
-            base_url: server.https_url.clone(),
-            ca_pem: server.ca_pem.clone(),
-            plain_http: false,
-        };
+        let target = server.target(true);
         let stack = Stack::log_in(&target, |url| server.approve(true, url)).await?;
         micro::run(&target, &stack.token).await
     })?;
@@ -338,25 +330,14 @@ fn profile(who: &str, scheme: &str, mode: &str, blocks: Option<usize>) -> Result
         other => return Err(format!("unknown mode {other:?}: seq or 64").into()),
     };
     let mut server = server::ServerProcess::spawn()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         let https = match scheme {
             "https" => true,
             "http" => false,
             other => return Err(format!("unknown scheme {other:?}: https or http").into()),
         };
-        let target = Target {
-            base_url: if https {
-                server.https_url.clone()
-            } else {
-                server.http_url.clone()
-            },
-            ca_pem: server.ca_pem.clone(),
-            plain_http: !https,
-        };
+        let target = server.target(https);
         let stack = Stack::log_in(&target, |url| server.approve(https, url)).await?;
         let contender = match who {
             "bare+json" => stack.bare_parsed(),
@@ -557,12 +538,8 @@ impl Table {
         results: &[(&'static str, Vec<Sample>)],
         primary: bool,
     ) {
-        let mode_text = match mode {
-            Mode::Sequential => "sequential".to_owned(),
-            Mode::InFlight(n) => format!("{n} in flight"),
-        };
         self.heading(format!(
-            "{transport}, {mode_text}, {requests} requests per block"
+            "{transport}, {mode}, {requests} requests per block"
         ));
         let medians: Vec<Medians<'_>> = results
             .iter()

@@ -15,6 +15,7 @@ use mastodon_auth_tests::{Approval, LocalInstance};
 use serde_json::{Value, json};
 
 use crate::child::LineChild;
+use crate::clients::Target;
 use crate::{BoxError, ROLE_ENV};
 
 /// High enough that the instance's throttle never answers 429 during the bench.
@@ -22,11 +23,7 @@ pub(crate) const UNTHROTTLED: u32 = 10_000_000;
 
 /// Runs the server role until stdin closes.
 pub(crate) fn serve() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bench server: cannot start the runtime: {e}");
@@ -112,11 +109,11 @@ fn answer_commands(https: &LocalInstance, http: &LocalInstance) -> Result<(), Bo
 pub(crate) struct ServerProcess {
     io: LineChild,
     /// `https://127.0.0.1:PORT`
-    pub https_url: String,
+    https_url: String,
     /// `http://127.0.0.1:PORT`
-    pub http_url: String,
+    http_url: String,
     /// The test CA of the HTTPS instance.
-    pub ca_pem: String,
+    ca_pem: String,
 }
 
 impl ServerProcess {
@@ -140,6 +137,19 @@ impl ServerProcess {
             ca_pem: field("ca_pem")?,
             io,
         })
+    }
+
+    /// The HTTPS instance (trusting its test CA), or the plain-HTTP one.
+    pub(crate) fn target(&self, https: bool) -> Target {
+        Target {
+            base_url: if https {
+                self.https_url.clone()
+            } else {
+                self.http_url.clone()
+            },
+            ca_pem: self.ca_pem.clone(),
+            plain_http: !https,
+        }
     }
 
     /// Has the child's instance play the user and approve `authorize_url` (an out-of-band

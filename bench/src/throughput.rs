@@ -1,5 +1,6 @@
 //! Requests per second and CPU per request, contenders interleaved in rounds.
 
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
@@ -18,6 +19,16 @@ pub(crate) enum Mode {
     Sequential,
     /// This many tasks, each sending one after another.
     InFlight(usize),
+}
+
+/// As the table's headings say it: `sequential`, `64 in flight`.
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sequential => f.write_str("sequential"),
+            Self::InFlight(n) => write!(f, "{n} in flight"),
+        }
+    }
 }
 
 /// One timed block of requests.

@@ -39,8 +39,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         ),
         None => println!("0. Using the instance at {}", target.base_url),
     }
-    let dir = std::env::temp_dir().join(format!("mastodon-auth-quickstart-{}", std::process::id()));
-    let store = std::sync::Arc::new(AccountsFile::open(dir.join("accounts.json")));
+    // Removed when dropped, also when a step fails: the file holds the account's tokens.
+    let dir = tempfile::Builder::new()
+        .prefix("mastodon-auth-quickstart-")
+        .tempdir()?;
+    let store = std::sync::Arc::new(AccountsFile::open(dir.path().join("accounts.json")));
     let scopes: Scopes = "read write profile".parse()?;
     let client = Mastodon::builder(&target.base_url)
         .transport(target.transport.clone())
@@ -160,7 +163,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Ok(_) => return Err("the revoked token still works".into()),
     }
 
-    let _ = std::fs::remove_dir_all(&dir);
     if let Some(local) = target.local {
         local.shutdown().await;
     }
