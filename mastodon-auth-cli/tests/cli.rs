@@ -481,18 +481,7 @@ async fn oob_login_reads_the_code_from_stdin_and_reuses_the_app() {
 async fn password_login_works_on_4_3_and_is_refused_clearly_on_current() {
     let old = env(Profile::Mastodon4_3).await;
     let user = old.instance.user().clone();
-    let password_login = |env: &Env, password: String| {
-        let args = [
-            "login",
-            "--instance",
-            &env.base(),
-            "--username",
-            &user.email,
-            "--password-stdin",
-        ];
-        run(env.command(&args), password)
-    };
-    let (code, out, err) = password_login(&old, format!("{}\n", user.password)).await;
+    let (code, out, err) = old.login_password(&format!("{}\n", user.password)).await;
     assert_eq!(
         (code, out.trim()),
         (
@@ -503,14 +492,14 @@ async fn password_login_works_on_4_3_and_is_refused_clearly_on_current() {
     );
     assert!(!out.contains(&user.password) && !err.contains(&user.password));
 
-    let (code, _, err) = password_login(&old, "wrong\n".into()).await;
+    let (code, _, err) = old.login_password("wrong\n").await;
     assert_eq!(
         code, 3,
         "a wrong password is an authentication failure: {err}"
     );
 
     let current = env(Profile::Current).await;
-    let (code, _, err) = password_login(&current, "x\n".into()).await;
+    let (code, _, err) = current.login_password("x\n").await;
     assert_eq!(code, 1);
     assert_eq!(
         err.trim(),

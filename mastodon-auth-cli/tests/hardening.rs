@@ -221,19 +221,7 @@ async fn defect_7_a_token_issued_for_a_failed_login_is_revoked() {
         1,
     );
     let user = env.instance.user().clone();
-    let (code, _, err) = env
-        .run(
-            &[
-                "login",
-                "--instance",
-                &env.base(),
-                "--username",
-                &user.email,
-                "--password-stdin",
-            ],
-            &format!("{}\n", user.password),
-        )
-        .await;
+    let (code, _, err) = env.login_password(&format!("{}\n", user.password)).await;
     assert_eq!(code, 3, "{err}");
     let paths: Vec<String> = env
         .instance

@@ -1,8 +1,9 @@
 //! What every command works with: the output mode, the accounts file, and how to reach an
 //! instance (transport, trust roots, client).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use mastodon_auth::ratelimit::RetryBudget;
@@ -23,6 +24,9 @@ const RETRY_BUDGET: RetryBudget = RetryBudget::new(2, Duration::from_secs(120));
 /// Waits shorter than this pass silently; longer ones are announced on stderr.
 const ANNOUNCE_WAITS_OVER: Duration = Duration::from_secs(2);
 
+/// The `User-Agent` of every request this tool sends.
+pub(crate) const USER_AGENT: &str = concat!("mastodon-auth-cli/", env!("CARGO_PKG_VERSION"));
+
 /// `<platform config folder>/mastodon-auth`, e.g. `~/.config/mastodon-auth` on Linux.
 pub(crate) fn default_config_dir() -> Option<PathBuf> {
     AccountsFile::default_location().and_then(|p| p.parent().map(Path::to_path_buf))
@@ -37,6 +41,10 @@ pub(crate) struct Context {
     /// `--ca-cert`: read only when a connection is made.
     ca_cert: Option<PathBuf>,
     as_account: Option<AccountKey>,
+    /// One transport per instance for the whole run, so that the clients and requests of one
+    /// command (`status`'s accounts, `server-info`'s probes) share its connections and its
+    /// trust roots are read once.
+    transports: Mutex<HashMap<InstanceUrl, HyperTransport>>,
 }
 
 impl Context {
@@ -66,12 +74,27 @@ impl Context {
             verbose,
             ca_cert,
             as_account: as_account.map(parse_account).transpose()?,
+            transports: Mutex::default(),
         })
+    }
+
+    /// The run's transport to `instance` (a handle on one connection pool), made on first use.
+    pub(crate) fn transport_for(&self, instance: &InstanceUrl) -> Result<HyperTransport, Failure> {
+        let mut transports = self
+            .transports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(transport) = transports.get(instance) {
+            return Ok(transport.clone());
+        }
+        let transport = self.new_transport(instance)?;
+        transports.insert(instance.clone(), transport.clone());
+        Ok(transport)
     }
 
     /// A transport trusting the public roots, the certificate remembered for `instance` and
     /// `--ca-cert`.
-    pub(crate) fn transport_for(&self, instance: &InstanceUrl) -> Result<HyperTransport, Failure> {
+    fn new_transport(&self, instance: &InstanceUrl) -> Result<HyperTransport, Failure> {
         let mut builder = HyperTransport::builder();
         if let Some(pem) = trust::remembered(&self.config, instance)? {
             builder = builder.add_root_pem(&pem);
@@ -112,7 +135,7 @@ impl Context {
                         ));
                     }),
             )
-            .user_agent(concat!("mastodon-auth-cli/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .debug_requests(self.verbose))
     }
 

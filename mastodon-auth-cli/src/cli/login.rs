@@ -7,7 +7,7 @@ use std::time::Duration;
 use mastodon_auth::browser;
 use mastodon_auth::loopback::{CallbackError, CallbackListener, REGISTERED_REDIRECT_URI};
 use mastodon_auth::{
-    AccessToken, CredentialStore, InstanceUrl, KNOWN_SCOPES, LoginGrant, Mastodon,
+    AccessToken, AppCredentials, CredentialStore, InstanceUrl, KNOWN_SCOPES, LoginGrant, Mastodon,
     OOB_REDIRECT_URI, Password, Scopes, UserCredentials,
 };
 use serde_json::json;
@@ -55,13 +55,17 @@ pub(super) async fn login(
     how: How,
 ) -> Result<(), Failure> {
     let instance = InstanceUrl::parse(instance)?;
-    let client = ctx
+    // Read once: it gives the client its id and secret, and `register` its scopes.
+    let app = ctx.store.load_app(&instance).await?;
+    let mut builder = ctx
         .builder(&instance)?
         .shared_store(ctx.store.clone())
-        .skip_stored_user()
-        .build()
-        .await?;
-    register(ctx, &client, &instance, &scopes).await?;
+        .skip_stored_user();
+    if let Some(app) = &app {
+        builder = builder.client(app.client_id.clone(), app.client_secret.clone());
+    }
+    let client = builder.build().await?;
+    register(&client, app, &scopes).await?;
     let grant = authorize(&client, scopes, how).await?;
     match exchange(ctx, &client, grant).await {
         Ok(kept) => finish(ctx, &instance, kept).await,
@@ -144,21 +148,17 @@ async fn through_browser(
     Ok(LoginGrant::AuthorizationCode(code))
 }
 
-/// Registers the app with the instance unless the store has one that covers `scopes`.
+/// Registers the app with the instance unless the stored one covers `scopes`.
 async fn register(
-    ctx: &Context,
     client: &Mastodon,
-    instance: &InstanceUrl,
+    stored: Option<AppCredentials>,
     scopes: &Scopes,
 ) -> Result<(), Failure> {
-    let stored_scopes = ctx
-        .store
-        .load_app(instance)
-        .await?
-        .and_then(|app| app.scopes);
     // Mastodon wants requested scopes to be literally among the app's: register again if not.
-    let app_fits = stored_scopes.is_some_and(|s| scopes.iter().all(|x| s.contains(x.as_str())));
-    if client.client_id().is_none() || !app_fits {
+    let app_fits = stored
+        .and_then(|app| app.scopes)
+        .is_some_and(|s| scopes.iter().all(|x| s.contains(x.as_str())));
+    if !app_fits {
         client
             .create_app(APP_NAME)
             .scopes(scopes.clone())

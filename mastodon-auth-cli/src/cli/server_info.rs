@@ -5,7 +5,7 @@ use mastodon_auth::http::{self, StatusCode, header};
 use mastodon_auth::{Error, HttpTransport, InstanceUrl, RequestTimeout};
 use serde_json::json;
 
-use super::context::Context;
+use super::context::{Context, USER_AGENT};
 use super::failure::{Exit, Failure};
 
 /// The time a diagnostic request may take.
@@ -119,10 +119,7 @@ impl Answer {
 async fn probe(ctx: &Context, instance: &InstanceUrl, path: &str) -> Result<Answer, Failure> {
     let request = http::Request::get(instance.join(path))
         .header(header::ACCEPT, "application/json")
-        .header(
-            header::USER_AGENT,
-            concat!("mastodon-auth-cli/", env!("CARGO_PKG_VERSION")),
-        )
+        .header(header::USER_AGENT, USER_AGENT)
         .extension(RequestTimeout(PROBE_TIMEOUT))
         .body(Bytes::new())
         .map_err(|e| Failure::other(format!("cannot build a request for {path}: {e}")))?;

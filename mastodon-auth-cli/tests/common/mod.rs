@@ -101,6 +101,20 @@ impl Env {
         run(self.command(args), stdin).await
     }
 
+    /// Logs in with the password grant as the test user; `stdin` holds the password line.
+    pub async fn login_password(&self, stdin: &str) -> Outcome {
+        let email = self.instance.user().email.clone();
+        let args = [
+            "login",
+            "--instance",
+            &self.base(),
+            "--username",
+            &email,
+            "--password-stdin",
+        ];
+        self.run(&args, stdin).await
+    }
+
     /// Logs in through the loopback listener, approving as the test user.
     pub async fn login_loopback(&self, instance_url: &str, extra: &[&str]) -> Outcome {
         let mut args = vec!["login", "--instance", instance_url, "--no-browser"];
