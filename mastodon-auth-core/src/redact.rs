@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn form_redaction_hides_every_secret_field() {
-        let body = crate::form::encode(&[
+        let body = crate::form::encode([
             ("username", "alice@localhost"),
             ("password", "hunter2"),
             ("client_secret", "CSEC"),

@@ -97,6 +97,20 @@ async fn a_value_that_does_not_parse_is_a_conversion_error_naming_nothing_secret
     assert!(!err.to_string().contains("token-a"), "{err}");
 }
 
+/// The database holds access tokens and client secrets: only its owner may read it, whatever
+/// the process's umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.save_user(&alice()).await.unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+}
+
 #[tokio::test]
 async fn a_folder_in_place_of_the_file_is_a_backend_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -271,7 +271,7 @@ impl AuthRequestBuilder<'_> {
             pairs.push(("code_challenge", challenge));
             pairs.push(("code_challenge_method", "S256"));
         }
-        let url = format!("{endpoint}?{}", form::encode(&pairs));
+        let url = format!("{endpoint}?{}", form::encode(pairs));
         let pending = PendingAuthorization {
             state,
             verifier,

@@ -221,26 +221,33 @@ pub(super) fn api_error(status: StatusCode, body: &[u8], endpoint: String) -> Ap
 
 impl Mastodon {
     /// Sends `call` and returns a successful (< 400) reply.
-    pub(super) async fn call(&self, mut call: Call) -> Result<Reply, Error> {
+    pub(super) async fn call(&self, call: Call) -> Result<Reply, Error> {
         let mut token = match call.auth {
             Auth::Bearer => self.bearer_token().await?,
             Auth::Anonymous => None,
         };
-        if call.language == Language::Sent
-            && let Some(language) = self.state().language.clone()
-        {
-            call.params.push(("lang", language));
-        }
-        let pairs: Vec<(&str, &str)> = call.params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let encoded = form::encode(&pairs);
+        let language = match call.language {
+            Language::Sent => self.state().language.clone(),
+            Language::Omitted => None,
+        };
+        let params = call.params.iter().map(|(k, v)| (*k, v.as_str()));
+        let encoded = form::encode(params.chain(language.as_deref().map(|l| ("lang", l))));
         let template = &self.inner.template;
+        // What the debug log shows of the request, redacted once for every attempt, before
+        // the form moves into the body.
+        let logged = self.inner.config.debug_requests.then(|| {
+            // The URL carries no query of its own (the base URL and the metadata's
+            // endpoints are refused with one); the parameters, query or form, are logged
+            // with their secret values redacted.
+            (
+                redact::url(&template.url(&call.endpoint)),
+                redact::form(&encoded),
+            )
+        });
         let (uri, body) = if call.method == Method::GET || call.method == Method::HEAD {
             (template.uri(&call.endpoint, &encoded)?, Bytes::new())
         } else {
-            (
-                template.uri(&call.endpoint, "")?,
-                Bytes::from(encoded.clone()),
-            )
+            (template.uri(&call.endpoint, "")?, Bytes::from(encoded))
         };
         let mut key = token.as_ref().map_or(RateLimitKey::ANONYMOUS, |t| t.key);
         // OAuth endpoints are not paced (as in Mastodon.py): `NoRateLimit` turns their 429
@@ -258,21 +265,18 @@ impl Mastodon {
                 body.clone(),
                 token.as_deref().map(|t| &t.bearer),
             );
-            if self.inner.config.debug_requests {
-                // The URL carries no query of its own (the base URL and the metadata's
-                // endpoints are refused with one); the parameters, query or form, are logged
-                // with their secret values redacted.
+            if let Some((url, params)) = &logged {
                 tracing::debug!(
                     target: "mastodon_auth::request",
                     method = %call.method,
-                    url = %redact::url(&template.url(&call.endpoint)),
-                    params = %redact::form(&encoded),
+                    url = %url,
+                    params = %params,
                     "sending request"
                 );
             }
             let response = self.inner.transport.send(request).await?;
             let (parts, resp_body) = response.into_parts();
-            if self.inner.config.debug_requests {
+            if logged.is_some() {
                 tracing::debug!(
                     target: "mastodon_auth::request",
                     status = parts.status.as_u16(),

@@ -51,15 +51,21 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (or creates) the database at `path` and its tables.
+    /// Opens (or creates) the database at `path` and its tables. A new file is created
+    /// readable and writable by its owner only (`0600` on Unix): it holds tokens and client
+    /// secrets. An existing file keeps its permissions.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when the file cannot be opened or is not a SQLite database of
-    /// this store's schema.
+    /// [`StoreError::Backend`] when the file cannot be created or opened, or is not a SQLite
+    /// database of this store's schema.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let opened = path.clone();
-        Self::start(move || Connection::open(opened), Some(path)).await
+        let connect = move || {
+            create_private(&opened).map_err(|e| StoreError::backend(BACKEND, e))?;
+            Connection::open(opened).map_err(sqlite)
+        };
+        Self::start(connect, Some(path)).await
     }
 
     /// A database in memory, gone with the last clone: for tests.
@@ -67,15 +73,15 @@ impl SqliteStore {
     /// # Errors
     /// [`StoreError::Backend`] when SQLite cannot allocate it.
     pub async fn open_in_memory() -> Result<Self, StoreError> {
-        Self::start(Connection::open_in_memory, None).await
+        Self::start(|| Connection::open_in_memory().map_err(sqlite), None).await
     }
 
     async fn start<F>(connect: F, path: Option<PathBuf>) -> Result<Self, StoreError>
     where
-        F: FnOnce() -> rusqlite::Result<Connection> + Send + 'static,
+        F: FnOnce() -> Result<Connection, StoreError> + Send + 'static,
     {
         let conn = blocking(move || {
-            let mut conn = connect().map_err(sqlite)?;
+            let mut conn = connect()?;
             schema::prepare(&mut conn).map_err(|e| match e {
                 schema::OpenError::Sqlite(e) => sqlite(e),
                 schema::OpenError::Unknown(e) => StoreError::backend(BACKEND, e),
@@ -114,6 +120,20 @@ impl SqliteStore {
 
 fn sqlite(e: rusqlite::Error) -> StoreError {
     StoreError::backend(BACKEND, e)
+}
+
+/// Creates `path` empty (which SQLite takes for a new database) with owner-only permissions,
+/// unless something is there already: SQLite would create it with the process's umask, and
+/// gives the journal it writes next to the file the file's own permissions.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Runs `f` where blocking is allowed; a panic in it is a backend failure, not a panic of

@@ -11,30 +11,37 @@ use mastodon_auth::{TimeoutPhase, TlsFailure, TransportError, http};
 
 use super::resolve::DnsFailure;
 
-/// Where a request went and how long it was allowed, to say so in its errors.
+/// Where a request went and how long it was allowed, to say so in its errors. Made for every
+/// request, so it keeps the URI (a clone shares its bytes) and spells out host and port only
+/// for an error.
 #[derive(Debug)]
 pub(crate) struct Attempt {
-    /// The URL's host.
-    pub(crate) host: String,
-    /// `host:port`, the port made explicit.
-    pub(crate) authority: String,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) timeout: Duration,
+    uri: http::Uri,
+    connect_timeout: Duration,
+    timeout: Duration,
 }
 
 impl Attempt {
     pub(crate) fn new(uri: &http::Uri, connect_timeout: Duration, timeout: Duration) -> Self {
-        let host = uri.host().unwrap_or_default().to_owned();
-        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
-            Some("http") => 80,
-            _ => 443,
-        });
         Self {
-            authority: format!("{host}:{port}"),
-            host,
+            uri: uri.clone(),
             connect_timeout,
             timeout,
         }
+    }
+
+    /// The URL's host.
+    fn host(&self) -> &str {
+        self.uri.host().unwrap_or_default()
+    }
+
+    /// `host:port`, the port made explicit.
+    fn authority(&self) -> String {
+        let port = self.uri.port_u16().unwrap_or(match self.uri.scheme_str() {
+            Some("http") => 80,
+            _ => 443,
+        });
+        format!("{}:{port}", self.host())
     }
 
     /// What went wrong with a request reqwest could not complete, or with its body.
@@ -47,7 +54,7 @@ impl Attempt {
             return TransportError::dns(&dns.host, &dns.source);
         }
         if let Some(tls) = find::<rustls::Error>(err) {
-            return TransportError::tls(&self.host, TlsFailure::from_rustls(tls), tls);
+            return TransportError::tls(self.host(), TlsFailure::from_rustls(tls), tls);
         }
         if err.is_timeout() {
             // reqwest's connect timeout fails inside the connector; its total timeout (the
@@ -59,7 +66,7 @@ impl Attempt {
             };
         }
         if err.is_connect() {
-            return TransportError::connect(describe(err)).with_authority(&self.authority);
+            return TransportError::connect(describe(err)).with_authority(self.authority());
         }
         if let Some(hyper) = find::<hyper::Error>(err) {
             if hyper.is_parse() || hyper.is_parse_status() {

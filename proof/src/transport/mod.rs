@@ -135,6 +135,11 @@ impl HttpTransport for ReqwestTransport {
         *out.headers_mut() = headers;
         Ok(out)
     }
+
+    /// A client whose `request_timeout` is this one then sends no [`RequestTimeout`].
+    fn default_timeout(&self) -> Option<Duration> {
+        Some(self.timeout)
+    }
 }
 
 /// Settings for a [`ReqwestTransport`]; see [`ReqwestTransport::builder`].
