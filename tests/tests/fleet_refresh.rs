@@ -7,13 +7,15 @@
 //! The PostgreSQL tests are skipped (with a note) where PostgreSQL is not installed, unless
 //! `MASTODON_AUTH_REQUIRE_SERVICES=1`.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use common::worker::Worker;
 use mastodon_auth_core::{
     AccessToken, AccountDirectory, AccountKey, CredentialStore, Error, HttpTransport, LoginGrant,
     Mastodon, Password, RateLimitKey, StoreError, TransportError, UserCredentials,
@@ -209,8 +211,7 @@ fn eight_workers(
     start: u128,
     (stagger, run): (Duration, Duration),
 ) -> Vec<String> {
-    let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = (0..8)
+    let workers: Vec<_> = (0..8)
         .map(|i| {
             let setup = [
                 kind,
@@ -221,30 +222,13 @@ fn eight_workers(
                 &(start + run.as_millis()).to_string(),
             ]
             .join("\n");
-            Command::new(&exe)
-                .args([
-                    "--exact",
-                    "refresh_worker",
-                    "--ignored",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(WORKER, &setup)
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
+            Worker::spawn("refresh_worker", WORKER, &setup)
         })
         .collect();
-    children
+    workers
         .into_iter()
-        .map(|child| {
-            let output = child.wait_with_output().unwrap();
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            assert!(output.status.success(), "worker failed: {stdout}");
-            let line = stdout
-                .lines()
-                .find_map(|l| l.split_once("refresh-worker ").map(|(_, r)| r.to_owned()))
-                .unwrap_or_else(|| panic!("no result from a worker: {stdout}"));
+        .map(|worker| {
+            let line = worker.report("refresh-worker");
             match line.strip_prefix("ok ") {
                 Some(token) => token.to_owned(),
                 None => panic!("a worker failed: {line}"),

@@ -6,13 +6,15 @@
 //! Skipped (with a note) where `redis-server` is not installed, unless
 //! `MASTODON_AUTH_REQUIRE_SERVICES=1`.
 
+mod common;
+
 use std::num::NonZeroU32;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use common::worker::Worker;
 use http::StatusCode;
 use mastodon_auth_core::{
     AccessToken, Error, HttpTransport, LoginGrant, Mastodon, RateLimitError, RateLimitInfo,
@@ -828,32 +830,12 @@ fn eight_worker_processes_share_one_budget() {
         start.to_string(),
     ]
     .join("\n");
-    let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = (0..WORKERS)
-        .map(|_| {
-            Command::new(&exe)
-                .args([
-                    "--exact",
-                    "fleet_worker",
-                    "--ignored",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(WORKER, &setup)
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| Worker::spawn("fleet_worker", WORKER, &setup))
         .collect();
     let mut counts = Vec::new();
-    for child in children {
-        let output = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "worker failed: {stdout}");
-        let line = stdout
-            .lines()
-            .find_map(|l| Some(l.split_once("fleet-worker ")?.1))
-            .unwrap_or_else(|| panic!("no result from a worker: {stdout}"));
+    for worker in workers {
+        let line = worker.report("fleet-worker");
         let field = |name: &str| -> usize {
             line.split(' ')
                 .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))

@@ -47,6 +47,17 @@ impl Document {
         put(&mut self.users, key, user);
     }
 
+    /// Takes out the user kept under `key`.
+    pub(super) fn take_user(&mut self, key: &str) -> Option<UserCredentials> {
+        self.users.remove(key).map(|e| e.creds)
+    }
+
+    /// Takes out the active user.
+    pub(super) fn take_active_user(&mut self) -> Option<UserCredentials> {
+        let key = self.active.take()?;
+        self.take_user(&key)
+    }
+
     /// Parses the file's text. `path` only names the file in errors.
     pub(super) fn parse(text: &str, path: &Path) -> Result<Self, StoreError> {
         if text.trim().is_empty() {

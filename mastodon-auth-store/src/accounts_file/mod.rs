@@ -170,18 +170,11 @@ impl CredentialStore for AccountsFile {
 
     async fn load_user(&self, account: &AccountKey) -> Result<Option<UserCredentials>, StoreError> {
         let key = account.to_string();
-        self.read(move |mut doc| Ok(doc.users.remove(&key).map(|e| e.creds)))
-            .await
+        self.read(move |mut doc| Ok(doc.take_user(&key))).await
     }
 
     async fn load_active_user(&self) -> Result<Option<UserCredentials>, StoreError> {
-        self.read(|mut doc| {
-            Ok(doc
-                .active
-                .and_then(|k| doc.users.remove(&k))
-                .map(|e| e.creds))
-        })
-        .await
+        self.read(|mut doc| Ok(doc.take_active_user())).await
     }
 
     async fn save_user(&self, user: &UserCredentials) -> Result<(), StoreError> {
@@ -202,10 +195,7 @@ impl CredentialStore for AccountsFile {
         // The file's lock is the lease: held in this future across the update's request, and
         // released when it drops, whichever way this returns (or if it is dropped unfinished).
         let lease = self.lock().await?;
-        let key = account.to_string();
-        let current = self
-            .read(move |mut doc| Ok(doc.users.remove(&key).map(|e| e.creds)))
-            .await?;
+        let current = self.load_user(account).await?;
         let Some(mut user) = update(current).await? else {
             return Ok(());
         };
@@ -238,13 +228,8 @@ impl AccountDirectory for AccountsFile {
     }
 
     async fn active_user(&self) -> Result<Option<AccountKey>, StoreError> {
-        self.read(|mut doc| {
-            Ok(doc
-                .active
-                .and_then(|k| doc.users.remove(&k))
-                .and_then(|e| e.creds.account))
-        })
-        .await
+        self.read(|mut doc| Ok(doc.take_active_user().and_then(|u| u.account)))
+            .await
     }
 
     async fn set_active_user(&self, account: &AccountKey) -> Result<(), StoreError> {

@@ -390,10 +390,7 @@ impl CredentialStore for MastodonPyFiles {
             let (path, lock_wait) = (path.clone(), self.lock_wait.clone());
             atomic::blocking(&path.clone(), move || atomic::lock(&path, &lock_wait)).await?
         };
-        let current = {
-            let this = self.clone();
-            atomic::blocking(&path, move || this.load_user_sync()).await?
-        };
+        let current = self.load_active_user().await?;
         let Some(mut user) = update(current).await? else {
             return Ok(());
         };

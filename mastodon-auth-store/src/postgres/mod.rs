@@ -289,6 +289,12 @@ fn scopes(table: &str, key: &str, text: Option<String>) -> Result<Option<Scopes>
         .map_err(|e| corrupt(table, key, "scopes", e))
 }
 
+/// The account named by the first column of a row of `table`.
+fn account_from_row(table: &str, row: &Row) -> Result<AccountKey, StoreError> {
+    let key: String = row.get(0);
+    AccountKey::parse(&key).map_err(|e| corrupt(table, &key, "account", e))
+}
+
 fn app_from_row(row: &Row) -> Result<AppCredentials, StoreError> {
     let key: String = row.get(0);
     let instance =
@@ -305,19 +311,18 @@ fn app_from_row(row: &Row) -> Result<AppCredentials, StoreError> {
 }
 
 fn user_from_row(row: &Row) -> Result<UserCredentials, StoreError> {
-    let key: String = row.get(0);
     let table = "mastodon_auth_users";
-    let account = AccountKey::parse(&key).map_err(|e| corrupt(table, &key, "account", e))?;
+    let account = account_from_row(table, row)?;
+    let key = account.as_str();
     let instance =
-        InstanceUrl::parse(row.get(1)).map_err(|e| corrupt(table, &key, "instance", e))?;
-    let mut user = UserCredentials::new(instance, AccessToken::new(row.get::<_, String>(2)))
-        .with_account(account);
+        InstanceUrl::parse(row.get(1)).map_err(|e| corrupt(table, key, "instance", e))?;
+    let mut user = UserCredentials::new(instance, AccessToken::new(row.get::<_, String>(2)));
     user.refresh_token = row.get::<_, Option<String>>(3).map(RefreshToken::new);
     user.expires_at = row.get::<_, Option<SystemTime>>(4);
-    user.scopes = scopes(table, &key, row.get(5))?;
+    user.scopes = scopes(table, key, row.get(5))?;
     user.client_id = row.get(6);
     user.client_secret = row.get::<_, Option<String>>(7).map(ClientSecret::new);
-    Ok(user)
+    Ok(user.with_account(account))
 }
 
 #[async_trait::async_trait]
@@ -493,11 +498,7 @@ impl AccountDirectory for PostgresStore {
             )
             .await?;
         rows.iter()
-            .map(|row| {
-                let key: String = row.get(0);
-                AccountKey::parse(&key)
-                    .map_err(|e| corrupt("mastodon_auth_users", &key, "account", e))
-            })
+            .map(|row| account_from_row("mastodon_auth_users", row))
             .collect()
     }
 
@@ -510,11 +511,7 @@ impl AccountDirectory for PostgresStore {
             )
             .await?;
         rows.first()
-            .map(|row| {
-                let key: String = row.get(0);
-                AccountKey::parse(&key)
-                    .map_err(|e| corrupt("mastodon_auth_active", &key, "account", e))
-            })
+            .map(|row| account_from_row("mastodon_auth_active", row))
             .transpose()
     }
 

@@ -1,6 +1,8 @@
-//! Shared helpers for the integration tests: a raw hyper client that trusts the test CA, and
-//! JSON shape comparison that keeps key order.
+//! Shared helpers for the integration tests: a raw hyper client that trusts the test CA, JSON
+//! shape comparison that keeps key order, and worker processes ([`worker`]).
 #![allow(dead_code)]
+
+pub(crate) mod worker;
 
 use std::fmt;
 use std::sync::Arc;
