@@ -124,7 +124,7 @@ fn main() -> ExitCode {
                 [f] if f == "--fleet" => fleet::run_alone(FULL),
                 _ => {
                     eprintln!(
-                        "usage: bench [--quick | --micro | --fleet | --profile bare|bare+json|bare+timeout|transport|full https|http seq|64 [BLOCKS]]"
+                        "usage: bench [--quick | --micro | --fleet | --profile WHO[,WHO…] https|http seq|64 [BLOCKS]]  (WHO: bare, bare+json, bare+timeout, transport, full, megalodon)"
                     );
                     return ExitCode::FAILURE;
                 }
@@ -322,7 +322,8 @@ fn micro() -> Result<(), BoxError> {
 
 /// Runs one contender alone for about 20 seconds (for `perf record -p`), or for exactly
 /// `blocks` blocks (for callgrind, whose counts are only comparable for equal work), printing
-/// its rate after each block.
+/// its rate after each block. Several contenders, comma-separated, take turns block by block:
+/// a quick A/B on one server, with the same order in every round.
 fn profile(who: &str, scheme: &str, mode: &str, blocks: Option<usize>) -> Result<(), BoxError> {
     let mode = match mode {
         "seq" => Mode::Sequential,
@@ -339,33 +340,23 @@ fn profile(who: &str, scheme: &str, mode: &str, blocks: Option<usize>) -> Result
         };
         let target = server.target(https);
         let stack = Stack::log_in(&target, |url| server.approve(https, url)).await?;
-        let contender = match who {
-            "bare+json" => stack.bare_parsed(),
-            "bare" => stack.bare,
-            "transport" => stack.transport,
-            "full" => stack.full,
-            "bare+timeout" => match stack.bare {
-                Contender::Bare(bare) => Contender::BareWithTimeout(bare),
-                other => other,
-            },
-            other => {
-                return Err(format!(
-                    "unknown contender {other:?}: bare, bare+json, bare+timeout, transport or full"
-                )
-                .into());
-            }
-        };
+        let contenders = who
+            .split(',')
+            .map(|who| Ok((who, stack.contender(who, &target)?)))
+            .collect::<Result<Vec<_>, BoxError>>()?;
         eprintln!("profiling pid {}", std::process::id());
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let mut done = 0;
         while blocks.map_or(std::time::Instant::now() < deadline, |n| done < n) {
             done += 1;
-            let s = throughput::block(&contender, mode, FULL.sequential).await?;
-            eprintln!(
-                "{:.0} req/s, {:.1} µs CPU/req",
-                s.rate(),
-                micros(s.cpu_per_request())
-            );
+            for (who, contender) in &contenders {
+                let s = throughput::block(contender, mode, FULL.sequential).await?;
+                eprintln!(
+                    "{who:>12}: {:.0} req/s, {:.1} µs CPU/req",
+                    s.rate(),
+                    micros(s.cpu_per_request())
+                );
+            }
         }
         Ok::<(), BoxError>(())
     })
@@ -403,6 +394,29 @@ impl Stack {
             )?)),
             full: Contender::Full(full),
             token,
+        })
+    }
+
+    /// The contender a `--profile` argument names.
+    #[cfg_attr(not(feature = "megalodon"), allow(unused_variables))]
+    fn contender(&self, who: &str, target: &Target) -> Result<Contender, BoxError> {
+        Ok(match who {
+            #[cfg(feature = "megalodon")]
+            "megalodon" => clients::megalodon(target, &self.token)?,
+            "bare+json" => self.bare_parsed(),
+            "bare" => self.bare.clone(),
+            "transport" => self.transport.clone(),
+            "full" => self.full.clone(),
+            "bare+timeout" => match &self.bare {
+                Contender::Bare(bare) => Contender::BareWithTimeout(bare.clone()),
+                other => other.clone(),
+            },
+            other => {
+                return Err(format!(
+                    "unknown contender {other:?}: bare, bare+json, bare+timeout, transport or full"
+                )
+                .into());
+            }
         })
     }
 
