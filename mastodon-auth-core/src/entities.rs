@@ -1,6 +1,8 @@
 //! What the server answers, typed as far as the auth layer needs; everything else is kept in
 //! `extra`.
 
+mod account_scan;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -103,6 +105,12 @@ impl std::fmt::Debug for Account {
 }
 
 impl Account {
+    /// The account in a server's answer when it has the plain shape Mastodon sends, read in
+    /// one pass; `None` leaves the document to serde_json (see `entities/account_scan.rs`).
+    pub(crate) fn scan(text: &str) -> Option<Self> {
+        account_scan::account(text)
+    }
+
     /// The whole document as the server sent it.
     ///
     /// ```

@@ -77,7 +77,7 @@ impl Mastodon {
                 "/api/v1/accounts/verify_credentials",
             ))
             .await?;
-        let mut account: Account = reply.json()?;
+        let mut account = reply.json_or_scan(Account::scan)?;
         account.raw = reply.body.clone();
         let known = self
             .state()
