@@ -123,6 +123,38 @@ pub(crate) fn medians(samples: &[Sample]) -> Option<(f64, Duration)> {
     Some((*rates.get(mid(rates.len()))?, *cpus.get(mid(cpus.len()))?))
 }
 
+/// A ratio between two contenders over the rounds: the median, and the middle half of the
+/// rounds (first to third quartile).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Spread {
+    pub median: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// `measure(num) / measure(den)` within each round, over the rounds. Blocks of one round run
+/// within a second or two of each other, so a ratio taken inside a round cancels what drifts
+/// between rounds on a shared machine (a neighbour's burst, frequency changes); the median
+/// of those ratios is steadier than the ratio of two medians. `None` without a round.
+pub(crate) fn paired(
+    num: &[Sample],
+    den: &[Sample],
+    measure: impl Fn(&Sample) -> f64,
+) -> Option<Spread> {
+    let mut ratios: Vec<f64> = num
+        .iter()
+        .zip(den)
+        .map(|(n, d)| measure(n) / measure(d).max(f64::MIN_POSITIVE))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: usize| ratios.get((ratios.len() - 1) * q / 4).copied();
+    Some(Spread {
+        median: *ratios.get(ratios.len() / 2)?,
+        low: at(1)?,
+        high: at(3)?,
+    })
+}
+
 /// Order of the contenders in round `round`: rotated, so that none always runs first (cold
 /// caches, a neighbour's burst of load) or always right after the same other one.
 pub(crate) fn rotation(contenders: usize, round: usize) -> impl Iterator<Item = usize> {
@@ -156,6 +188,38 @@ mod tests {
     #[test]
     fn medians_of_nothing_is_none() {
         assert!(medians(&[]).is_none());
+    }
+
+    #[test]
+    fn paired_ratios_are_taken_within_each_round() {
+        // (a) drifts from fast to slow; (b) is 0.9 of (a) in every round. Medians taken apart
+        // would compare (b)'s middle round with (a)'s, which drifted differently.
+        let a: Vec<Sample> = [100, 200, 300, 400, 500]
+            .map(|wall| sample(1000, wall, 100))
+            .to_vec();
+        let b: Vec<Sample> = [111, 222, 333, 444, 556]
+            .map(|wall| sample(1000, wall, 110))
+            .to_vec();
+        let rate = paired(&b, &a, Sample::rate).expect("five rounds");
+        assert!((rate.median - 0.9).abs() < 0.01, "{rate:?}");
+        assert!(
+            rate.low <= rate.median && rate.median <= rate.high,
+            "{rate:?}"
+        );
+        let cpu = paired(&b, &a, |s| s.cpu_per_request().as_secs_f64()).expect("rounds");
+        assert!((cpu.median - 1.1).abs() < 1e-9, "{cpu:?}");
+        assert!(paired(&[], &a, Sample::rate).is_none());
+    }
+
+    #[test]
+    fn paired_spreads_are_the_quartiles() {
+        let a: Vec<Sample> = (0..5).map(|_| sample(1000, 1000, 100)).collect();
+        let b: Vec<Sample> = [500, 1000, 2000, 4000, 250]
+            .map(|wall| sample(1000, wall, 100))
+            .to_vec();
+        // Rates of b over a: 2, 1, 0.5, 0.25, 4 -> sorted 0.25, 0.5, 1, 2, 4.
+        let rate = paired(&b, &a, Sample::rate).expect("rounds");
+        assert_eq!((rate.low, rate.median, rate.high), (0.5, 1.0, 2.0));
     }
 
     #[test]
