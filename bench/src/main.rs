@@ -26,7 +26,8 @@
 //!   megalodon 1.3 (feature `megalodon`) and Mastodon.py (when
 //!   `python3 -c "import mastodon"` works). The instances run in a child process (this
 //!   binary in the `server` role), so the CPU times are the client's alone. Contenders take
-//!   turns block by block in rotated order and the median of the rounds is reported.
+//!   turns block by block in rotated order; each contender's median over the rounds is
+//!   reported, and b/a as the median of the ratios taken within each round.
 //!   megalodon cannot trust a custom CA (reqwest with webpki roots only), so the comparison
 //!   with it and with Mastodon.py runs over plain HTTP, where (a) and (b) run again;
 //! - pace efficiency: the full client in `pace` mode against 300 requests per 3-second window;
