@@ -71,6 +71,7 @@ pub struct LocalInstanceBuilder {
     apps_throttle: Throttle,
     token_lifetime: Duration,
     version: Option<String>,
+    record_requests: bool,
 }
 
 impl Default for LocalInstanceBuilder {
@@ -88,6 +89,7 @@ impl Default for LocalInstanceBuilder {
             },
             token_lifetime: Duration::from_secs(600),
             version: None,
+            record_requests: true,
         }
     }
 }
@@ -131,6 +133,28 @@ impl LocalInstanceBuilder {
         self
     }
 
+    /// Whether [`LocalInstance::requests`] keeps every request (default `true`). A server that
+    /// answers millions of requests (a benchmark) turns it off: the log grows without bound,
+    /// and copying each request's headers into it costs the server more for a client that
+    /// sends more headers, which would skew a comparison between clients.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mastodon_auth_tests::StartError> {
+    /// let instance = mastodon_auth_tests::LocalInstance::builder()
+    ///     .https(false)
+    ///     .record_requests(false)
+    ///     .start()
+    ///     .await?;
+    /// assert!(instance.requests().is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn record_requests(mut self, record: bool) -> Self {
+        self.record_requests = record;
+        self
+    }
+
     /// Overrides the `version` the instance documents report (for version-parsing tests),
     /// e.g. `"4.5.0-beta.1"` or `"4.3.0+glitch"`.
     pub fn version(mut self, version: impl Into<String>) -> Self {
@@ -168,6 +192,7 @@ impl LocalInstanceBuilder {
             api_throttle: self.api_throttle,
             apps_throttle: self.apps_throttle,
             token_lifetime: self.token_lifetime,
+            record_requests: self.record_requests,
             user: TestUser::default(),
         };
         let shared = Arc::new(Shared::new(config));
@@ -331,7 +356,8 @@ impl LocalInstance {
         }
     }
 
-    /// Every request received so far, in order, secrets redacted.
+    /// Every request received so far, in order, secrets redacted (none when built with
+    /// [`record_requests(false)`](LocalInstanceBuilder::record_requests)).
     #[must_use]
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.lock().requests.clone()
@@ -398,30 +424,30 @@ impl Handler for InstanceHandler {
             params,
             peer: peer.ip(),
         };
+        let record = shared.config.record_requests.then(|| RecordedRequest {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            query: req
+                .params
+                .query_pairs()
+                .iter()
+                .map(|(k, v)| (k.clone(), redact_param(k, v)))
+                .collect(),
+            headers: req
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), redact_header(k, v)))
+                .collect(),
+            form: req
+                .params
+                .body_pairs()
+                .iter()
+                .map(|(k, v)| (k.clone(), redact_param(k, v)))
+                .collect(),
+        });
         let fault = {
             let mut st = shared.lock();
-            let record = RecordedRequest {
-                method: req.method.clone(),
-                path: req.path.clone(),
-                query: req
-                    .params
-                    .query_pairs()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), redact_param(k, v)))
-                    .collect(),
-                headers: req
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), redact_header(k, v)))
-                    .collect(),
-                form: req
-                    .params
-                    .body_pairs()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), redact_param(k, v)))
-                    .collect(),
-            };
-            st.requests.push(record);
+            st.requests.extend(record);
             fault::take(&mut st.faults, &req.path)
         };
         let reply = match fault {

@@ -80,6 +80,8 @@ pub(crate) struct Config {
     pub(crate) api_throttle: Throttle,
     pub(crate) apps_throttle: Throttle,
     pub(crate) token_lifetime: Duration,
+    /// Whether each request is kept for [`LocalInstance::requests`](crate::LocalInstance::requests).
+    pub(crate) record_requests: bool,
     pub(crate) user: TestUser,
 }
 

@@ -264,3 +264,26 @@ async fn shutdown_and_drop_close_the_listener() {
     }
     assert!(closed);
 }
+
+#[tokio::test]
+async fn requests_are_kept_unless_recording_is_turned_off() {
+    for record in [true, false] {
+        let instance = LocalInstance::builder()
+            .https(false)
+            .record_requests(record)
+            .start()
+            .await
+            .expect("start");
+        let c = RawClient::new(&instance.base_url(), "");
+        for _ in 0..3 {
+            assert_eq!(c.get("/api/v1/instance", None).await.status, 200);
+        }
+        let kept: Vec<String> = instance.requests().into_iter().map(|r| r.path).collect();
+        let expected = if record {
+            vec!["/api/v1/instance"; 3]
+        } else {
+            vec![]
+        };
+        assert_eq!(kept, expected, "record_requests({record})");
+    }
+}
