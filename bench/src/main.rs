@@ -96,10 +96,10 @@ const FULL: Plan = Plan {
 };
 
 /// The fleet rows keep the longer blocks they were first measured with: a
-/// `RedisRateLimiter` hands out slots taken ahead for 250 ms, so a block of a tenth of a
-/// second would mostly measure how its first calls fill up.
+/// `RedisRateLimiter` hands out slots taken ahead for 250 ms, and a block of a tenth of a
+/// second would weigh how its first calls fill up.
 const FLEET: Plan = Plan {
-    rounds: 5,
+    rounds: 15,
     sequential: 5_000,
     in_flight_total: 10_240,
     python: 0,
