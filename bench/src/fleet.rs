@@ -81,13 +81,11 @@ fn started<T>(
 
 /// The full client with no limiter, with the local `Pacer`, and with `RedisRateLimiter`, all
 /// in wait mode without a client-side quota (as the main rows' pacer), on one token.
-async fn limiter_rows(
-    table: &mut Table,
+pub(crate) async fn limiter_contenders(
     https: &Target,
     token: &AccessToken,
     redis: &RedisServer,
-    plan: Plan,
-) -> Result<(), BoxError> {
+) -> Result<[(&'static str, Contender); 3], BoxError> {
     let transport = https.transport()?;
     let client = |limiter: Arc<dyn RateLimiter>| {
         Mastodon::builder(&https.base_url)
@@ -100,8 +98,7 @@ async fn limiter_rows(
     let shared = RedisRateLimiter::builder(redis.url(), RateLimitMethod::Wait)
         .without_quota()
         .build()?;
-    let redis_client = Contender::Full(client(Arc::new(shared)).await?);
-    let contenders = vec![
+    Ok([
         (
             "no limiter",
             Contender::Full(client(Arc::new(NoRateLimit)).await?),
@@ -110,8 +107,23 @@ async fn limiter_rows(
             "Pacer (local)",
             Contender::Full(client(Arc::new(clients::unthrottled_pacer())).await?),
         ),
-        ("RedisRateLimiter", redis_client.clone()),
-    ];
+        (
+            "RedisRateLimiter",
+            Contender::Full(client(Arc::new(shared)).await?),
+        ),
+    ])
+}
+
+/// The rows of [`limiter_contenders`], and Redis's own counts for the last one.
+async fn limiter_rows(
+    table: &mut Table,
+    https: &Target,
+    token: &AccessToken,
+    redis: &RedisServer,
+    plan: Plan,
+) -> Result<(), BoxError> {
+    let contenders = limiter_contenders(https, token, redis).await?;
+    let redis_client = contenders[2].1.clone();
     let mut info = redis::Client::open(redis.url())?
         .get_multiplexed_async_connection()
         .await?;

@@ -137,7 +137,7 @@ fn main() -> ExitCode {
                 [f] if f == "--fleet" => fleet::run_alone(FLEET),
                 _ => {
                     eprintln!(
-                        "usage: bench [--quick | --micro | --fleet | --profile WHO[,WHO…] https|http seq|64 [BLOCKS]]  (WHO: bare, bare+json, bare+timeout, transport, full, megalodon)"
+                        "usage: bench [--quick | --micro | --fleet | --profile WHO[,WHO…] https|http seq|64 [BLOCKS]]  (WHO: bare, bare+json, bare+timeout, transport, full, megalodon, limiter:no|pacer|redis)"
                     );
                     return ExitCode::FAILURE;
                 }
@@ -355,9 +355,30 @@ fn profile(who: &str, scheme: &str, mode: &str, blocks: Option<usize>) -> Result
         };
         let target = server.target(https);
         let stack = Stack::log_in(&target, |url| server.approve(https, url)).await?;
+        // The fleet's limiters, when asked for: the Redis server lives as long as the run.
+        let wants_limiters = who.split(',').any(|w| w.starts_with("limiter:"));
+        let redis = if wants_limiters {
+            Some(mastodon_auth_tests::RedisServer::start()?)
+        } else {
+            None
+        };
+        let limiters = match &redis {
+            Some(redis) => Some(fleet::limiter_contenders(&target, &stack.token, redis).await?),
+            None => None,
+        };
         let contenders = who
             .split(',')
-            .map(|who| Ok((who, stack.contender(who, &target)?)))
+            .map(|who| {
+                let contender = match (who.strip_prefix("limiter:"), &limiters) {
+                    (Some(name), Some(limiters)) => limiters
+                        .iter()
+                        .find(|(label, _)| label.to_lowercase().starts_with(name))
+                        .map(|(_, c)| c.clone())
+                        .ok_or_else(|| format!("unknown limiter {name:?}: no, pacer or redis"))?,
+                    _ => stack.contender(who, &target)?,
+                };
+                Ok((who, contender))
+            })
             .collect::<Result<Vec<_>, BoxError>>()?;
         eprintln!("profiling pid {}", std::process::id());
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
