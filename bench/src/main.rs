@@ -356,12 +356,10 @@ fn profile(who: &str, scheme: &str, mode: &str, blocks: Option<usize>) -> Result
         let target = server.target(https);
         let stack = Stack::log_in(&target, |url| server.approve(https, url)).await?;
         // The fleet's limiters, when asked for: the Redis server lives as long as the run.
-        let wants_limiters = who.split(',').any(|w| w.starts_with("limiter:"));
-        let redis = if wants_limiters {
-            Some(mastodon_auth_tests::RedisServer::start()?)
-        } else {
-            None
-        };
+        let redis = who
+            .contains("limiter:")
+            .then(mastodon_auth_tests::RedisServer::start)
+            .transpose()?;
         let limiters = match &redis {
             Some(redis) => Some(fleet::limiter_contenders(&target, &stack.token, redis).await?),
             None => None,
@@ -449,7 +447,8 @@ impl Stack {
             },
             other => {
                 return Err(format!(
-                    "unknown contender {other:?}: bare, bare+json, bare+timeout, transport or full"
+                    "unknown contender {other:?}: bare, bare+json, bare+timeout, transport, full, \
+                     megalodon (with the feature) or limiter:no|pacer|redis"
                 )
                 .into());
             }
@@ -618,7 +617,6 @@ impl Table {
         }
         if let (Some(a), Some(b)) = (samples("(a)"), samples("(b)")) {
             let suffix = if primary { "" } else { " (HTTP)" };
-            let cpu = |s: &Sample| s.cpu_per_request().as_secs_f64();
             if let Some(rate) = throughput::paired(b, a, Sample::rate) {
                 self.line(
                     &format!("    b/a rate{suffix}"),
@@ -628,7 +626,7 @@ impl Table {
                     Some(rate.median >= target::RATE_VS_BARE),
                 );
             }
-            if let Some(cpu) = throughput::paired(b, a, cpu) {
+            if let Some(cpu) = throughput::paired(b, a, Sample::cpu_seconds) {
                 self.line(
                     &format!("    b/a CPU per request{suffix}"),
                     format!("{:>9.3}", cpu.median),
@@ -638,20 +636,19 @@ impl Table {
                 );
             }
         }
-        if let (Some(b), Some(c)) = (samples("(b)"), samples("(c)")) {
-            let cpu = |s: &Sample| s.cpu_per_request().as_secs_f64();
-            if let (Some(rate), Some(cpu)) = (
+        if let (Some(b), Some(c)) = (samples("(b)"), samples("(c)"))
+            && let (Some(rate), Some(cpu)) = (
                 throughput::paired(b, c, Sample::rate),
-                throughput::paired(b, c, cpu),
-            ) {
-                self.line(
-                    "    b/c rate",
-                    format!("{:>9.3}", rate.median),
-                    format!("CPU/req b/c {:.3}", cpu.median),
-                    "",
-                    None,
-                );
-            }
+                throughput::paired(b, c, Sample::cpu_seconds),
+            )
+        {
+            self.line(
+                "    b/c rate",
+                format!("{:>9.3}", rate.median),
+                format!("CPU/req b/c {:.3}", cpu.median),
+                "",
+                None,
+            );
         }
         if let (Some(b), Some(d)) = (samples("(b)"), samples("(d)"))
             && let Some(rate) = throughput::paired(b, d, Sample::rate)

@@ -49,6 +49,11 @@ impl Sample {
             .div_f64(count_f64(self.requests.max(1)))
             .max(Duration::ZERO)
     }
+
+    /// [`cpu_per_request`](Self::cpu_per_request) in seconds, the measure [`paired`] takes.
+    pub(crate) fn cpu_seconds(&self) -> f64 {
+        self.cpu_per_request().as_secs_f64()
+    }
 }
 
 #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
@@ -206,7 +211,7 @@ mod tests {
             rate.low <= rate.median && rate.median <= rate.high,
             "{rate:?}"
         );
-        let cpu = paired(&b, &a, |s| s.cpu_per_request().as_secs_f64()).expect("rounds");
+        let cpu = paired(&b, &a, Sample::cpu_seconds).expect("rounds");
         assert!((cpu.median - 1.1).abs() < 1e-9, "{cpu:?}");
         assert!(paired(&[], &a, Sample::rate).is_none());
     }
