@@ -374,3 +374,25 @@ async fn a_request_refused_after_a_refresh_elsewhere_is_resent_with_the_stored_t
     }
     assert_eq!(busy.access_token().unwrap().expose(), "A1");
 }
+
+/// The process whose refresh revoked the token holds the account's lease until the new pair is
+/// stored: a request refused meanwhile waits for it rather than letting the refusal stand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_waits_for_a_refresh_still_being_stored_elsewhere() {
+    let server = Server::new("A0", "R0");
+    let fresh = SystemTime::now() + Duration::from_secs(3600);
+    let store = Arc::new(Leased::with(user("A0", "R0", fresh)));
+    let busy = client(&server, &store).await;
+    // Another process has refreshed at the server under the lease, and not stored yet.
+    let lease = store.lease.lock().await;
+    *server.live.lock().unwrap() = ("A1".into(), "R1".into());
+    let request = tokio::spawn({
+        let busy = busy.clone();
+        async move { busy.account_verify_credentials().await.map(drop) }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.save_user(&user("A1", "R1", fresh)).await.unwrap();
+    drop(lease);
+    request.await.unwrap().unwrap();
+    assert_eq!(busy.access_token().unwrap().expose(), "A1");
+}
