@@ -3,11 +3,14 @@
 use http::Method;
 
 use super::request::Call;
+use super::template::ApiPath;
 use super::{Mastodon, MetadataCache, OOB_REDIRECT_URI};
 use crate::entities::RegisteredApp;
 use crate::error::Error;
 use crate::scope::Scopes;
 use crate::store::AppCredentials;
+
+static APPS: ApiPath = ApiPath::new("/api/v1/apps");
 
 /// Registers an application; made by [`Mastodon::create_app`].
 #[derive(Debug)]
@@ -63,7 +66,7 @@ impl CreateApp<'_> {
                 "an application needs at least one redirect URI".into(),
             ));
         }
-        let mut call = Call::api(Method::POST, "/api/v1/apps")
+        let mut call = Call::api(Method::POST, &APPS)
             .param("client_name", self.name.clone())
             .param("scopes", self.scopes.to_string())
             .param("redirect_uris", self.redirect_uris.join("\n"));

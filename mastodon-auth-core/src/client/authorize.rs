@@ -7,6 +7,7 @@ use http::Method;
 use subtle::ConstantTimeEq;
 
 use super::request::Call;
+use super::template::ApiPath;
 use super::{Mastodon, MetadataCache, OOB_REDIRECT_URI};
 use crate::error::{Error, UrlProblem};
 use crate::form;
@@ -15,6 +16,8 @@ use crate::metadata::OAuthServerInfo;
 use crate::redact;
 use crate::scope::Scopes;
 use crate::secret::{AuthorizationCode, PkceVerifier};
+
+static OAUTH_SERVER_METADATA: ApiPath = ApiPath::new("/.well-known/oauth-authorization-server");
 
 impl Mastodon {
     /// The server's OAuth metadata (`/.well-known/oauth-authorization-server`, Mastodon ≥ 4.3),
@@ -52,7 +55,7 @@ impl Mastodon {
             MetadataCache::Absent => return Ok(None),
             MetadataCache::Unknown => {}
         }
-        let call = Call::api(Method::GET, "/.well-known/oauth-authorization-server")
+        let call = Call::api(Method::GET, &OAUTH_SERVER_METADATA)
             .anonymous()
             .unpaced();
         let cache = match self.call(call).await {

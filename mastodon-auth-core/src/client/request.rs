@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode, Uri, header};
 use serde::de::DeserializeOwned;
 
-use super::template::Endpoint;
+use super::template::{ApiPath, Endpoint};
 use super::{Mastodon, Token};
 use crate::error::{ApiError, Error, MalformedResponse};
 use crate::form;
@@ -78,7 +78,7 @@ impl Call {
 
     /// A request to `path` under the instance's base URL, like [`new`](Self::new); its URL is
     /// assembled from parts the client prepared once.
-    pub(super) fn api(method: Method, path: &'static str) -> Self {
+    pub(super) fn api(method: Method, path: &'static ApiPath) -> Self {
         Self::to(method, Endpoint::Path(path))
     }
 

@@ -3,6 +3,7 @@
 //! travel with each request. A request to an API path is then assembled from these parts
 //! without parsing a URL or building a string.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,10 +18,35 @@ use crate::transport::{RequestTimeout, TransportError};
 /// Where a call goes.
 pub(super) enum Endpoint {
     /// A path under the instance's base URL (`/api/v1/…`), assembled from the prepared parts.
-    Path(&'static str),
+    Path(&'static ApiPath),
     /// An absolute URL: an OAuth endpoint the server's metadata names, or one built from the
     /// base URL elsewhere.
     Url(String),
+}
+
+/// A path under an instance's base URL that the client calls, checked once per process
+/// rather than on every request (checking `/api/v1/accounts/verify_credentials` byte by byte
+/// costs about as much as building the rest of the request).
+pub(super) struct ApiPath {
+    text: &'static str,
+    checked: OnceLock<PathAndQuery>,
+}
+
+impl ApiPath {
+    pub(super) const fn new(text: &'static str) -> Self {
+        Self {
+            text,
+            checked: OnceLock::new(),
+        }
+    }
+
+    fn path_and_query(&self) -> Result<PathAndQuery, http::Error> {
+        if let Some(checked) = self.checked.get() {
+            return Ok(checked.clone());
+        }
+        let checked = PathAndQuery::from_maybe_shared(Bytes::from_static(self.text.as_bytes()))?;
+        Ok(self.checked.get_or_init(|| checked).clone())
+    }
 }
 
 /// The parts of a client's requests that never change.
@@ -89,11 +115,12 @@ impl Template {
         })
     }
 
-    fn path_uri(&self, path: &'static str, query: &str) -> Result<Uri, http::Error> {
+    fn path_uri(&self, path: &ApiPath, query: &str) -> Result<Uri, http::Error> {
         let path_and_query = if self.prefix.is_empty() && query.is_empty() {
-            // The common case: no copy, no allocation.
-            PathAndQuery::from_maybe_shared(Bytes::from_static(path.as_bytes()))?
+            // The common case: no copy, no allocation, no check.
+            path.path_and_query()?
         } else {
+            let path = path.text;
             let mut joined =
                 String::with_capacity(self.prefix.len() + path.len() + 1 + query.len());
             joined.push_str(&self.prefix);
@@ -115,6 +142,7 @@ impl Template {
     pub(super) fn url(&self, endpoint: &Endpoint) -> String {
         match endpoint {
             Endpoint::Path(path) => {
+                let path = path.text;
                 format!("{}://{}{}{path}", self.scheme, self.authority, self.prefix)
             }
             Endpoint::Url(url) => url.clone(),
@@ -159,6 +187,10 @@ impl Template {
 mod tests {
     use super::*;
 
+    fn path(text: &'static str) -> &'static ApiPath {
+        Box::leak(Box::new(ApiPath::new(text)))
+    }
+
     fn template(base: &str) -> Template {
         let base = InstanceUrl::parse(base).expect("valid base");
         Template::new(&base, None, Duration::from_secs(300), None).expect("splits")
@@ -168,20 +200,20 @@ mod tests {
     fn api_paths_join_the_base_with_and_without_prefix_and_query() {
         let root = template("https://x.example:8443");
         let uri = root
-            .uri(&Endpoint::Path("/api/v1/apps"), "")
+            .uri(&Endpoint::Path(path("/api/v1/apps")), "")
             .expect("builds");
         assert_eq!(uri, "https://x.example:8443/api/v1/apps");
         let uri = root
-            .uri(&Endpoint::Path("/api/v1/apps"), "lang=de")
+            .uri(&Endpoint::Path(path("/api/v1/apps")), "lang=de")
             .expect("builds");
         assert_eq!(uri, "https://x.example:8443/api/v1/apps?lang=de");
         let prefixed = template("https://x.example/social/");
         let uri = prefixed
-            .uri(&Endpoint::Path("/api/v1/instance/"), "a=1")
+            .uri(&Endpoint::Path(path("/api/v1/instance/")), "a=1")
             .expect("builds");
         assert_eq!(uri, "https://x.example/social/api/v1/instance/?a=1");
         assert_eq!(
-            prefixed.url(&Endpoint::Path("/oauth/token")),
+            prefixed.url(&Endpoint::Path(path("/oauth/token"))),
             "https://x.example/social/oauth/token"
         );
     }
@@ -201,6 +233,18 @@ mod tests {
     }
 
     #[test]
+    fn an_api_path_is_checked_once_then_reused_and_a_bad_one_is_an_error() {
+        let apps = ApiPath::new("/api/v1/apps");
+        assert!(apps.checked.get().is_none());
+        let first = apps.path_and_query().expect("valid");
+        assert_eq!(apps.checked.get(), Some(&first));
+        assert_eq!(apps.path_and_query().expect("valid"), "/api/v1/apps");
+        let bad = ApiPath::new("/api/v1/a\x7fb");
+        assert!(bad.path_and_query().is_err());
+        assert!(bad.checked.get().is_none());
+    }
+
+    #[test]
     fn the_timeout_travels_only_when_the_transport_would_not_apply_it() {
         let base = InstanceUrl::parse("https://x.example").expect("valid base");
         let timeout = |own: u64, transport: Option<u64>| {
@@ -211,7 +255,7 @@ mod tests {
                 transport.map(Duration::from_secs),
             )
             .expect("splits");
-            let uri = t.uri(&Endpoint::Path("/"), "").expect("builds");
+            let uri = t.uri(&Endpoint::Path(path("/")), "").expect("builds");
             t.request(Method::GET, uri, Bytes::new(), None)
                 .extensions()
                 .get::<RequestTimeout>()

@@ -3,11 +3,17 @@
 use http::Method;
 
 use super::request::Call;
+use super::template::ApiPath;
 use super::{Mastodon, VersionCheckMode, VersionSource, VersionState};
 use crate::entities::{Account, Application, OAuthUserInfo};
 use crate::error::{Error, VersionError};
 use crate::store::AccountKey;
 use crate::version::MastodonVersion;
+
+static APP_CREDENTIALS: ApiPath = ApiPath::new("/api/v1/apps/verify_credentials");
+static ACCOUNT_CREDENTIALS: ApiPath = ApiPath::new("/api/v1/accounts/verify_credentials");
+static INSTANCE_V1: ApiPath = ApiPath::new("/api/v1/instance/");
+static INSTANCE_V2: ApiPath = ApiPath::new("/api/v2/instance/");
 
 /// The version assumed when the server would not tell (Mastodon.py's fallback).
 const FALLBACK_VERSION: (u64, u64, u64) = (1, 0, 0);
@@ -41,7 +47,7 @@ impl Mastodon {
     /// check refuses, network and parse errors.
     pub async fn app_verify_credentials(&self) -> Result<Application, Error> {
         self.check_endpoint_version((2, 0, 0), (4, 3, 0))?;
-        self.call(Call::api(Method::GET, "/api/v1/apps/verify_credentials"))
+        self.call(Call::api(Method::GET, &APP_CREDENTIALS))
             .await?
             .json()
     }
@@ -72,10 +78,7 @@ impl Mastodon {
     /// parse errors.
     pub async fn account_verify_credentials(&self) -> Result<Account, Error> {
         let reply = self
-            .call(Call::api(
-                Method::GET,
-                "/api/v1/accounts/verify_credentials",
-            ))
+            .call(Call::api(Method::GET, &ACCOUNT_CREDENTIALS))
             .await?;
         let mut account = reply.json_or_scan(Account::scan)?;
         account.raw = reply.body.clone();
@@ -154,7 +157,7 @@ impl Mastodon {
     /// # Errors
     /// None today: failures fall back to 1.0.0. The `Result` leaves room for a strict mode.
     pub async fn retrieve_mastodon_version(&self) -> Result<MastodonVersion, Error> {
-        let v1 = self.call(Call::api(Method::GET, "/api/v1/instance/")).await;
+        let v1 = self.call(Call::api(Method::GET, &INSTANCE_V1)).await;
         let parsed = match v1.and_then(|reply| {
             let doc: serde_json::Value = reply.json()?;
             let raw = doc
@@ -169,7 +172,7 @@ impl Mastodon {
                 None
             }
         };
-        let api_version = match self.call(Call::api(Method::GET, "/api/v2/instance/")).await {
+        let api_version = match self.call(Call::api(Method::GET, &INSTANCE_V2)).await {
             Ok(reply) => serde_json::from_slice::<serde_json::Value>(&reply.body)
                 .ok()
                 .and_then(|doc| {
