@@ -69,20 +69,16 @@ impl Mastodon {
         // Read under the account's lease: the process whose refresh revoked `sent` holds it
         // from before it asked the server until the new token is stored, so a plain load
         // could still see `sent` and let the refusal stand.
-        let seen = std::sync::Mutex::new(None);
+        let mut seen = None;
         let read: UserUpdate<'_> = Box::new(|stored| {
-            *seen
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = stored;
+            seen = stored;
             Box::pin(async { Ok(None) })
         });
         if let Err(e) = store.update_user(&account, read).await {
             tracing::debug!(target: "mastodon_auth", error = %e, "could not look for a newer token in the store");
             return None;
         }
-        let stored = seen
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)?;
+        let stored = seen?;
         if stored.access_token == sent.access {
             return None;
         }
