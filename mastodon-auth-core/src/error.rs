@@ -2,10 +2,14 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use crate::scope::Scopes;
+use crate::account_key::{AccountKey, AccountKeyError};
+use crate::instance_url::{InstanceUrlError, UrlProblem};
+use crate::oauth_code::OAuthErrorCode;
+use crate::scope::{ScopeError, Scopes};
 use crate::transport::TransportError;
+use crate::version::VersionParseError;
 
 /// Everything that can go wrong. Mirrors Mastodon.py's exceptions so the same cases can be
 /// matched: `InvalidArgument` and the other input and configuration variants ↔
@@ -15,7 +19,9 @@ use crate::transport::TransportError;
 /// for credential files.
 ///
 /// Each case a caller would branch on has its own variant; the `is_*` methods group them.
-/// No variant's `Display` or `Debug` contains a secret.
+/// Every parser has its own small error ([`InstanceUrlError`], [`AccountKeyError`],
+/// [`ScopeError`], [`VersionParseError`], [`ParseOptionError`]), which converts into this one,
+/// so `?` works either way. No variant's `Display` or `Debug` contains a secret.
 ///
 /// ```
 /// use mastodon_auth_core::{ApiError, Error};
@@ -31,18 +37,13 @@ use crate::transport::TransportError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// One argument is not acceptable (an empty application name, an unknown method name);
-    /// says which and why.
+    /// One argument is not acceptable (an empty application name, a rate-limit quota of
+    /// zero); says which and why.
     #[error("{0}")]
     InvalidArgument(String),
     /// An instance URL that cannot be used. The URL is shown without its password.
-    #[error("invalid instance URL {url:?}: {problem}")]
-    InvalidUrl {
-        /// The URL as given, password masked ([`redact::url`](crate::redact::url)).
-        url: String,
-        /// What is wrong with it.
-        problem: UrlProblem,
-    },
+    #[error(transparent)]
+    InvalidUrl(#[from] InstanceUrlError),
     /// A URL from the server's OAuth metadata that the client will not send credentials to.
     #[error("refusing the OAuth endpoint {url} from the server's metadata: {problem}")]
     UnsafeOAuthUrl {
@@ -52,17 +53,18 @@ pub enum Error {
         problem: UrlProblem,
     },
     /// An account key that is not `user@host`, or has characters a key must not have.
-    #[error("invalid account {key:?}: {problem}")]
-    InvalidAccountKey {
-        /// The key as given (shown escaped by `Debug` formatting).
-        key: String,
-        /// What is wrong with it.
-        problem: AccountKeyProblem,
-    },
+    #[error(transparent)]
+    InvalidAccountKey(#[from] AccountKeyError),
+    /// A scope that cannot be sent (empty, or with white space or a control character).
+    #[error(transparent)]
+    InvalidScope(#[from] ScopeError),
+    /// A named option (a version check mode, a feature set) that is not one of its values.
+    #[error(transparent)]
+    InvalidOption(#[from] ParseOptionError),
     /// The client's configuration cannot work (a client id without its secret, a user agent
     /// that cannot be sent); says what to change.
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The call needs a user's access token and the client has none.
     #[error("not logged in: this needs a user's access token (log in first)")]
     NotLoggedIn,
@@ -85,7 +87,7 @@ pub enum Error {
     Api(#[from] ApiError),
     /// The server answered with a redirect where none belongs (the client never follows
     /// one: it would carry credentials to another place). Names the target's host only.
-    #[error("{endpoint}: unexpected redirect (HTTP {status}){}", location_host.as_deref().map(|h| format!(" to {h}")).unwrap_or_default())]
+    #[error(fmt = unexpected_redirect)]
     UnexpectedRedirect {
         /// The status (301, 302, 303, 307, 308).
         status: u16,
@@ -101,7 +103,8 @@ pub enum Error {
     /// A rate limit stopped the request.
     #[error(transparent)]
     RateLimit(#[from] RateLimitError),
-    /// The server's version is too old for what was asked, or a version cannot be parsed.
+    /// The server's version is too old for what was asked, or a version cannot be parsed
+    /// (a [`VersionParseError`] converts into this variant).
     #[error(transparent)]
     Version(#[from] VersionError),
     /// A credential store failed.
@@ -109,10 +112,10 @@ pub enum Error {
     Store(#[from] StoreError),
     /// The person or the server refused the authorization: the callback brought an OAuth
     /// `error` (RFC 6749 section 4.1.2.1), such as `access_denied` or `invalid_scope`.
-    #[error("the authorization was refused ({error}){}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    #[error(fmt = authorization_refused)]
     AuthorizationRefused {
         /// The OAuth error code (`access_denied`, `invalid_scope`, …).
-        error: String,
+        error: OAuthErrorCode,
         /// The server's `error_description`, if any.
         description: Option<String>,
     },
@@ -132,13 +135,64 @@ pub enum Error {
         message: String,
     },
     /// The server granted fewer scopes than requested (Mastodon.py raises `MastodonAPIError`).
-    #[error("Granted scopes \"{}\" do not contain all of the requested scopes \"{requested}\".", granted.expanded().join(" "))]
+    #[error(fmt = scope_mismatch)]
     ScopeMismatch {
         /// What the server granted.
         granted: Scopes,
         /// What was asked for.
         requested: Scopes,
     },
+}
+
+// The messages below need logic, so they are written out instead of squeezed into an
+// `#[error]` attribute; thiserror's `fmt =` hands them each field by reference.
+
+#[allow(clippy::ref_option, clippy::trivially_copy_pass_by_ref)]
+fn unexpected_redirect(
+    status: &u16,
+    endpoint: &str,
+    location_host: &Option<String>,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    write!(f, "{endpoint}: unexpected redirect (HTTP {status})")?;
+    match location_host {
+        Some(host) => write!(f, " to {host}"),
+        None => Ok(()),
+    }
+}
+
+#[allow(clippy::ref_option)]
+fn authorization_refused(
+    error: &OAuthErrorCode,
+    description: &Option<String>,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    write!(f, "the authorization was refused ({error})")?;
+    match description {
+        Some(description) => write!(f, ": {description}"),
+        None => Ok(()),
+    }
+}
+
+/// Mastodon.py's `log_in` message, with the granted scopes expanded as it expands them.
+fn scope_mismatch(granted: &Scopes, requested: &Scopes, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str("Granted scopes \"")?;
+    for (i, scope) in granted.expanded().iter().enumerate() {
+        if i > 0 {
+            f.write_str(" ")?;
+        }
+        f.write_str(scope)?;
+    }
+    write!(
+        f,
+        "\" do not contain all of the requested scopes \"{requested}\"."
+    )
+}
+
+impl From<VersionParseError> for Error {
+    fn from(e: VersionParseError) -> Self {
+        Error::Version(VersionError::Unparsable(e))
+    }
 }
 
 impl Error {
@@ -189,8 +243,10 @@ impl Error {
         matches!(
             self,
             Error::InvalidArgument(_)
-                | Error::InvalidUrl { .. }
-                | Error::InvalidAccountKey { .. }
+                | Error::InvalidUrl(_)
+                | Error::InvalidAccountKey(_)
+                | Error::InvalidScope(_)
+                | Error::InvalidOption(_)
                 | Error::Config(_)
         )
     }
@@ -203,7 +259,10 @@ impl Error {
         match self {
             Error::Api(e) => {
                 e.is_unauthorized()
-                    || matches!(e.error.as_deref(), Some("invalid_grant" | "invalid_client"))
+                    || matches!(
+                        e.oauth_code(),
+                        Some(OAuthErrorCode::InvalidGrant | OAuthErrorCode::InvalidClient)
+                    )
             }
             Error::NotLoggedIn | Error::AuthorizationRefused { .. } | Error::StateMismatch => true,
             _ => false,
@@ -214,117 +273,123 @@ impl Error {
     /// (`access_denied`), as opposed to another refusal such as `invalid_scope`.
     #[must_use]
     pub fn is_access_denied(&self) -> bool {
-        matches!(self, Error::AuthorizationRefused { error, .. } if error == "access_denied")
+        matches!(self, Error::AuthorizationRefused { error, .. } if *error == OAuthErrorCode::AccessDenied)
     }
 }
 
-/// What is wrong with a URL: an instance URL given by the caller, or an OAuth endpoint named
-/// by the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why the client's configuration cannot work: [`Error::Config`].
+///
+/// ```
+/// use mastodon_auth_core::ConfigError;
+/// let err = ConfigError::UserAgent { user_agent: "bot\n".into() };
+/// assert_eq!(err.to_string(), r#"invalid user agent "bot\n": it must be visible ASCII"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum UrlProblem {
-    /// Nothing was given.
-    Empty,
-    /// The scheme is neither `http` nor `https`.
-    Scheme,
-    /// There is no host.
-    NoHost,
-    /// The host cannot be used: not a valid name or address, or an international name that
-    /// cannot be converted to its ASCII (punycode) form. Says why.
-    Host(String),
-    /// The port is not a number from 1 to 65535.
-    Port(String),
-    /// The URL carries a user name or password.
-    UserInfo,
-    /// The URL carries a query.
-    Query,
-    /// The URL carries a fragment.
-    Fragment,
-    /// The URL contains white space or control characters.
-    WhiteSpace,
-    /// Plain `http` to a host that is not this machine, without the `allow_http` opt-in.
-    PlainHttp,
-    /// Not a URL at all (the parser's message).
-    Syntax(String),
+pub enum ConfigError {
+    /// A client id was given (or stored) without its secret (Mastodon.py's message).
+    #[error("Specified client id directly, but did not supply secret")]
+    ClientIdWithoutSecret,
+    /// The user agent cannot be sent in a header.
+    #[error("invalid user agent {user_agent:?}: it must be visible ASCII")]
+    UserAgent {
+        /// The user agent as given, cut to 128 characters (it is no secret).
+        user_agent: String,
+    },
+    /// The access token has characters that cannot be sent in a header (the token itself
+    /// is not shown).
+    #[error("the access token contains characters that cannot be sent in a header")]
+    AccessToken,
 }
 
-impl fmt::Display for UrlProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UrlProblem::Empty => f.write_str("an instance URL is required"),
-            UrlProblem::Scheme => f.write_str("the scheme must be http or https"),
-            UrlProblem::NoHost => f.write_str("there is no host"),
-            UrlProblem::Host(why) => write!(f, "the host is not usable: {why}"),
-            UrlProblem::Port(port) => {
-                write!(f, "the port {port:?} is not a number from 1 to 65535")
-            }
-            UrlProblem::UserInfo => {
-                f.write_str("user names and passwords do not belong in the URL")
-            }
-            UrlProblem::Query => f.write_str("it cannot carry a query"),
-            UrlProblem::Fragment => f.write_str("it cannot carry a fragment"),
-            UrlProblem::WhiteSpace => f.write_str("it contains white space or control characters"),
-            UrlProblem::Syntax(why) => write!(f, "it is not a valid URL: {why}"),
-            UrlProblem::PlainHttp => f.write_str(
-                "plain http is only used for loopback hosts (localhost, 127.0.0.0/8, [::1]); \
-                 use https, or opt in with allow_http(true) for a development server",
-            ),
+/// A named option that is not one of its values: what the builder's `FromStr` parsers
+/// ([`VersionCheckMode`](crate::VersionCheckMode), [`FeatureSet`](crate::FeatureSet)) return.
+/// Converts into [`Error::InvalidOption`].
+///
+/// ```
+/// use mastodon_auth_core::FeatureSet;
+/// let err = "mastodon".parse::<FeatureSet>().unwrap_err();
+/// assert_eq!(err.given, "mastodon");
+/// assert_eq!(
+///     err.to_string(),
+///     r#"invalid feature set "mastodon": use mainline, fedibird or pleroma"#
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParseOptionError {
+    /// What the option is (`"feature set"`).
+    pub option: &'static str,
+    /// The text given, cut to 64 characters.
+    pub given: String,
+    /// The values it accepts.
+    pub expected: &'static [&'static str],
+}
+
+impl ParseOptionError {
+    pub(crate) fn new(
+        option: &'static str,
+        given: &str,
+        expected: &'static [&'static str],
+    ) -> Self {
+        Self {
+            option,
+            given: given.chars().take(64).collect(),
+            expected,
         }
     }
 }
 
-/// What is wrong with an account key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AccountKeyProblem {
-    /// It is not `user@host` (a part is empty, or has `@`, `/` or white space).
-    Form,
-    /// It contains a control character (C0, C1, DEL), shown escaped.
-    ControlCharacter(char),
-    /// It contains a bidirectional-text control (U+202A–U+202E, U+2066–U+2069, U+200E,
-    /// U+200F, U+061C), which can make a key display as another.
-    BidiControl(char),
-    /// The host part is not a valid host (with an optional port from 1 to 65535).
-    Host,
-}
-
-impl fmt::Display for AccountKeyProblem {
+impl fmt::Display for ParseOptionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AccountKeyProblem::Form => f.write_str("expected user@instance"),
-            AccountKeyProblem::ControlCharacter(c) => {
-                write!(f, "it contains the control character {c:?}")
+        write!(f, "invalid {} {:?}: use ", self.option, self.given)?;
+        let last = self.expected.len().saturating_sub(1);
+        for (i, value) in self.expected.iter().enumerate() {
+            match i {
+                0 => {}
+                _ if i == last => f.write_str(" or ")?,
+                _ => f.write_str(", ")?,
             }
-            AccountKeyProblem::BidiControl(c) => {
-                write!(f, "it contains the bidirectional-text control {c:?}")
-            }
-            AccountKeyProblem::Host => {
-                f.write_str("the instance must be a host name with an optional port (1-65535)")
-            }
+            f.write_str(value)?;
         }
+        Ok(())
     }
 }
+
+impl std::error::Error for ParseOptionError {}
 
 /// A version problem (Mastodon.py's `MastodonVersionError`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum VersionError {
     /// A version string has no `major[.minor[.patch]]` in it.
-    #[error("could not parse the version {version:?}")]
-    Unparsable {
-        /// The string, cut to 80 characters.
-        version: String,
-    },
+    #[error(transparent)]
+    Unparsable(#[from] VersionParseError),
     /// The instance is older than the endpoint needs (only with a version check mode).
-    #[error("Version check failed (Need Mastodon instance version {}.{}.{} to call this endpoint){}",
-        required.0, required.1, required.2,
-        if (known.0, known.1) == (required.0, required.1) { format!(". Patch is {}.", known.2) } else { String::new() })]
+    #[error(fmt = version_too_old)]
     TooOld {
         /// The version the endpoint needs, `(major, minor, patch)`.
         required: (u64, u64, u64),
         /// The instance's version as known to the client (1.0.0 when it would not tell).
         known: (u64, u64, u64),
     },
+}
+
+/// Mastodon.py's message, which names the patch level when only that is too old.
+fn version_too_old(
+    required: &(u64, u64, u64),
+    known: &(u64, u64, u64),
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    let (major, minor, patch) = required;
+    write!(
+        f,
+        "Version check failed (Need Mastodon instance version {major}.{minor}.{patch} to call this endpoint)"
+    )?;
+    if (known.0, known.1) == (*major, *minor) {
+        write!(f, ". Patch is {}.", known.2)?;
+    }
+    Ok(())
 }
 
 /// Which Mastodon.py exception class an [`ApiError`] corresponds to (Mastodon.py's
@@ -351,6 +416,21 @@ pub enum ApiErrorKind {
 }
 
 /// An error status from the server, with what the server said about it.
+///
+/// The server's `error` is kept as it came ([`error`](Self::error)), because Mastodon puts
+/// two different things there: an OAuth error code on its OAuth endpoints
+/// (`{"error":"invalid_grant","error_description":"…"}`), and a sentence for people on its
+/// API (`{"error":"Record not found"}`). [`oauth_code`](Self::oauth_code) reads the first
+/// kind as an [`OAuthErrorCode`] and is `None` for the second, so both stay available and
+/// neither is mistaken for the other.
+///
+/// ```
+/// use mastodon_auth_core::{ApiError, OAuthErrorCode};
+/// let oauth = ApiError::new(400, "POST /oauth/token").with_error("invalid_grant");
+/// assert_eq!(oauth.oauth_code(), Some(OAuthErrorCode::InvalidGrant));
+/// let api = ApiError::new(404, "GET /api/v1/statuses/1").with_error("Record not found");
+/// assert_eq!((api.oauth_code(), api.error.as_deref()), (None, Some("Record not found")));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub struct ApiError {
@@ -397,6 +477,14 @@ impl ApiError {
     pub fn with_description(mut self, description: impl Into<String>) -> Self {
         self.error_description = Some(description.into());
         self
+    }
+
+    /// The server's `error` as an OAuth error code, when it has the shape of one (lower-case
+    /// letters, digits and `_`: see [`OAuthErrorCode::recognize`]); `None` when there is no
+    /// `error` or it is a sentence.
+    #[must_use]
+    pub fn oauth_code(&self) -> Option<OAuthErrorCode> {
+        self.error.as_deref().and_then(OAuthErrorCode::recognize)
     }
 
     /// Mastodon.py's exception class for this status.
@@ -448,7 +536,6 @@ impl fmt::Display for ApiError {
 
 /// A response the client could not make sense of: not JSON, truncated JSON, a missing field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{endpoint}: could not parse the server's answer (HTTP {status}): {problem}{}", excerpt.as_deref().map(|e| format!("; the body began {e:?}")).unwrap_or_default())]
 #[non_exhaustive]
 pub struct MalformedResponse {
     /// HTTP status of the response.
@@ -461,15 +548,30 @@ pub struct MalformedResponse {
     pub excerpt: Option<String>,
 }
 
+impl fmt::Display for MalformedResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: could not parse the server's answer (HTTP {}): {}",
+            self.endpoint, self.status, self.problem
+        )?;
+        match &self.excerpt {
+            Some(excerpt) => write!(f, "; the body began {excerpt:?}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Why a rate limit stopped a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RateLimitError {
-    /// The server answered 429 and the rate-limit method says not to wait.
-    #[error("Hit rate limit.{}", reset.map(|r| format!(" It resets in {:.0} s.", r.duration_since(SystemTime::now()).unwrap_or_default().as_secs_f64())).unwrap_or_default())]
+    /// The server answered 429 and the rate-limit method says not to wait. Built with
+    /// [`RateLimitError::hit`].
+    #[error(fmt = rate_limit_hit)]
     Hit {
-        /// When the server said the window resets (local clock), if it said so usably.
-        reset: Option<SystemTime>,
+        /// When the server said the window resets, if it said so usably.
+        reset: Option<RateLimitReset>,
     },
     /// Pace mode needs a usable reset time and the server did not give one.
     #[error(
@@ -483,20 +585,16 @@ pub enum RateLimitError {
     #[error("client-side quota exhausted; the next request is allowed in {:.1} s", wait.as_secs_f64())]
     QuotaExhausted {
         /// How long until a request would be allowed.
-        wait: std::time::Duration,
+        wait: Duration,
     },
     /// The server kept answering 429 and the limiter's retry budget (a number of retries and
     /// a total waiting time) is spent: it gives up instead of waiting without end.
-    #[error(
-        "the server kept answering 429 Too Many Requests: gave up after {retries} {} and {:.0} s of waiting",
-        if *retries == 1 { "retry" } else { "retries" },
-        waited.as_secs_f64()
-    )]
+    #[error(fmt = retry_budget_spent)]
     RetryBudgetSpent {
         /// How many times the request was sent again.
         retries: u32,
         /// How long the retries waited in all.
-        waited: std::time::Duration,
+        waited: Duration,
     },
     /// A rate budget shared between processes could not be reached (its server is down or
     /// too slow) and the limiter is configured to fail rather than pace on its own.
@@ -507,6 +605,67 @@ pub enum RateLimitError {
         /// What went wrong (never a credential).
         reason: String,
     },
+}
+
+impl RateLimitError {
+    /// A [`RateLimitError::Hit`] at `now`, for a window that resets at `reset`: the wait is
+    /// worked out here, once, so the error prints the same every time.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use mastodon_auth_core::RateLimitError;
+    /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+    /// let err = RateLimitError::hit(Some(now + Duration::from_secs(42)), now);
+    /// assert_eq!(err.to_string(), "Hit rate limit. It resets in 42 s.");
+    /// assert_eq!(RateLimitError::hit(None, now).to_string(), "Hit rate limit.");
+    /// ```
+    #[must_use]
+    pub fn hit(reset: Option<SystemTime>, now: SystemTime) -> Self {
+        Self::Hit {
+            reset: reset.map(|at| RateLimitReset::new(at, now)),
+        }
+    }
+}
+
+/// When a rate-limit window resets: the time on the local clock, and how long that was from
+/// when the error was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimitReset {
+    /// The reset, on the local clock.
+    pub at: SystemTime,
+    /// How long from when the error was made until `at` (zero when `at` had passed).
+    pub wait: Duration,
+}
+
+impl RateLimitReset {
+    /// The reset at `at`, seen at `now`.
+    #[must_use]
+    pub fn new(at: SystemTime, now: SystemTime) -> Self {
+        Self {
+            at,
+            wait: at.duration_since(now).unwrap_or_default(),
+        }
+    }
+}
+
+#[allow(clippy::ref_option, clippy::trivially_copy_pass_by_ref)]
+fn rate_limit_hit(reset: &Option<RateLimitReset>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str("Hit rate limit.")?;
+    match reset {
+        Some(reset) => write!(f, " It resets in {:.0} s.", reset.wait.as_secs_f64()),
+        None => Ok(()),
+    }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn retry_budget_spent(retries: &u32, waited: &Duration, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let noun = if *retries == 1 { "retry" } else { "retries" };
+    write!(
+        f,
+        "the server kept answering 429 Too Many Requests: gave up after {retries} {noun} and {:.0} s of waiting",
+        waited.as_secs_f64()
+    )
 }
 
 /// A response header whose value could not be parsed.
@@ -548,7 +707,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// A file's content is not what the store expects. The file is left as it is.
-    #[error("{}{}: {reason}", path.display(), line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    #[error(fmt = corrupt)]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -570,7 +729,7 @@ pub enum StoreError {
     /// Stored credentials are for another instance than the one configured
     /// (Mastodon.py: "Mismatch in base URLs between files and/or specified"). Raised by the
     /// file stores, which know the file, and by the client builder for any store.
-    #[error("Mismatch in base URLs between files and/or specified: {} says {found}, expected {expected}", path.as_deref().map_or_else(|| "the credential store".into(), |p| p.display().to_string()))]
+    #[error(fmt = base_url_mismatch)]
     BaseUrlMismatch {
         /// The file, when the store keeps credentials in one.
         path: Option<PathBuf>,
@@ -586,22 +745,35 @@ pub enum StoreError {
     AccountRequired,
     /// The account is not in the store.
     #[error("no account {0} in the store")]
-    UnknownAccount(String),
-    /// The store cannot keep this kind of credentials (a Mastodon.py token file has no place
-    /// for an app, for example). Says what was asked and why it cannot be done.
-    #[error("{0}")]
-    Unsupported(String),
+    UnknownAccount(AccountKey),
+    /// The store cannot do this (a Mastodon.py token file has no place for an app, for
+    /// example). Says what was asked and why it cannot be done.
+    #[error("cannot {operation}: {reason}")]
+    Unsupported {
+        /// What was asked.
+        operation: StoreOperation,
+        /// Why this store cannot (`"this MastodonPyFiles store was made without a client
+        /// file"`).
+        reason: &'static str,
+    },
+    /// The store's configuration cannot work (a connection string that does not parse, a
+    /// CA certificate that cannot be used), found before anything was stored. Built with
+    /// [`StoreError::invalid_config`]; the source is the store's own error.
+    #[error("the {backend} credential store is misconfigured: {source}")]
+    InvalidConfig {
+        /// The backend's name (`"postgres"`).
+        backend: &'static str,
+        /// What is wrong. Like every `StoreError`, its text must not hold a secret.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Another process held a file's lock for longer than the store waits.
-    #[error(
-        "gave up after {:.0} s waiting for the lock {} (held by another process)",
-        waited.as_secs_f64(),
-        path.display()
-    )]
+    #[error(fmt = lock_timeout)]
     LockTimeout {
         /// The lock file.
         path: PathBuf,
         /// How long the store waited.
-        waited: std::time::Duration,
+        waited: Duration,
     },
     /// A store's own backend failed (a database, a keyring, a remote service). Built with
     /// [`StoreError::backend`]; the source is the backend's own error, so callers can
@@ -614,6 +786,89 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+#[allow(clippy::ref_option)]
+fn corrupt(
+    path: &std::path::Path,
+    line: &Option<usize>,
+    reason: &str,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    write!(f, "{}", path.display())?;
+    if let Some(line) = line {
+        write!(f, " line {line}")?;
+    }
+    write!(f, ": {reason}")
+}
+
+#[allow(clippy::ref_option)]
+fn base_url_mismatch(
+    path: &Option<PathBuf>,
+    found: &str,
+    expected: &str,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    f.write_str("Mismatch in base URLs between files and/or specified: ")?;
+    match path {
+        Some(path) => write!(f, "{}", path.display())?,
+        None => f.write_str("the credential store")?,
+    }
+    write!(f, " says {found}, expected {expected}")
+}
+
+fn lock_timeout(
+    path: &std::path::Path,
+    waited: &Duration,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    write!(
+        f,
+        "gave up after {:.0} s waiting for the lock {} (held by another process)",
+        waited.as_secs_f64(),
+        path.display()
+    )
+}
+
+/// What a credential store was asked to do, for [`StoreError::Unsupported`]. Prints as the
+/// phrase that follows "cannot" (`save an app`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreOperation {
+    /// [`CredentialStore::load_app`](crate::CredentialStore::load_app).
+    LoadApp,
+    /// [`CredentialStore::save_app`](crate::CredentialStore::save_app).
+    SaveApp,
+    /// [`CredentialStore::load_user`](crate::CredentialStore::load_user) or
+    /// [`load_active_user`](crate::CredentialStore::load_active_user).
+    LoadUser,
+    /// [`CredentialStore::save_user`](crate::CredentialStore::save_user).
+    SaveUser,
+    /// [`CredentialStore::update_user`](crate::CredentialStore::update_user).
+    UpdateUser,
+    /// [`AccountDirectory::list_users`](crate::AccountDirectory::list_users) or
+    /// [`active_user`](crate::AccountDirectory::active_user).
+    ListUsers,
+    /// [`AccountDirectory::set_active_user`](crate::AccountDirectory::set_active_user).
+    SetActiveUser,
+    /// [`AccountDirectory::remove_user`](crate::AccountDirectory::remove_user), or a store's
+    /// own way of forgetting its user.
+    RemoveUser,
+}
+
+impl fmt::Display for StoreOperation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoreOperation::LoadApp => "load an app",
+            StoreOperation::SaveApp => "save an app",
+            StoreOperation::LoadUser => "load a user",
+            StoreOperation::SaveUser => "save a user",
+            StoreOperation::UpdateUser => "update a user",
+            StoreOperation::ListUsers => "list the accounts",
+            StoreOperation::SetActiveUser => "switch the active account",
+            StoreOperation::RemoveUser => "remove a user",
+        })
+    }
 }
 
 impl StoreError {
@@ -631,6 +886,27 @@ impl StoreError {
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
         Self::Backend {
+            backend,
+            source: source.into(),
+        }
+    }
+
+    /// A [`StoreError::InvalidConfig`]: `backend` names the store's backend, `source` says
+    /// what is wrong with its configuration.
+    ///
+    /// ```
+    /// use mastodon_auth_core::StoreError;
+    /// let err = StoreError::invalid_config("postgres", "the database CA PEM holds no certificate");
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "the postgres credential store is misconfigured: the database CA PEM holds no certificate"
+    /// );
+    /// ```
+    pub fn invalid_config(
+        backend: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::InvalidConfig {
             backend,
             source: source.into(),
         }

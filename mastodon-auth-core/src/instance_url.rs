@@ -5,7 +5,6 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use crate::error::{Error, UrlProblem};
 use crate::redact;
 
 /// The base URL of a Mastodon (or Mastodon-API) instance.
@@ -34,7 +33,7 @@ use crate::redact;
 /// assert!("http://127.0.0.1:99999".parse::<InstanceUrl>().is_err());
 ///
 /// assert_eq!(InstanceUrl::parse("bücher.example")?.host(), "xn--bcher-kva.example");
-/// # Ok::<(), mastodon_auth_core::Error>(())
+/// # Ok::<(), mastodon_auth_core::InstanceUrlError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -50,10 +49,10 @@ impl InstanceUrl {
     /// Normalises and validates `input`.
     ///
     /// # Errors
-    /// [`Error::InvalidUrl`] naming what is wrong with the URL (shown without its password).
-    pub fn parse(input: &str) -> Result<Self, Error> {
+    /// [`InstanceUrlError`] naming what is wrong with the URL (shown without its password).
+    pub fn parse(input: &str) -> Result<Self, InstanceUrlError> {
         let trimmed = input.trim();
-        let fail = |problem| Error::InvalidUrl {
+        let fail = |problem| InstanceUrlError {
             url: redact::url(trimmed),
             problem,
         };
@@ -153,6 +152,87 @@ impl InstanceUrl {
     pub fn origin(&self) -> &str {
         let end = self.host_start + self.authority().len();
         &self.url[..end]
+    }
+}
+
+/// An instance URL that cannot be used: the URL (without its password) and what is wrong with
+/// it. Converts into [`Error::InvalidUrl`](crate::Error::InvalidUrl).
+///
+/// ```
+/// use mastodon_auth_core::{InstanceUrl, InstanceUrlError, UrlProblem};
+/// let err = InstanceUrl::parse("https://alice:hunter2@social.example").unwrap_err();
+/// assert_eq!(err.problem, UrlProblem::UserInfo);
+/// assert!(!err.to_string().contains("hunter2"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InstanceUrlError {
+    /// The URL as given, password masked ([`redact::url`](crate::redact::url)).
+    pub url: String,
+    /// What is wrong with it.
+    pub problem: UrlProblem,
+}
+
+impl fmt::Display for InstanceUrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid instance URL {:?}: {}", self.url, self.problem)
+    }
+}
+
+impl std::error::Error for InstanceUrlError {}
+
+/// What is wrong with a URL: an instance URL given by the caller, or an OAuth endpoint named
+/// by the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UrlProblem {
+    /// Nothing was given.
+    Empty,
+    /// The scheme is neither `http` nor `https`.
+    Scheme,
+    /// There is no host.
+    NoHost,
+    /// The host cannot be used: not a valid name or address, or an international name that
+    /// cannot be converted to its ASCII (punycode) form. Says why.
+    Host(String),
+    /// The port is not a number from 1 to 65535.
+    Port(String),
+    /// The URL carries a user name or password.
+    UserInfo,
+    /// The URL carries a query.
+    Query,
+    /// The URL carries a fragment.
+    Fragment,
+    /// The URL contains white space or control characters.
+    WhiteSpace,
+    /// Plain `http` to a host that is not this machine, without the `allow_http` opt-in.
+    PlainHttp,
+    /// Not a URL at all (the parser's message).
+    Syntax(String),
+}
+
+impl fmt::Display for UrlProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlProblem::Empty => f.write_str("an instance URL is required"),
+            UrlProblem::Scheme => f.write_str("the scheme must be http or https"),
+            UrlProblem::NoHost => f.write_str("there is no host"),
+            UrlProblem::Host(why) => write!(f, "the host is not usable: {why}"),
+            UrlProblem::Port(port) => {
+                write!(f, "the port {port:?} is not a number from 1 to 65535")
+            }
+            UrlProblem::UserInfo => {
+                f.write_str("user names and passwords do not belong in the URL")
+            }
+            UrlProblem::Query => f.write_str("it cannot carry a query"),
+            UrlProblem::Fragment => f.write_str("it cannot carry a fragment"),
+            UrlProblem::WhiteSpace => f.write_str("it contains white space or control characters"),
+            UrlProblem::Syntax(why) => write!(f, "it is not a valid URL: {why}"),
+            UrlProblem::PlainHttp => f.write_str(
+                "plain http is only used for loopback hosts (localhost, 127.0.0.0/8, [::1]); \
+                 use https, or opt in with allow_http(true) for a development server",
+            ),
+        }
     }
 }
 
@@ -272,22 +352,22 @@ impl fmt::Debug for InstanceUrl {
 }
 
 impl FromStr for InstanceUrl {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+    type Err = InstanceUrlError;
+    fn from_str(s: &str) -> Result<Self, InstanceUrlError> {
         Self::parse(s)
     }
 }
 
 impl TryFrom<String> for InstanceUrl {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Self, Error> {
+    type Error = InstanceUrlError;
+    fn try_from(s: String) -> Result<Self, InstanceUrlError> {
         Self::parse(&s)
     }
 }
 
 impl TryFrom<&str> for InstanceUrl {
-    type Error = Error;
-    fn try_from(s: &str) -> Result<Self, Error> {
+    type Error = InstanceUrlError;
+    fn try_from(s: &str) -> Result<Self, InstanceUrlError> {
         Self::parse(s)
     }
 }
@@ -345,6 +425,28 @@ mod tests {
             let err = InstanceUrl::parse(input).unwrap_err().to_string();
             assert!(err.contains(why), "{input:?}: {err}");
         }
+    }
+
+    #[test]
+    fn the_error_names_the_url_and_the_problem() {
+        let err = InstanceUrl::parse(" ftp://x.example ").unwrap_err();
+        assert_eq!(
+            err,
+            InstanceUrlError {
+                url: "ftp://x.example".into(),
+                problem: UrlProblem::Scheme
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            r#"invalid instance URL "ftp://x.example": the scheme must be http or https"#
+        );
+        assert_eq!(
+            InstanceUrl::parse("https://x.example:0")
+                .unwrap_err()
+                .to_string(),
+            r#"invalid instance URL "https://x.example:0": the port "0" is not a number from 1 to 65535"#
+        );
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::fr
 /// `mastodon-auth/<version>`.
 pub const DEFAULT_USER_AGENT: &str = concat!("mastodon-auth/", env!("CARGO_PKG_VERSION"));
 
+mod account_key;
 mod client;
 mod entities;
 mod error;
@@ -55,6 +56,7 @@ mod instance_url;
 mod metadata;
 #[cfg(feature = "mock")]
 pub mod mock;
+mod oauth_code;
 mod random;
 mod ratelimit;
 pub mod redact;
@@ -64,6 +66,7 @@ mod store;
 mod transport;
 mod version;
 
+pub use account_key::{AccountKey, AccountKeyError, AccountKeyProblem};
 pub use client::{
     AuthRequestBuilder, AuthorizedCode, CreateApp, FeatureSet, LoginGrant, Mastodon,
     MastodonBuilder, NoTransport, OOB_REDIRECT_URI, PendingAuthorization, VersionCheckMode,
@@ -71,25 +74,26 @@ pub use client::{
 };
 pub use entities::{Account, Application, OAuthUserInfo, RegisteredApp};
 pub use error::{
-    AccountKeyProblem, ApiError, ApiErrorKind, Error, HeaderError, MalformedResponse,
-    RateLimitError, StoreError, UrlProblem, VersionError,
+    ApiError, ApiErrorKind, ConfigError, Error, HeaderError, MalformedResponse, ParseOptionError,
+    RateLimitError, RateLimitReset, StoreError, StoreOperation, VersionError,
 };
-pub use instance_url::{InstanceUrl, is_loopback_host};
+pub use instance_url::{InstanceUrl, InstanceUrlError, UrlProblem, is_loopback_host};
 pub use metadata::OAuthServerInfo;
+pub use oauth_code::OAuthErrorCode;
 pub use ratelimit::{
     NoRateLimit, RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter, Verdict,
 };
 pub use redact::SECRET_PARAMETERS;
-pub use scope::{DEFAULT_SCOPES, KNOWN_SCOPES, SCOPE_SETS, Scope, Scopes};
+pub use scope::{DEFAULT_SCOPES, KNOWN_SCOPES, SCOPE_SETS, Scope, ScopeError, Scopes};
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, Password, PkceVerifier, RefreshToken,
 };
 pub use store::{
-    AccountDirectory, AccountKey, AppCredentials, CredentialStore, UserCredentials, UserUpdate,
+    AccountDirectory, AppCredentials, CredentialStore, UserCredentials, UserUpdate,
     UserUpdateFuture,
 };
 pub use transport::{HttpTransport, RequestTimeout, TimeoutPhase, TlsFailure, TransportError};
-pub use version::{MastodonVersion, ServerSoftware};
+pub use version::{MastodonVersion, ServerSoftware, VersionParseError};
 
 // What implementing a trait of this crate takes (the trait attribute, the request and response
 // types, the body type), re-exported so an implementation needs no dependency of its own and

@@ -10,10 +10,11 @@
 
 use bytes::Bytes;
 
+use crate::account_key::AccountKey;
 use crate::error::{HeaderError, RateLimitError, StoreError};
 use crate::instance_url::InstanceUrl;
 use crate::ratelimit::{RateLimitInfo, RateLimitKey, Verdict};
-use crate::store::{AccountKey, AppCredentials, UserCredentials};
+use crate::store::{AppCredentials, UserCredentials};
 use crate::transport::TransportError;
 
 mockall::mock! {

@@ -367,7 +367,7 @@ impl RateLimiter for NoRateLimit {
                 .flatten()
                 .and_then(|i| i.reset_local(now))
                 .filter(|r| *r > now);
-            return Err(RateLimitError::Hit { reset });
+            return Err(RateLimitError::hit(reset, now));
         }
         Ok(Verdict::Accept)
     }

@@ -3,8 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::Error;
-
 /// One OAuth scope, such as `read` or `write:statuses`.
 ///
 /// Any non-empty string without white space is accepted, because servers add scopes over time
@@ -16,22 +14,72 @@ use crate::error::Error;
 /// let s: Scope = "read:accounts".parse()?;
 /// assert!(s.is_known());
 /// assert!("read accounts".parse::<Scope>().is_err());
-/// # Ok::<(), mastodon_auth_core::Error>(())
+/// # Ok::<(), mastodon_auth_core::ScopeError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Scope(String);
+
+/// A scope that cannot be sent: empty, or with white space or a control character in it.
+///
+/// Unknown scopes are not an error (servers add scopes over time; see [`Scope::is_known`]).
+/// Converts into [`Error::InvalidScope`](crate::Error::InvalidScope), so `?` works in a
+/// function returning [`Error`](crate::Error).
+///
+/// ```
+/// use mastodon_auth_core::{Scope, ScopeError};
+/// let err = "read\u{7}".parse::<Scope>().unwrap_err();
+/// assert_eq!(err, ScopeError::Character { scope: "read\u{7}".into(), character: '\u{7}' });
+/// assert_eq!(
+///     err.to_string(),
+///     r#"invalid scope "read\u{7}": '\u{7}' does not belong in a scope (a non-empty word without white space or control characters)"#
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScopeError {
+    /// The scope is empty.
+    Empty,
+    /// The scope contains white space or a control character.
+    Character {
+        /// The scope as given, cut to 64 characters (scopes carry no secrets).
+        scope: String,
+        /// The first character that does not belong.
+        character: char,
+    },
+}
+
+impl fmt::Display for ScopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScopeError::Empty => f.write_str(
+                "invalid scope \"\": a scope is a non-empty word without white space or control characters",
+            ),
+            ScopeError::Character { scope, character } => write!(
+                f,
+                "invalid scope {scope:?}: {character:?} does not belong in a scope \
+                 (a non-empty word without white space or control characters)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ScopeError {}
 
 impl Scope {
     /// Validates and wraps one scope.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when the scope is empty or contains white space.
-    pub fn new(scope: impl Into<String>) -> Result<Self, Error> {
+    /// [`ScopeError`] when the scope is empty or contains white space or a control character.
+    pub fn new(scope: impl Into<String>) -> Result<Self, ScopeError> {
         let scope = scope.into();
-        if scope.is_empty() || scope.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Error::InvalidArgument(format!(
-                "invalid scope {scope:?}: a scope is a non-empty word without white space"
-            )));
+        if scope.is_empty() {
+            return Err(ScopeError::Empty);
+        }
+        if let Some(character) = scope.chars().find(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ScopeError::Character {
+                scope: scope.chars().take(64).collect(),
+                character,
+            });
         }
         Ok(Self(scope))
     }
@@ -71,8 +119,8 @@ impl fmt::Debug for Scope {
 }
 
 impl FromStr for Scope {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+    type Err = ScopeError;
+    fn from_str(s: &str) -> Result<Self, ScopeError> {
         Self::new(s)
     }
 }
@@ -89,7 +137,7 @@ impl FromStr for Scope {
 /// assert!(granted.covers(&"read:accounts write:statuses".parse()?));
 /// assert!(!granted.covers(&"write".parse()?));
 /// assert_eq!(Scopes::default().to_string(), "read write follow push");
-/// # Ok::<(), mastodon_auth_core::Error>(())
+/// # Ok::<(), mastodon_auth_core::ScopeError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Scopes(Vec<Scope>);
@@ -113,8 +161,8 @@ impl Scopes {
     /// Parses a space-separated list (`+` is accepted as a separator too, as servers echo it).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a control character in the list.
-    pub fn parse(list: &str) -> Result<Self, Error> {
+    /// [`ScopeError::Character`] for a control character in the list.
+    pub fn parse(list: &str) -> Result<Self, ScopeError> {
         list.split(|c: char| c.is_whitespace() || c == '+')
             .filter(|s| !s.is_empty())
             .map(Scope::new)
@@ -206,8 +254,8 @@ impl fmt::Debug for Scopes {
 }
 
 impl FromStr for Scopes {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+    type Err = ScopeError;
+    fn from_str(s: &str) -> Result<Self, ScopeError> {
         Self::parse(s)
     }
 }
@@ -409,6 +457,32 @@ mod tests {
                 assert!(KNOWN_SCOPES.contains(m), "{m}");
             }
         }
+    }
+
+    #[test]
+    fn scope_errors_say_what_is_wrong() {
+        assert_eq!(Scope::new(""), Err(ScopeError::Empty));
+        assert_eq!(
+            Scope::new("read write"),
+            Err(ScopeError::Character {
+                scope: "read write".into(),
+                character: ' '
+            })
+        );
+        let long = Scope::new(format!("{}\u{0}", "x".repeat(100))).unwrap_err();
+        assert!(
+            matches!(&long, ScopeError::Character { scope, character: '\u{0}' } if scope.len() == 64)
+        );
+        assert!(
+            ScopeError::Empty
+                .to_string()
+                .starts_with("invalid scope \"\": ")
+        );
+        let err = Scopes::parse("read\u{1b}[31m").unwrap_err().to_string();
+        assert!(
+            err.contains(r#""read\u{1b}[31m""#) && err.contains(r"'\u{1b}'"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,13 +1,12 @@
 //! The pluggable credential store, and the credentials it keeps.
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::str::FromStr;
 use std::time::SystemTime;
 
-use crate::error::{AccountKeyProblem, Error, StoreError};
-use crate::instance_url::{InstanceUrl, ascii_host, split_port};
+use crate::account_key::AccountKey;
+use crate::error::{Error, StoreError};
+use crate::instance_url::InstanceUrl;
 use crate::scope::Scopes;
 use crate::secret::{AccessToken, ClientSecret, RefreshToken};
 
@@ -150,142 +149,6 @@ mod epoch_secs {
     ) -> Result<Option<SystemTime>, D::Error> {
         Ok(Option::<u64>::deserialize(d)?
             .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s))))
-    }
-}
-
-/// An account, as `user@host`: the instance's host name, lower-cased, with its port when it
-/// is not the default (`alice@localhost:3000`), so that two instances on one machine do not
-/// share keys.
-///
-/// A key is shown to people (account lists, prompts), and part of it comes from the server
-/// (the user name), so it refuses control characters and bidirectional-text controls: with
-/// them a key could rewrite the terminal or display as another account.
-///
-/// ```
-/// use mastodon_auth_core::{AccountKey, InstanceUrl};
-/// let key: AccountKey = "Alice@Social.Example".parse()?;
-/// assert_eq!(key.to_string(), "Alice@social.example");
-/// assert_eq!(key.username(), "Alice");
-/// assert!("alice".parse::<AccountKey>().is_err());
-/// assert!("al\u{1b}[31mice@social.example".parse::<AccountKey>().is_err());
-///
-/// let local = InstanceUrl::parse("http://localhost:3000")?;
-/// assert_eq!(AccountKey::new("alice", &local)?.to_string(), "alice@localhost:3000");
-/// # Ok::<(), mastodon_auth_core::Error>(())
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct AccountKey {
-    key: String,
-    at: usize,
-}
-
-impl AccountKey {
-    /// The key of `username` on `instance` (with the instance's port when it is not the
-    /// default).
-    ///
-    /// # Errors
-    /// [`Error::InvalidAccountKey`] for an empty user name or one with `@`, `/`, white space,
-    /// control characters or bidirectional-text controls.
-    pub fn new(username: &str, instance: &InstanceUrl) -> Result<Self, Error> {
-        Self::parse(&format!("{username}@{}", instance.authority()))
-    }
-
-    /// Parses `user@host[:port]` (a leading `@` is allowed, as in `@alice@example.com`).
-    /// An international host name is kept in its ASCII (punycode) form, as
-    /// [`InstanceUrl`] keeps it.
-    ///
-    /// # Errors
-    /// [`Error::InvalidAccountKey`] when it is not of that form, has an invalid port, or
-    /// contains control characters or bidirectional-text controls.
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        let s = s.trim();
-        let s = s.strip_prefix('@').unwrap_or(s);
-        let bad = |problem| Error::InvalidAccountKey {
-            key: s.chars().take(128).collect(),
-            problem,
-        };
-        if let Some(c) = s.chars().find(|c| c.is_control()) {
-            return Err(bad(AccountKeyProblem::ControlCharacter(c)));
-        }
-        if let Some(c) = s.chars().find(|c| is_bidi_control(*c)) {
-            return Err(bad(AccountKeyProblem::BidiControl(c)));
-        }
-        let (user, host) = s
-            .split_once('@')
-            .ok_or_else(|| bad(AccountKeyProblem::Form))?;
-        let ok = |p: &str| {
-            !p.is_empty() && !p.contains('@') && !p.chars().any(|c| c.is_whitespace() || c == '/')
-        };
-        if !ok(user) || !ok(host) {
-            return Err(bad(AccountKeyProblem::Form));
-        }
-        let (name, port) = split_port(host).map_err(|_| bad(AccountKeyProblem::Host))?;
-        let name = ascii_host(name).map_err(|_| bad(AccountKeyProblem::Host))?;
-        if name.is_empty() {
-            return Err(bad(AccountKeyProblem::Host));
-        }
-        let port = port.map(|p| format!(":{p}")).unwrap_or_default();
-        Ok(Self {
-            key: format!("{user}@{}{port}", name.to_ascii_lowercase()),
-            at: user.len(),
-        })
-    }
-
-    /// The user name.
-    #[must_use]
-    pub fn username(&self) -> &str {
-        &self.key[..self.at]
-    }
-
-    /// The instance's host, with its port when it has one (`localhost:3000`).
-    #[must_use]
-    pub fn host(&self) -> &str {
-        &self.key[self.at + 1..]
-    }
-
-    /// `user@host`.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.key
-    }
-}
-
-/// The bidirectional-text controls (Unicode's `Bidi_Control` property): embeddings and
-/// overrides (U+202A–U+202E), isolates (U+2066–U+2069) and marks (U+200E, U+200F, U+061C).
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
-}
-
-impl fmt::Display for AccountKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.key)
-    }
-}
-
-impl fmt::Debug for AccountKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AccountKey({:?})", self.key)
-    }
-}
-
-impl FromStr for AccountKey {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<String> for AccountKey {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Self, Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<AccountKey> for String {
-    fn from(k: AccountKey) -> String {
-        k.key
     }
 }
 
@@ -495,41 +358,4 @@ pub trait AccountDirectory: CredentialStore {
     /// Forgets `account` (no account is active afterwards if it was); `Ok(false)` when it was
     /// not there.
     async fn remove_user(&self, account: &AccountKey) -> Result<bool, StoreError>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn issue_11_account_keys_keep_a_non_default_port() {
-        let a = InstanceUrl::parse("http://localhost:3000").unwrap();
-        let b = InstanceUrl::parse("http://localhost:3001").unwrap();
-        let ka = AccountKey::new("alice", &a).unwrap();
-        let kb = AccountKey::new("alice", &b).unwrap();
-        assert_eq!(ka.as_str(), "alice@localhost:3000");
-        assert_ne!(ka, kb);
-        assert_eq!(ka.host(), "localhost:3000");
-        assert_eq!(ka.username(), "alice");
-        let default = InstanceUrl::parse("https://Social.Example:443").unwrap();
-        assert_eq!(
-            AccountKey::new("bob", &default).unwrap().as_str(),
-            "bob@social.example"
-        );
-        assert_eq!(AccountKey::parse("alice@LocalHost:3000").unwrap(), ka);
-        let v6 = InstanceUrl::parse("http://[::1]:3000").unwrap();
-        assert_eq!(AccountKey::new("c", &v6).unwrap().as_str(), "c@[::1]:3000");
-        for bad in [
-            "alice@localhost:99999",
-            "alice@localhost:",
-            "alice@localhost:x",
-            "alice@:80",
-            "alice@::1",
-        ] {
-            assert!(
-                matches!(AccountKey::parse(bad), Err(Error::InvalidAccountKey { .. })),
-                "{bad}"
-            );
-        }
-    }
 }

@@ -4,8 +4,6 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{Error, VersionError};
-
 /// The software behind an instance, as far as its version string tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -41,7 +39,7 @@ pub enum ServerSoftware {
 /// let h: MastodonVersion = "1.0.5+3.5.2".parse()?;
 /// assert_eq!(h.to_string(), "3.5.2");
 /// assert!(h >= "3.5.0".parse()?);
-/// # Ok::<(), mastodon_auth_core::Error>(())
+/// # Ok::<(), mastodon_auth_core::VersionParseError>(())
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -77,9 +75,8 @@ impl MastodonVersion {
     /// Parses any version string a server sends.
     ///
     /// # Errors
-    /// [`Error::Version`] ([`VersionError::Unparsable`]) when no `major[.minor[.patch]]` can
-    /// be found.
-    pub fn parse(raw: &str) -> Result<Self, Error> {
+    /// [`VersionParseError`] when no `major[.minor[.patch]]` can be found.
+    pub fn parse(raw: &str) -> Result<Self, VersionParseError> {
         let trimmed = raw.trim();
         let head = trimmed.split(' ').next().unwrap_or_default();
         let (chosen, after_plus) = match head.split_once('+') {
@@ -89,10 +86,9 @@ impl MastodonVersion {
             },
             None => (head, None),
         };
-        let (major, minor, patch, pre) =
-            numbers(chosen).ok_or_else(|| VersionError::Unparsable {
-                version: cut(trimmed),
-            })?;
+        let (major, minor, patch, pre) = numbers(chosen).ok_or_else(|| VersionParseError {
+            version: cut(trimmed),
+        })?;
         let lower = trimmed.to_ascii_lowercase();
         let software = if lower.contains("pleroma") {
             ServerSoftware::Pleroma
@@ -128,6 +124,32 @@ impl MastodonVersion {
         (self.major, self.minor, self.patch) >= (major, minor, patch)
     }
 }
+
+/// A version string with no `major[.minor[.patch]]` in it. Converts into
+/// [`Error::Version`](crate::Error::Version) (as
+/// [`VersionError::Unparsable`](crate::VersionError::Unparsable), Mastodon.py's
+/// `MastodonVersionError`).
+///
+/// ```
+/// use mastodon_auth_core::MastodonVersion;
+/// let err = "banana".parse::<MastodonVersion>().unwrap_err();
+/// assert_eq!(err.version, "banana");
+/// assert_eq!(err.to_string(), r#"could not parse the version "banana""#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VersionParseError {
+    /// The string, cut to 80 characters.
+    pub version: String,
+}
+
+impl fmt::Display for VersionParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "could not parse the version {:?}", self.version)
+    }
+}
+
+impl std::error::Error for VersionParseError {}
 
 fn cut(s: &str) -> String {
     s.chars().take(80).collect()
@@ -171,8 +193,8 @@ impl fmt::Display for MastodonVersion {
 }
 
 impl FromStr for MastodonVersion {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+    type Err = VersionParseError;
+    fn from_str(s: &str) -> Result<Self, VersionParseError> {
         Self::parse(s)
     }
 }
@@ -249,11 +271,24 @@ mod tests {
             " (compatible; Pleroma)",
             "99999999999999999999999.0.0",
         ] {
-            assert!(
-                matches!(MastodonVersion::parse(s), Err(Error::Version(_))),
+            assert_eq!(
+                MastodonVersion::parse(s).unwrap_err(),
+                VersionParseError {
+                    version: s.trim().into()
+                },
                 "{s:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_parse_error_is_cut_to_80_characters() {
+        let err = MastodonVersion::parse(&"v".repeat(200)).unwrap_err();
+        assert_eq!(err.version.chars().count(), 80);
+        assert_eq!(
+            err.to_string(),
+            format!("could not parse the version {:?}", "v".repeat(80))
+        );
     }
 
     #[test]

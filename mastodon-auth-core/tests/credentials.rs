@@ -225,10 +225,10 @@ async fn builder_validates_in_mastodon_py_order() {
     assert!(
         matches!(
             &err,
-            Error::InvalidUrl {
+            Error::InvalidUrl(mastodon_auth_core::InstanceUrlError {
                 problem: mastodon_auth_core::UrlProblem::Empty,
                 ..
-            }
+            })
         ),
         "{err:?}"
     );
@@ -242,7 +242,13 @@ async fn builder_validates_in_mastodon_py_order() {
         .build()
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Config(mastodon_auth_core::ConfigError::ClientIdWithoutSecret)
+        ),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
         "Specified client id directly, but did not supply secret"
@@ -257,7 +263,7 @@ async fn builder_validates_in_mastodon_py_order() {
     assert!(
         matches!(
             &err,
-            Error::Version(mastodon_auth_core::VersionError::Unparsable { version }) if version == "banana"
+            Error::Version(mastodon_auth_core::VersionError::Unparsable(e)) if e.version == "banana"
         ),
         "{err:?}"
     );
@@ -269,7 +275,11 @@ async fn builder_validates_in_mastodon_py_order() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::Config(_)) && err.is_invalid_input(),
+        matches!(
+            &err,
+            Error::Config(mastodon_auth_core::ConfigError::UserAgent { user_agent })
+                if user_agent == "bad\nagent"
+        ) && err.is_invalid_input(),
         "{err:?}"
     );
     assert!(

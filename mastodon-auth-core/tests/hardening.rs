@@ -5,7 +5,10 @@
 
 mod support;
 
-use mastodon_auth_core::{AccountKey, AccountKeyProblem, Error, InstanceUrl, Mastodon, UrlProblem};
+use mastodon_auth_core::{
+    AccountKey, AccountKeyError, AccountKeyProblem, Error, InstanceUrl, InstanceUrlError, Mastodon,
+    UrlProblem,
+};
 use support::Script;
 
 fn norm(s: &str) -> String {
@@ -35,7 +38,7 @@ fn defect_4_invalid_ports_are_refused_before_anything_is_sent() {
         ] {
             let input = format!("{base}:{port}");
             match InstanceUrl::parse(&input) {
-                Err(Error::InvalidUrl {
+                Err(InstanceUrlError {
                     problem: UrlProblem::Port(_) | UrlProblem::WhiteSpace,
                     ..
                 }) => {}
@@ -65,11 +68,11 @@ fn defect_2_account_keys_refuse_control_and_bidi_characters() {
         ("alice\u{61c}@example.com", false),
     ] {
         match AccountKey::parse(input) {
-            Err(Error::InvalidAccountKey {
+            Err(AccountKeyError {
                 problem: AccountKeyProblem::ControlCharacter(_),
                 ..
             }) if control => {}
-            Err(Error::InvalidAccountKey {
+            Err(AccountKeyError {
                 problem: AccountKeyProblem::BidiControl(_),
                 ..
             }) if !control => {}
@@ -166,7 +169,7 @@ fn defect_14_international_hosts_become_punycode() {
     assert!(
         matches!(
             err,
-            Error::InvalidUrl {
+            InstanceUrlError {
                 problem: UrlProblem::Host(_),
                 ..
             }

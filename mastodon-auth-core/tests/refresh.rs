@@ -157,7 +157,9 @@ impl CredentialStore for Leased {
     }
     async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
         if self.down {
-            return Err(StoreError::Unsupported("the database is down".into()).into());
+            return Err(
+                StoreError::backend("test", std::io::Error::other("the database is down")).into(),
+            );
         }
         let _lease = self.lease.lock().await;
         let current = self.load_user(account).await?;
@@ -324,7 +326,9 @@ async fn no_refresh_token_is_spent_when_the_store_cannot_lease_the_account() {
     });
     let c = client(&server, &store).await;
     match c.account_verify_credentials().await {
-        Err(Error::Store(StoreError::Unsupported(why))) => assert!(why.contains("down")),
+        Err(Error::Store(e @ StoreError::Backend { .. })) => {
+            assert!(e.to_string().contains("down"), "{e}");
+        }
         other => panic!("expected the store's error, got {other:?}"),
     }
     assert!(server.presented.lock().unwrap().is_empty(), "nothing sent");

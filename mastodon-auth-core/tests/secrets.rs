@@ -112,9 +112,9 @@ fn every_error_variant_displays_without_secrets() {
         },
         Error::StateMismatch,
         Error::InvalidArgument("x".into()),
-        Error::Version(mastodon_auth_core::VersionError::Unparsable {
-            version: "v".into(),
-        }),
+        mastodon_auth_core::MastodonVersion::parse("v")
+            .unwrap_err()
+            .into(),
         Error::NotLoggedIn,
         Error::MissingClientCredentials {
             needed_for: "revoking a token",

@@ -135,9 +135,7 @@ impl PacerState {
 
     /// A 429 in `throw` mode.
     pub(crate) fn hit(&self, now: SystemTime) -> RateLimitError {
-        RateLimitError::Hit {
-            reset: self.usable_reset(now),
-        }
+        RateLimitError::hit(self.usable_reset(now), now)
     }
 
     /// A 429 in `pace` mode: sleep until the reset, or fail without one.

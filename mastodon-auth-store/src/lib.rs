@@ -40,5 +40,6 @@ pub use mastodon_py::MastodonPyFiles;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{
-    DEFAULT_PROFILE, PostgresError, PostgresStore, PostgresStoreBuilder, SCHEMA_VERSION,
+    DEFAULT_PROFILE, PostgresConfigError, PostgresError, PostgresStore, PostgresStoreBuilder,
+    SCHEMA_VERSION,
 };

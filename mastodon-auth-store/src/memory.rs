@@ -131,7 +131,7 @@ impl AccountDirectory for MemoryStore {
     async fn set_active_user(&self, account: &AccountKey) -> Result<(), StoreError> {
         let mut inner = self.inner();
         if !inner.users.contains_key(account) {
-            return Err(StoreError::UnknownAccount(account.to_string()));
+            return Err(StoreError::UnknownAccount(account.clone()));
         }
         inner.active = Some(account.clone());
         inner.unnamed = None;
@@ -200,7 +200,7 @@ mod tests {
         let key: AccountKey = "carol@example.com".parse().unwrap();
         assert!(matches!(
             store.set_active_user(&key).await,
-            Err(StoreError::UnknownAccount(k)) if k == "carol@example.com"
+            Err(StoreError::UnknownAccount(k)) if k == key
         ));
         let alice = user("alice", "t1");
         store.save_user(&alice).await.unwrap();

@@ -95,7 +95,7 @@ async fn listing_switching_and_removing() {
         "tb"
     );
     match store.set_active_user(&key("carol@c.example")).await {
-        Err(StoreError::UnknownAccount(k)) => assert_eq!(k, "carol@c.example"),
+        Err(StoreError::UnknownAccount(k)) => assert_eq!(k.as_str(), "carol@c.example"),
         other => panic!("{other:?}"),
     }
     assert_eq!(

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use mastodon_auth_core::{
     AccessToken, AccountKey, AppCredentials, ClientSecret, CredentialStore, InstanceUrl,
-    StoreError, UserCredentials,
+    StoreError, StoreOperation, UserCredentials,
 };
 use mastodon_auth_store::MastodonPyFiles;
 use mastodon_auth_store::mastodon_py::{
@@ -256,7 +256,10 @@ async fn the_account_is_named_only_while_the_saved_token_is_on_disk() {
         MastodonPyFiles::client_only(dir.path().join("c"))
             .remove_user_file()
             .await,
-        Err(StoreError::Unsupported(_))
+        Err(StoreError::Unsupported {
+            operation: StoreOperation::RemoveUser,
+            ..
+        })
     ));
 }
 
@@ -271,14 +274,20 @@ async fn missing_files_are_empty_and_missing_paths_refuse_to_save() {
     let client_only = MastodonPyFiles::client_only(dir.path().join("c"));
     assert!(matches!(
         client_only.save_user(&user).await,
-        Err(StoreError::Unsupported(_))
+        Err(StoreError::Unsupported {
+            operation: StoreOperation::SaveUser,
+            ..
+        })
     ));
     assert_eq!(client_only.load_active_user().await.unwrap(), None);
     let app = AppCredentials::new(url("e.example"), "id", ClientSecret::new("s"));
     let user_only = MastodonPyFiles::user_only(dir.path().join("u"));
     assert!(matches!(
         user_only.save_app(&app).await,
-        Err(StoreError::Unsupported(_))
+        Err(StoreError::Unsupported {
+            operation: StoreOperation::SaveApp,
+            ..
+        })
     ));
 }
 

@@ -522,7 +522,7 @@ async fn unknown_accounts_are_reported(store: &dyn AccountDirectory, ns: &Namesp
         false,
     )?;
     match store.set_active_user(&carol).await {
-        Err(StoreError::UnknownAccount(named)) if named == carol.as_str() => {}
+        Err(StoreError::UnknownAccount(named)) if named == carol => {}
         other => {
             return Err(format!(
                 "set_active_user of an unknown account: got {other:?}, expected UnknownAccount({carol})"

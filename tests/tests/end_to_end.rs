@@ -202,7 +202,7 @@ async fn a_wrong_state_or_a_denial_never_reaches_the_token_endpoint() {
     };
     match pending.callback(&location) {
         Err(Error::AuthorizationRefused { error, description }) => {
-            assert_eq!(error, "access_denied");
+            assert_eq!(error, mastodon_auth_core::OAuthErrorCode::AccessDenied);
             assert_eq!(
                 description.as_deref(),
                 Some("The resource owner or authorization server denied the request.")
@@ -275,7 +275,10 @@ async fn mastodon_4_3_password_grant_and_missing_userinfo() {
     };
     let err = client.log_in(wrong).await.unwrap_err();
     assert!(err.is_authentication());
-    assert_eq!(err.api().unwrap().error.as_deref(), Some("invalid_grant"));
+    assert_eq!(
+        err.api().unwrap().oauth_code(),
+        Some(mastodon_auth_core::OAuthErrorCode::InvalidGrant)
+    );
 }
 
 #[tokio::test]

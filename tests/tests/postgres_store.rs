@@ -135,7 +135,7 @@ async fn listing_switching_and_removing() {
     let active = store.load_active_user().await.unwrap().unwrap();
     assert_eq!(active.access_token.expose(), "tb");
     match store.set_active_user(&key("carol@c.example")).await {
-        Err(StoreError::UnknownAccount(k)) => assert_eq!(k, "carol@c.example"),
+        Err(StoreError::UnknownAccount(k)) => assert_eq!(k.as_str(), "carol@c.example"),
         other => panic!("{other:?}"),
     }
     assert_eq!(

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use mastodon_auth::{Error, StoreError};
+use mastodon_auth::{Error, InstanceUrlError, StoreError};
 
 use super::output;
 
@@ -147,6 +147,12 @@ impl From<StoreError> for Failure {
     }
 }
 
+impl From<InstanceUrlError> for Failure {
+    fn from(e: InstanceUrlError) -> Self {
+        Error::InvalidUrl(e).into()
+    }
+}
+
 /// The one place a library error becomes an exit code.
 pub(crate) fn exit_for(e: &Error) -> Exit {
     match e {
@@ -186,7 +192,7 @@ mod tests {
             Exit::Server
         );
         assert_eq!(
-            exit_for(&StoreError::UnknownAccount("a@b".into()).into()),
+            exit_for(&StoreError::UnknownAccount("a@b".parse().unwrap()).into()),
             Exit::Usage
         );
         assert_eq!(exit_for(&Error::StateMismatch), Exit::Auth);

@@ -9,9 +9,9 @@ use subtle::ConstantTimeEq;
 use super::request::Call;
 use super::template::ApiPath;
 use super::{Mastodon, MetadataCache, OOB_REDIRECT_URI};
-use crate::error::{Error, UrlProblem};
+use crate::error::Error;
 use crate::form;
-use crate::instance_url::is_loopback_host;
+use crate::instance_url::{UrlProblem, is_loopback_host};
 use crate::metadata::OAuthServerInfo;
 use crate::redact;
 use crate::scope::Scopes;
@@ -389,7 +389,10 @@ impl PendingAuthorization {
             .is_some_and(|s| bool::from(s.as_bytes().ct_eq(self.state.as_bytes())));
         if let Some(error) = error {
             // A refusal without our state could be forged, but it ends the flow either way.
-            return Err(Error::AuthorizationRefused { error, description });
+            return Err(Error::AuthorizationRefused {
+                error: error.into(),
+                description,
+            });
         }
         if !state_ok {
             return Err(Error::StateMismatch);
@@ -459,6 +462,7 @@ impl AuthorizedCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth_code::OAuthErrorCode;
 
     fn pending() -> PendingAuthorization {
         PendingAuthorization {
@@ -507,7 +511,7 @@ mod tests {
         assert!(err.is_access_denied() && err.is_authentication());
         match err {
             Error::AuthorizationRefused { error, description } => {
-                assert_eq!(error, "access_denied");
+                assert_eq!(error, OAuthErrorCode::AccessDenied);
                 assert_eq!(
                     description.as_deref(),
                     Some("The resource owner or authorization server denied the request.")
@@ -519,7 +523,13 @@ mod tests {
             .callback("?error=invalid_scope&state=S")
             .unwrap_err();
         assert!(
-            matches!(&refused, Error::AuthorizationRefused { error, description: None } if error == "invalid_scope"),
+            matches!(
+                &refused,
+                Error::AuthorizationRefused {
+                    error: OAuthErrorCode::InvalidScope,
+                    description: None
+                }
+            ),
             "{refused:?}"
         );
         assert!(!refused.is_access_denied() && !refused.is_invalid_input());

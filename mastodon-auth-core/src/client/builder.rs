@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use super::template::Template;
 use super::{Config, Inner, Mastodon, MetadataCache, State, Token, VersionSource, VersionState};
-use crate::error::{Error, StoreError};
+use crate::account_key::AccountKey;
+use crate::error::{ConfigError, Error, ParseOptionError, StoreError};
 use crate::instance_url::InstanceUrl;
 use crate::ratelimit::{NoRateLimit, RateLimiter};
 use crate::redact;
 use crate::secret::{AccessToken, ClientSecret};
-use crate::store::{AccountKey, CredentialStore};
+use crate::store::CredentialStore;
 use crate::transport::HttpTransport;
 use crate::version::MastodonVersion;
 
@@ -30,15 +31,18 @@ pub enum VersionCheckMode {
 }
 
 impl FromStr for VersionCheckMode {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+    type Err = ParseOptionError;
+    /// Mastodon.py's names: `none`, `created`, `changed`.
+    fn from_str(s: &str) -> Result<Self, ParseOptionError> {
         match s {
             "none" => Ok(Self::None),
             "created" => Ok(Self::Created),
             "changed" => Ok(Self::Changed),
-            _ => Err(Error::InvalidArgument(format!(
-                "Invalid version check method {s:?}: use created, changed or none."
-            ))),
+            _ => Err(ParseOptionError::new(
+                "version check mode",
+                s,
+                &["created", "changed", "none"],
+            )),
         }
     }
 }
@@ -57,15 +61,18 @@ pub enum FeatureSet {
 }
 
 impl FromStr for FeatureSet {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+    type Err = ParseOptionError;
+    /// Mastodon.py's names: `mainline`, `fedibird`, `pleroma`.
+    fn from_str(s: &str) -> Result<Self, ParseOptionError> {
         match s {
             "mainline" => Ok(Self::Mainline),
             "fedibird" => Ok(Self::Fedibird),
             "pleroma" => Ok(Self::Pleroma),
-            _ => Err(Error::InvalidArgument(format!(
-                "Requested invalid feature set {s:?}: use mainline, fedibird or pleroma."
-            ))),
+            _ => Err(ParseOptionError::new(
+                "feature set",
+                s,
+                &["mainline", "fedibird", "pleroma"],
+            )),
         }
     }
 }
@@ -426,9 +433,7 @@ impl MastodonBuilder<WithTransport> {
             }
         }
         if credentials.client_id.is_some() && credentials.client_secret.is_none() {
-            return Err(Error::Config(
-                "Specified client id directly, but did not supply secret".into(),
-            ));
+            return Err(ConfigError::ClientIdWithoutSecret.into());
         }
         Ok(credentials)
     }
@@ -439,10 +444,8 @@ impl MastodonBuilder<WithTransport> {
             .user_agent
             .as_ref()
             .map(|ua| {
-                http::HeaderValue::from_str(ua).map_err(|_| {
-                    Error::Config(format!(
-                        "invalid user agent {ua:?}: it must be visible ASCII"
-                    ))
+                http::HeaderValue::from_str(ua).map_err(|_| ConfigError::UserAgent {
+                    user_agent: ua.chars().take(128).collect(),
                 })
             })
             .transpose()?;
@@ -508,7 +511,7 @@ impl StartingCredentials {
         };
         let Some(user) = user else {
             return match account {
-                Some(key) => Err(StoreError::UnknownAccount(key.to_string()).into()),
+                Some(key) => Err(StoreError::UnknownAccount(key.clone()).into()),
                 None => Ok(()),
             };
         };
@@ -536,7 +539,7 @@ fn usable_token(access: AccessToken) -> Result<Arc<Token>, Error> {
 }
 
 pub(super) fn unusable_token() -> Error {
-    Error::Config("the access token contains characters that cannot be sent in a header".into())
+    ConfigError::AccessToken.into()
 }
 
 /// Mastodon.py's "Mismatch in base URLs between files and/or specified" check, for stores

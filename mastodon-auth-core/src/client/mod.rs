@@ -18,13 +18,14 @@ pub use authorize::{AuthRequestBuilder, AuthorizedCode, PendingAuthorization};
 pub use builder::{FeatureSet, MastodonBuilder, NoTransport, VersionCheckMode, WithTransport};
 pub use login::LoginGrant;
 
+use crate::account_key::AccountKey;
 use crate::error::Error;
 use crate::instance_url::InstanceUrl;
 use crate::metadata::OAuthServerInfo;
 use crate::ratelimit::RateLimiter;
 use crate::scope::Scopes;
 use crate::secret::{AccessToken, ClientSecret, RefreshToken};
-use crate::store::{AccountKey, AppCredentials, CredentialStore, UserCredentials};
+use crate::store::{AppCredentials, CredentialStore, UserCredentials};
 use crate::transport::HttpTransport;
 use crate::version::MastodonVersion;
 
@@ -357,7 +358,7 @@ impl Mastodon {
                 match store.save_app(&app).await {
                     // A store without a place for apps (a Mastodon.py token file alone) keeps
                     // the client id and secret with the user.
-                    Ok(()) | Err(crate::StoreError::Unsupported(_)) => {}
+                    Ok(()) | Err(crate::StoreError::Unsupported { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }
             }

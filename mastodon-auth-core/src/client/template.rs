@@ -10,8 +10,8 @@ use bytes::Bytes;
 use http::uri::{Authority, Parts, PathAndQuery, Scheme};
 use http::{HeaderValue, Method, Uri, header};
 
-use crate::error::{Error, UrlProblem};
-use crate::instance_url::InstanceUrl;
+use crate::error::Error;
+use crate::instance_url::{InstanceUrl, InstanceUrlError, UrlProblem};
 use crate::redact;
 use crate::transport::{RequestTimeout, TransportError};
 
@@ -71,9 +71,11 @@ impl Template {
         timeout: Duration,
         transport_default: Option<Duration>,
     ) -> Result<Self, Error> {
-        let invalid = |e: &dyn std::fmt::Display| Error::InvalidUrl {
-            url: redact::url(base.as_str()),
-            problem: UrlProblem::Syntax(e.to_string()),
+        let invalid = |e: &dyn std::fmt::Display| {
+            Error::InvalidUrl(InstanceUrlError {
+                url: redact::url(base.as_str()),
+                problem: UrlProblem::Syntax(e.to_string()),
+            })
         };
         let uri: Uri = base.as_str().parse().map_err(|e| invalid(&e))?;
         let parts = uri.into_parts();

@@ -5,9 +5,9 @@ use http::Method;
 use super::request::Call;
 use super::template::ApiPath;
 use super::{Mastodon, VersionCheckMode, VersionSource, VersionState};
+use crate::account_key::AccountKey;
 use crate::entities::{Account, Application, OAuthUserInfo};
 use crate::error::{Error, VersionError};
-use crate::store::AccountKey;
 use crate::version::MastodonVersion;
 
 static APP_CREDENTIALS: ApiPath = ApiPath::new("/api/v1/apps/verify_credentials");
@@ -164,7 +164,7 @@ impl Mastodon {
                 .get("version")
                 .and_then(|v| v.as_str())
                 .ok_or_else(|| reply.malformed("no `version`"))?;
-            MastodonVersion::parse(raw)
+            Ok(MastodonVersion::parse(raw)?)
         }) {
             Ok(v) => Some(v),
             Err(e) => {

@@ -461,9 +461,10 @@ async fn sleep(key: RateLimitKey, wait: Duration, why: &'static str) {
     }
 }
 
-/// A reset `after` from now, on the local clock.
-fn reset_after(after: Option<Duration>) -> Option<SystemTime> {
-    after.and_then(|d| SystemTime::now().checked_add(d))
+/// A 429 for a window that resets `after` from now, on the local clock.
+fn hit_after(after: Option<Duration>) -> RateLimitError {
+    let now = SystemTime::now();
+    RateLimitError::hit(after.and_then(|d| now.checked_add(d)), now)
 }
 
 #[async_trait::async_trait]
@@ -490,9 +491,7 @@ impl RateLimiter for RedisRateLimiter {
             }
             Ok(Reply::QuotaExhausted(wait)) => Err(RateLimitError::QuotaExhausted { wait }),
             Ok(Reply::NoUsableReset) => Err(RateLimitError::NoUsableReset),
-            Ok(Reply::Hit(after)) => Err(RateLimitError::Hit {
-                reset: reset_after(after),
-            }),
+            Ok(Reply::Hit(after)) => Err(hit_after(after)),
             Err(reason) => self.before_unreachable(key, reason).await,
         }
     }
@@ -540,9 +539,7 @@ impl RateLimiter for RedisRateLimiter {
                 Ok(Verdict::Retry)
             }
             Some(Ok(Reply::NoUsableReset)) => Err(RateLimitError::NoUsableReset),
-            Some(Ok(Reply::Hit(after))) => Err(RateLimitError::Hit {
-                reset: reset_after(after),
-            }),
+            Some(Ok(Reply::Hit(after))) => Err(hit_after(after)),
             Some(Ok(Reply::QuotaExhausted(wait))) => Err(RateLimitError::QuotaExhausted { wait }),
             failed => match self.unreachable {
                 Unreachable::PaceLocally => {

@@ -233,10 +233,11 @@ impl AccountDirectory for AccountsFile {
     }
 
     async fn set_active_user(&self, account: &AccountKey) -> Result<(), StoreError> {
+        let account = account.clone();
         let key = account.to_string();
         self.update(move |doc| {
             if !doc.users.contains_key(&key) {
-                return Err(StoreError::UnknownAccount(key));
+                return Err(StoreError::UnknownAccount(account));
             }
             let changed = doc.active.as_deref() != Some(key.as_str());
             doc.active = Some(key);

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use mastodon_auth_core::{
     AccessToken, AccountKey, AppCredentials, CredentialStore, Error, InstanceUrl, StoreError,
-    UserCredentials, UserUpdate,
+    StoreOperation, UserCredentials, UserUpdate,
 };
 
 use super::format::{
@@ -116,7 +116,7 @@ impl MastodonPyFiles {
     /// [`StoreError::Unsupported`] for a store without a user file; [`StoreError::Io`] or
     /// [`StoreError::LockTimeout`] when the file cannot be locked or removed.
     pub async fn remove_user_file(&self) -> Result<bool, StoreError> {
-        let path = self.user_file("remove the user file beside")?;
+        let path = self.user_file(StoreOperation::RemoveUser)?;
         let lock_wait = self.lock_wait.clone();
         let removed = atomic::blocking(&path.clone(), move || {
             // Nothing to remove (no file, or a link to none): do not create a lock file (or its
@@ -246,10 +246,11 @@ impl MastodonPyFiles {
     }
 
     /// The user file's path, or the error saying this store has none.
-    fn user_file(&self, what: &'static str) -> Result<PathBuf, StoreError> {
-        self.user_path
-            .clone()
-            .ok_or_else(|| no_file(what, self.any_path()))
+    fn user_file(&self, operation: StoreOperation) -> Result<PathBuf, StoreError> {
+        self.user_path.clone().ok_or(StoreError::Unsupported {
+            operation,
+            reason: "this MastodonPyFiles store was made without a user file",
+        })
     }
 
     /// The user file's new content for `user`, checked against the configured instance.
@@ -320,13 +321,6 @@ fn parse_user(text: &str, path: &Path) -> Result<(), StoreError> {
     parse_user_file(text, path).map(drop)
 }
 
-fn no_file(what: &'static str, path: &Path) -> StoreError {
-    StoreError::Unsupported(format!(
-        "cannot {what} {}: this MastodonPyFiles store was made without that file",
-        path.display()
-    ))
-}
-
 #[async_trait::async_trait]
 impl CredentialStore for MastodonPyFiles {
     async fn load_app(&self, instance: &InstanceUrl) -> Result<Option<AppCredentials>, StoreError> {
@@ -337,10 +331,10 @@ impl CredentialStore for MastodonPyFiles {
 
     async fn save_app(&self, app: &AppCredentials) -> Result<(), StoreError> {
         let Some(path) = self.client_path.clone() else {
-            return Err(no_file(
-                "save the app: no client file beside",
-                self.any_path(),
-            ));
+            return Err(StoreError::Unsupported {
+                operation: StoreOperation::SaveApp,
+                reason: "this MastodonPyFiles store was made without a client file",
+            });
         };
         self.check_instance(&app.instance, &path)?;
         let mut file = ClientFile::new(app.client_id.clone(), app.client_secret.clone())
@@ -371,7 +365,7 @@ impl CredentialStore for MastodonPyFiles {
     }
 
     async fn save_user(&self, user: &UserCredentials) -> Result<(), StoreError> {
-        let path = self.user_file("save the user: no user file beside")?;
+        let path = self.user_file(StoreOperation::SaveUser)?;
         let contents = self.user_file_contents(user, &path)?;
         let lock_wait = self.lock_wait.clone();
         atomic::blocking(&path.clone(), move || {
@@ -383,7 +377,7 @@ impl CredentialStore for MastodonPyFiles {
     }
 
     async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
-        let path = self.user_file("update the user: no user file beside")?;
+        let path = self.user_file(StoreOperation::UpdateUser)?;
         // The user file's lock is the lease, held in this future across the update's request
         // and released when it drops.
         let lease = {

@@ -7,6 +7,58 @@ use mastodon_auth_core::StoreError;
 /// The name `StoreError::Backend` gives this backend.
 pub(super) const BACKEND: &str = "postgres";
 
+/// A [`PostgresStore`](super::PostgresStore) configuration that cannot work, as the `source`
+/// of [`StoreError::InvalidConfig`]: found by
+/// [`add_root_pem`](super::PostgresStoreBuilder::add_root_pem) or before
+/// [`connect`](super::PostgresStoreBuilder::connect) reaches the database.
+///
+/// ```
+/// use mastodon_auth_core::StoreError;
+/// use mastodon_auth_store::{PostgresConfigError, PostgresStore};
+/// let err = PostgresStore::builder("postgres://db.example/app")
+///     .add_root_pem(b"not a certificate")
+///     .unwrap_err();
+/// let StoreError::InvalidConfig { source, .. } = &err else { panic!("{err:?}") };
+/// assert!(matches!(
+///     source.downcast_ref::<PostgresConfigError>(),
+///     Some(PostgresConfigError::NoCaCertificate)
+/// ));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PostgresConfigError {
+    /// The connection string does not parse (PostgreSQL's client library says why; it does
+    /// not quote the password).
+    ConnectionString(String),
+    /// The CA PEM cannot be read (why).
+    CaPem(String),
+    /// A CA certificate in the PEM cannot be used (why).
+    CaCertificate(String),
+    /// The CA PEM holds no certificate.
+    NoCaCertificate,
+}
+
+impl fmt::Display for PostgresConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ConnectionString(why) => write!(f, "invalid PostgreSQL connection string: {why}"),
+            Self::CaPem(why) => write!(f, "the database CA PEM cannot be read: {why}"),
+            Self::CaCertificate(why) => {
+                write!(f, "the database CA certificate is not usable: {why}")
+            }
+            Self::NoCaCertificate => f.write_str("the database CA PEM holds no certificate"),
+        }
+    }
+}
+
+impl std::error::Error for PostgresConfigError {}
+
+impl From<PostgresConfigError> for StoreError {
+    fn from(e: PostgresConfigError) -> Self {
+        StoreError::invalid_config(BACKEND, e)
+    }
+}
+
 /// A PostgreSQL failure, as the `source` of [`StoreError::Backend`]: what the store was doing
 /// and what went wrong.
 ///

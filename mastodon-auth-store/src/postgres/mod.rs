@@ -15,7 +15,7 @@ use mastodon_auth_core::{
 };
 use tokio_postgres::Row;
 
-pub use self::error::PostgresError;
+pub use self::error::{PostgresConfigError, PostgresError};
 pub use self::migrations::SCHEMA_VERSION;
 
 /// The profile a store uses unless told otherwise.
@@ -68,22 +68,19 @@ impl PostgresStoreBuilder {
     /// default only the public web PKI's roots are trusted).
     ///
     /// # Errors
-    /// [`StoreError::Unsupported`] when `pem` holds no usable certificate.
+    /// [`StoreError::InvalidConfig`] (with a [`PostgresConfigError`]) when `pem` holds no
+    /// usable certificate.
     pub fn add_root_pem(mut self, pem: &[u8]) -> Result<Self, StoreError> {
         let mut added = 0;
         for cert in rustls_pemfile::certs(&mut &pem[..]) {
-            let cert = cert.map_err(|e| {
-                StoreError::Unsupported(format!("the database CA PEM cannot be read: {e}"))
-            })?;
-            self.roots.add(cert).map_err(|e| {
-                StoreError::Unsupported(format!("the database CA certificate is not usable: {e}"))
-            })?;
+            let cert = cert.map_err(|e| PostgresConfigError::CaPem(e.to_string()))?;
+            self.roots
+                .add(cert)
+                .map_err(|e| PostgresConfigError::CaCertificate(e.to_string()))?;
             added += 1;
         }
         if added == 0 {
-            return Err(StoreError::Unsupported(
-                "the database CA PEM holds no certificate".into(),
-            ));
+            return Err(PostgresConfigError::NoCaCertificate.into());
         }
         Ok(self)
     }
@@ -98,12 +95,14 @@ impl PostgresStoreBuilder {
     /// Connects, and creates or upgrades the schema (see [`SCHEMA_VERSION`]).
     ///
     /// # Errors
-    /// [`StoreError::Unsupported`] for a connection string that cannot be parsed;
+    /// [`StoreError::InvalidConfig`] (with a [`PostgresConfigError`]) for a connection
+    /// string that cannot be parsed;
     /// [`StoreError::Backend`] when the database cannot be reached or migrated.
     pub async fn connect(self) -> Result<PostgresStore, StoreError> {
-        let mut config: tokio_postgres::Config = self.url.parse().map_err(|e| {
-            StoreError::Unsupported(format!("invalid PostgreSQL connection string: {e}"))
-        })?;
+        let mut config: tokio_postgres::Config =
+            self.url.parse().map_err(|e: tokio_postgres::Error| {
+                PostgresConfigError::ConnectionString(e.to_string())
+            })?;
         config.connect_timeout(self.connect_timeout);
         if config.get_application_name().is_none() {
             config.application_name("mastodon-auth");
@@ -527,7 +526,7 @@ impl AccountDirectory for PostgresStore {
             )
             .await?;
         if rows.is_empty() {
-            return Err(StoreError::UnknownAccount(account.to_string()));
+            return Err(StoreError::UnknownAccount(account.clone()));
         }
         Ok(())
     }

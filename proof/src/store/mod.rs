@@ -195,7 +195,7 @@ impl AccountDirectory for SqliteStore {
         if known {
             Ok(())
         } else {
-            Err(StoreError::UnknownAccount(account.to_string()))
+            Err(StoreError::UnknownAccount(account.clone()))
         }
     }
 
