@@ -912,3 +912,219 @@ impl StoreError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+
+    #[test]
+    fn every_parser_error_converts_and_counts_as_invalid_input() {
+        let errors: [Error; 5] = [
+            crate::InstanceUrl::parse("").unwrap_err().into(),
+            crate::AccountKey::parse("alice").unwrap_err().into(),
+            crate::Scope::new("").unwrap_err().into(),
+            "x".parse::<crate::FeatureSet>().unwrap_err().into(),
+            ConfigError::AccessToken.into(),
+        ];
+        for e in errors {
+            assert!(e.is_invalid_input(), "{e:?}");
+            assert!(!e.is_network() && !e.is_authentication(), "{e:?}");
+        }
+        let version: Error = crate::MastodonVersion::parse("x").unwrap_err().into();
+        assert!(matches!(
+            version,
+            Error::Version(VersionError::Unparsable(_))
+        ));
+        assert_eq!(version.to_string(), r#"could not parse the version "x""#);
+    }
+
+    #[test]
+    fn option_errors_list_the_values() {
+        let one = ParseOptionError::new("mode", "x", &["a"]);
+        assert_eq!(one.to_string(), r#"invalid mode "x": use a"#);
+        let two = ParseOptionError::new("mode", "x", &["a", "b"]);
+        assert_eq!(two.to_string(), r#"invalid mode "x": use a or b"#);
+        let long = ParseOptionError::new("mode", &"y".repeat(100), &["a"]);
+        assert_eq!(long.given.len(), 64);
+    }
+
+    #[test]
+    fn oauth_codes_drive_the_groupings() {
+        let api = |status, error: &str| {
+            Error::Api(ApiError::new(status, "POST /oauth/token").with_error(error))
+        };
+        assert!(api(400, "invalid_grant").is_authentication());
+        assert!(api(400, "invalid_client").is_authentication());
+        assert!(!api(400, "invalid_scope").is_authentication());
+        // A sentence that mentions a code is no code.
+        assert!(!api(400, "invalid_grant happened").is_authentication());
+        assert_eq!(ApiError::new(400, "x").oauth_code(), None);
+
+        let refused = |code: &str| Error::AuthorizationRefused {
+            error: code.into(),
+            description: None,
+        };
+        assert!(refused("access_denied").is_access_denied());
+        assert!(!refused("invalid_scope").is_access_denied());
+        assert!(refused("invalid_scope").is_authentication());
+        assert_eq!(
+            refused("server_error").to_string(),
+            "the authorization was refused (server_error)"
+        );
+        let described = Error::AuthorizationRefused {
+            error: OAuthErrorCode::AccessDenied,
+            description: Some("No.".into()),
+        };
+        assert_eq!(
+            described.to_string(),
+            "the authorization was refused (access_denied): No."
+        );
+    }
+
+    #[test]
+    fn messages_written_out_read_as_before() {
+        let redirect = |location_host: Option<&str>| Error::UnexpectedRedirect {
+            status: 302,
+            endpoint: "GET /api/v1/x".into(),
+            location_host: location_host.map(Into::into),
+        };
+        assert_eq!(
+            redirect(Some("evil.example")).to_string(),
+            "GET /api/v1/x: unexpected redirect (HTTP 302) to evil.example"
+        );
+        assert_eq!(
+            redirect(None).to_string(),
+            "GET /api/v1/x: unexpected redirect (HTTP 302)"
+        );
+
+        let mismatch = Error::ScopeMismatch {
+            granted: Scopes::parse("follow").unwrap(),
+            requested: Scopes::parse("read").unwrap(),
+        };
+        assert_eq!(
+            mismatch.to_string(),
+            "Granted scopes \"follow read:blocks read:follows read:mutes write:blocks write:follows \
+             write:mutes\" do not contain all of the requested scopes \"read\"."
+        );
+
+        let too_old = |known| VersionError::TooOld {
+            required: (4, 3, 1),
+            known,
+        };
+        assert_eq!(
+            too_old((4, 3, 0)).to_string(),
+            "Version check failed (Need Mastodon instance version 4.3.1 to call this endpoint). Patch is 0."
+        );
+        assert_eq!(
+            too_old((4, 2, 9)).to_string(),
+            "Version check failed (Need Mastodon instance version 4.3.1 to call this endpoint)"
+        );
+
+        let malformed = |excerpt: Option<&str>| MalformedResponse {
+            status: 200,
+            endpoint: "GET /x".into(),
+            problem: "expected value".into(),
+            excerpt: excerpt.map(Into::into),
+        };
+        assert_eq!(
+            malformed(Some("<html>")).to_string(),
+            r#"GET /x: could not parse the server's answer (HTTP 200): expected value; the body began "<html>""#
+        );
+        assert_eq!(
+            malformed(None).to_string(),
+            "GET /x: could not parse the server's answer (HTTP 200): expected value"
+        );
+
+        let budget = |retries| RateLimitError::RetryBudgetSpent {
+            retries,
+            waited: Duration::from_secs(61),
+        };
+        assert_eq!(
+            budget(1).to_string(),
+            "the server kept answering 429 Too Many Requests: gave up after 1 retry and 61 s of waiting"
+        );
+        assert!(budget(2).to_string().contains("after 2 retries and"));
+    }
+
+    #[test]
+    fn a_hit_prints_the_same_every_time() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let hit = RateLimitError::hit(Some(now + Duration::from_millis(41_600)), now);
+        let first = hit.to_string();
+        assert_eq!(first, "Hit rate limit. It resets in 42 s.");
+        assert_eq!(hit.to_string(), first);
+        // A reset that had passed when the error was made waits for nothing.
+        let passed = RateLimitReset::new(now - Duration::from_secs(5), now);
+        assert_eq!(passed.wait, Duration::ZERO);
+        assert_eq!(
+            RateLimitError::hit(None, now).to_string(),
+            "Hit rate limit."
+        );
+    }
+
+    #[test]
+    fn store_errors_name_what_they_are_about() {
+        let key: AccountKey = "carol@c.example".parse().unwrap();
+        assert_eq!(
+            StoreError::UnknownAccount(key).to_string(),
+            "no account carol@c.example in the store"
+        );
+        let unsupported = StoreError::Unsupported {
+            operation: StoreOperation::SaveApp,
+            reason: "this store was made without a client file",
+        };
+        assert_eq!(
+            unsupported.to_string(),
+            "cannot save an app: this store was made without a client file"
+        );
+        for operation in [
+            StoreOperation::LoadApp,
+            StoreOperation::SaveApp,
+            StoreOperation::LoadUser,
+            StoreOperation::SaveUser,
+            StoreOperation::UpdateUser,
+            StoreOperation::ListUsers,
+            StoreOperation::SetActiveUser,
+            StoreOperation::RemoveUser,
+        ] {
+            assert!(!operation.to_string().is_empty(), "{operation:?}");
+        }
+        let corrupt = |line| StoreError::Corrupt {
+            path: "/x/usercred.secret".into(),
+            line,
+            reason: "no token".into(),
+        };
+        assert_eq!(
+            corrupt(Some(2)).to_string(),
+            "/x/usercred.secret line 2: no token"
+        );
+        assert_eq!(corrupt(None).to_string(), "/x/usercred.secret: no token");
+        let mismatch = |path: Option<&str>| StoreError::BaseUrlMismatch {
+            path: path.map(Into::into),
+            found: "https://a.example".into(),
+            expected: "https://b.example".into(),
+        };
+        assert_eq!(
+            mismatch(None).to_string(),
+            "Mismatch in base URLs between files and/or specified: the credential store says \
+             https://a.example, expected https://b.example"
+        );
+        assert!(
+            mismatch(Some("/x/c.secret"))
+                .to_string()
+                .contains(": /x/c.secret says ")
+        );
+        let lock = StoreError::LockTimeout {
+            path: "/x/a.lock".into(),
+            waited: Duration::from_secs(30),
+        };
+        assert_eq!(
+            lock.to_string(),
+            "gave up after 30 s waiting for the lock /x/a.lock (held by another process)"
+        );
+        let config = StoreError::invalid_config("postgres", "no certificate");
+        assert!(std::error::Error::source(&config).is_some());
+    }
+}

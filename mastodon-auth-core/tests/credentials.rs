@@ -282,18 +282,22 @@ async fn builder_validates_in_mastodon_py_order() {
         ) && err.is_invalid_input(),
         "{err:?}"
     );
-    assert!(
+    assert_eq!(
         "fancy"
             .parse::<mastodon_auth_core::VersionCheckMode>()
-            .is_err()
-    );
-    assert!(
-        "misskey"
-            .parse::<mastodon_auth_core::FeatureSet>()
             .unwrap_err()
-            .to_string()
-            .contains("Requested invalid feature set")
+            .to_string(),
+        r#"invalid version check mode "fancy": use created, changed or none"#
     );
+    let err = "misskey"
+        .parse::<mastodon_auth_core::FeatureSet>()
+        .unwrap_err();
+    assert_eq!((err.option, err.given.as_str()), ("feature set", "misskey"));
+    assert_eq!(
+        err.to_string(),
+        r#"invalid feature set "misskey": use mainline, fedibird or pleroma"#
+    );
+    assert!(Error::from(err).is_invalid_input());
     assert!(script.seen().is_empty());
 }
 
