@@ -327,7 +327,16 @@ pub struct ParseOptionError {
 }
 
 impl ParseOptionError {
-    pub(crate) fn new(
+    /// The error for `given`, which is not one of `expected`: for a parser of another named
+    /// option (a crate built on this one has its own) to fail the same way.
+    ///
+    /// ```
+    /// use mastodon_auth_core::ParseOptionError;
+    /// let err = ParseOptionError::new("rate-limit method", "later", &["throw", "wait", "pace"]);
+    /// assert_eq!(err.to_string(), r#"invalid rate-limit method "later": use throw, wait or pace"#);
+    /// ```
+    #[must_use]
+    pub fn new(
         option: &'static str,
         given: &str,
         expected: &'static [&'static str],

@@ -89,8 +89,9 @@
 //!
 //! - Credentials files written by Mastodon.py load here and the other way round
 //!   ([`MastodonPyFiles`]); [`AccountsFile`] keeps many accounts in one file with an active one.
-//! - Errors are one [`Error`] enum mirroring Mastodon.py's exceptions; secrets
-//!   ([`AccessToken`], [`ClientSecret`], …) never print.
+//! - Errors are one [`Error`] enum mirroring Mastodon.py's exceptions, which each parser's
+//!   small error ([`InstanceUrlError`], [`ScopeError`], …) converts into; OAuth refusals carry
+//!   an [`OAuthErrorCode`]; secrets ([`AccessToken`], [`ClientSecret`], …) never print.
 //! - Any [`HttpTransport`], [`CredentialStore`] or [`RateLimiter`] can be plugged in; closures
 //!   are transports, which suits tests.
 
