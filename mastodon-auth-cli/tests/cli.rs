@@ -713,11 +713,8 @@ async fn completions_print_a_script_and_refuse_json() {
     cmd.args(["completions", "bash"]);
     let (code, out, err) = run(cmd, "").await;
     assert_eq!(code, 0, "{err}");
-    assert!(
-        out.contains("complete -F _mastodon-auth") || out.contains("_mastodon__auth"),
-        "{out}"
-    );
-    assert!(out.contains("server-info"), "{out}");
+    // What the script completes is checked by driving the shells (tests/completion.rs).
+    assert!(out.contains("MASTODON_AUTH_COMPLETE"), "{out}");
     let mut cmd = binary(dir.path());
     cmd.args(["completions", "bash", "--json"]);
     let (code, out, err) = run(cmd, "").await;

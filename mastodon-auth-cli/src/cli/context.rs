@@ -27,6 +27,9 @@ const ANNOUNCE_WAITS_OVER: Duration = Duration::from_secs(2);
 /// The `User-Agent` of every request this tool sends.
 pub(crate) const USER_AGENT: &str = concat!("mastodon-auth-cli/", env!("CARGO_PKG_VERSION"));
 
+/// The accounts file, in the config folder.
+pub(crate) const ACCOUNTS_FILE: &str = "accounts.json";
+
 /// `<platform config folder>/mastodon-auth`, e.g. `~/.config/mastodon-auth` on Linux.
 pub(crate) fn default_config_dir() -> Option<PathBuf> {
     AccountsFile::default_location().and_then(|p| p.parent().map(Path::to_path_buf))
@@ -62,7 +65,7 @@ impl Context {
         })?;
         Ok(Self {
             out: Output { json },
-            store: Arc::new(AccountsFile::open(config.join("accounts.json")).lock_wait(
+            store: Arc::new(AccountsFile::open(config.join(ACCOUNTS_FILE)).lock_wait(
                 LockWait::new().on_wait(|file| {
                     output::note(&format!(
                         "waiting for {} (held by another mastodon-auth)…",
