@@ -20,6 +20,7 @@ mod process;
 mod secret_input;
 mod server_info;
 mod status;
+mod suggest;
 mod trust;
 
 use context::Context;
