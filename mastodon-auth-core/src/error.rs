@@ -932,7 +932,7 @@ mod tests {
     fn every_parser_error_converts_and_counts_as_invalid_input() {
         let errors: [Error; 5] = [
             crate::InstanceUrl::parse("").unwrap_err().into(),
-            crate::AccountKey::parse("alice").unwrap_err().into(),
+            AccountKey::parse("alice").unwrap_err().into(),
             crate::Scope::new("").unwrap_err().into(),
             "x".parse::<crate::FeatureSet>().unwrap_err().into(),
             ConfigError::AccessToken.into(),
