@@ -336,11 +336,7 @@ impl ParseOptionError {
     /// assert_eq!(err.to_string(), r#"invalid rate-limit method "later": use throw, wait or pace"#);
     /// ```
     #[must_use]
-    pub fn new(
-        option: &'static str,
-        given: &str,
-        expected: &'static [&'static str],
-    ) -> Self {
+    pub fn new(option: &'static str, given: &str, expected: &'static [&'static str]) -> Self {
         Self {
             option,
             given: given.chars().take(64).collect(),
