@@ -6,10 +6,10 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use crate::clock;
-use crate::fault::FaultRule;
-use crate::profile::Profile;
-use crate::record::RecordedRequest;
+use super::clock;
+use super::fault::FaultRule;
+use super::profile::Profile;
+use super::record::RecordedRequest;
 
 /// The account that signs in through [`LocalInstance::approve`](crate::LocalInstance::approve)
 /// and the password grant.

@@ -11,18 +11,39 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use tokio_rustls::TlsAcceptor;
 
-use crate::fault::{self, Fault, FaultRule};
-use crate::handler::{self, Req};
-use crate::oauth::{self, Approval, AuthorizeError};
-use crate::params::Params;
-use crate::profile::Profile;
-use crate::record::{RecordedRequest, redact_header, redact_param};
-use crate::reply::{Body, Reply};
+// The server's parts: one module per endpoint family, plus the state they share.
+mod api;
+mod apps;
+mod clock;
+mod fault;
+mod handler;
+mod oauth;
+mod params;
+mod profile;
+mod random;
+// The replay server redacts what it records the same way.
+pub(crate) mod record;
+mod state;
+mod throttle;
+mod uri;
+mod visit;
+
+pub use fault::Fault;
+pub use oauth::{Approval, AuthorizeError};
+pub use profile::Profile;
+pub use record::{REDACTED, RecordedRequest};
+pub use state::TestUser;
+pub use visit::visit_loopback;
+
+use crate::server::reply::{Body, Reply};
 use crate::server::{self, DropConnection, Handler, RespBody, ServerTask};
-use crate::state::{Config, Shared, TestUser, Throttle, now};
-use crate::throttle;
 use crate::tls;
 use crate::tls::CertificateError;
+use fault::FaultRule;
+use handler::Req;
+use params::Params;
+use record::{redact_header, redact_param};
+use state::{Config, Shared, Throttle, now};
 
 /// Request bodies above this are refused (413); nothing in the auth API comes close.
 const MAX_BODY: usize = 1 << 20;

@@ -2,13 +2,13 @@
 
 use std::net::IpAddr;
 
-use crate::api::{self, Auth};
-use crate::apps;
-use crate::oauth;
-use crate::params::Params;
-use crate::reply::{Reply, html_escape};
-use crate::state::{Shared, State, ip_bucket, now};
-use crate::throttle::{self, Hit};
+use super::api::{self, Auth};
+use super::apps;
+use super::oauth;
+use super::params::Params;
+use super::state::{Shared, State, ip_bucket, now};
+use super::throttle::{self, Hit};
+use crate::server::reply::{Reply, html_escape};
 
 /// A request with its body read and its parameters parsed.
 #[derive(Debug)]
@@ -69,7 +69,7 @@ fn throttle_hits(shared: &Shared, st: &mut State, req: &Req, auth: &Auth) -> Vec
     let now = now(st);
     let ip = ip_bucket(req.peer);
     let mut hits = Vec::new();
-    let mut push = |st: &mut State, key: String, t: crate::state::Throttle| {
+    let mut push = |st: &mut State, key: String, t: super::state::Throttle| {
         let hit = throttle::count(st, now, key, t);
         hits.push((hit, t.limit));
     };
