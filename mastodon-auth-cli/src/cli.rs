@@ -15,6 +15,7 @@ mod failure;
 mod login;
 mod output;
 mod process;
+mod secret_input;
 mod server_info;
 mod status;
 mod trust;

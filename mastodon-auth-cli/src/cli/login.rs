@@ -1,7 +1,6 @@
 //! `login`: register once per instance, authorize (browser, out of band, password, or a token
 //! made in the web interface), keep the account, and give back what it replaces.
 
-use std::io::{BufRead, IsTerminal};
 use std::time::Duration;
 
 use mastodon_auth::browser;
@@ -15,6 +14,7 @@ use serde_json::json;
 use super::context::Context;
 use super::failure::{Exit, Failure};
 use super::output::note;
+use super::secret_input::read_secret_line;
 
 /// The app name registered with each instance.
 const APP_NAME: &str = "mastodon-auth";
@@ -259,25 +259,6 @@ pub(super) async fn with_token(ctx: &Context, instance: &str) -> Result<(), Fail
     let replaced = ctx.store.load_user(&key).await?;
     ctx.store.save_user(&user).await?;
     finish(ctx, &instance, Kept { user, replaced }).await
-}
-
-/// Reads one line from stdin (prompting when it is a terminal), without echoing it anywhere.
-fn read_secret_line(what: &str) -> Result<String, Failure> {
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        note(&format!("Enter the {what}:"));
-    }
-    let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Failure::usage(format!("cannot read the {what} from stdin: {e}")))?;
-    // Only the line end goes: a password may begin or end with a space.
-    let line = line.trim_end_matches(['\r', '\n']);
-    if line.is_empty() {
-        return Err(Failure::usage(format!("no {what} on stdin")));
-    }
-    Ok(line.to_owned())
 }
 
 #[cfg(test)]
