@@ -15,6 +15,7 @@ use super::context::Context;
 use super::failure::{Exit, Failure};
 use super::output::note;
 use super::secret_input::read_secret_line;
+use super::suggest;
 
 /// The app name registered with each instance.
 const APP_NAME: &str = "mastodon-auth";
@@ -35,11 +36,26 @@ pub(super) fn known_scopes(list: &str) -> Result<Scopes, Failure> {
         .map(mastodon_auth::Scope::as_str)
         .collect();
     if !unknown.is_empty() {
+        let named: Vec<String> = unknown
+            .iter()
+            .map(
+                |typed| match suggest::closest(typed, KNOWN_SCOPES.iter().copied()) {
+                    Some(meant) => format!("{typed} (did you mean {meant}?)"),
+                    None => (*typed).to_owned(),
+                },
+            )
+            .collect();
+        // The groups alone: the sixty fine-grained scopes on one line would bury the hint.
+        let groups: Vec<&str> = KNOWN_SCOPES
+            .iter()
+            .copied()
+            .filter(|s| !s.contains(':') || matches!(*s, "admin:read" | "admin:write"))
+            .collect();
         return Err(Failure::usage(format!(
-            "unknown scope{} {}; known scopes: {}",
+            "unknown scope{} {}; the scopes are {}, and parts of them such as read:accounts",
             if unknown.len() > 1 { "s" } else { "" },
-            unknown.join(", "),
-            KNOWN_SCOPES.join(" ")
+            named.join(", "),
+            groups.join(" ")
         )));
     }
     if scopes.is_empty() {
@@ -271,7 +287,10 @@ mod tests {
         assert_eq!(e.exit(), Exit::Usage);
         let text = e.message().unwrap();
         assert!(
-            text.starts_with("unknown scopes wrte, admin:raed; known scopes: read "),
+            text.starts_with(
+                "unknown scopes wrte (did you mean write?), admin:raed (did you mean admin:read?); \
+                 the scopes are read profile write follow push admin:read admin:write, and parts"
+            ),
             "{text}"
         );
         assert!(known_scopes("read write:statuses push").is_ok());
