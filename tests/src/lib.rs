@@ -17,6 +17,7 @@ mod replay;
 mod reply;
 mod server;
 mod services;
+mod sign_in;
 mod state;
 pub mod store_contract;
 mod test_server;
