@@ -173,6 +173,12 @@ pub(crate) fn authorize(
     })
 }
 
+/// Whether an authorization URL passes every check of `GET /oauth/authorize` (the approval
+/// page is shown only then).
+pub(crate) fn check(shared: &Shared, st: &State, url: &str) -> Result<(), AuthorizeError> {
+    validate(shared, st, url).map(|_| ())
+}
+
 /// Doorkeeper's checks, in its order (`Doorkeeper::OAuth::PreAuthorization`).
 fn validate(
     shared: &Shared,
