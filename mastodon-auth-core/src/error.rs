@@ -51,6 +51,9 @@ pub enum Error {
         /// What is wrong with it.
         problem: UrlProblem,
     },
+    /// A redirect URI that is not one a client may use (see [`RedirectUri`](crate::RedirectUri)).
+    #[error(transparent)]
+    InvalidRedirectUri(#[from] crate::redirect_uri::RedirectUriError),
     /// An account key that is not `user@host`, or has characters a key must not have.
     #[error("invalid account {key:?}: {problem}")]
     InvalidAccountKey {
@@ -191,6 +194,7 @@ impl Error {
             Error::InvalidArgument(_)
                 | Error::InvalidUrl { .. }
                 | Error::InvalidAccountKey { .. }
+                | Error::InvalidRedirectUri(_)
                 | Error::Config(_)
         )
     }

@@ -30,9 +30,9 @@
 //!     .transport(transport)
 //!     .build()
 //!     .await?;
-//! let (url, pending) = client.auth_request_url().scopes(Scopes::default()).build().await?;
-//! assert!(url.starts_with("https://social.example/oauth/authorize?client_id=CLIENT_ID&response_type=code"));
-//! # let _ = pending;
+//! let request = client.auth_request_url().scopes(Scopes::default()).build().await?;
+//! assert!(request.url.starts_with("https://social.example/oauth/authorize?client_id=CLIENT_ID&response_type=code"));
+//! # let _ = request.pending;
 //! # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
 //! ```
 
@@ -48,6 +48,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::fr
 pub const DEFAULT_USER_AGENT: &str = concat!("mastodon-auth/", env!("CARGO_PKG_VERSION"));
 
 mod client;
+mod client_credentials;
 mod entities;
 mod error;
 mod form;
@@ -58,17 +59,20 @@ pub mod mock;
 mod random;
 mod ratelimit;
 pub mod redact;
+mod redirect_uri;
 mod scope;
 mod secret;
+mod state;
 mod store;
 mod transport;
 mod version;
 
 pub use client::{
-    AuthRequestBuilder, AuthorizedCode, CreateApp, FeatureSet, LoginGrant, Mastodon,
-    MastodonBuilder, NoTransport, OOB_REDIRECT_URI, PendingAuthorization, VersionCheckMode,
-    WithTransport,
+    AuthRequestBuilder, AuthorizationRequest, AuthorizedCode, CreateApp, FeatureSet, LoginGrant,
+    Mastodon, MastodonBuilder, NoTransport, PendingAuthorization, PendingAuthorizationParts, Pkce,
+    VersionCheckMode, WithTransport,
 };
+pub use client_credentials::{ClientCredentials, ClientId, IncompleteClientCredentials};
 pub use entities::{Account, Application, OAuthUserInfo, RegisteredApp};
 pub use error::{
     AccountKeyProblem, ApiError, ApiErrorKind, Error, HeaderError, MalformedResponse,
@@ -80,10 +84,12 @@ pub use ratelimit::{
     NoRateLimit, RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter, Verdict,
 };
 pub use redact::SECRET_PARAMETERS;
+pub use redirect_uri::{RedirectUri, RedirectUriError, RedirectUriProblem};
 pub use scope::{DEFAULT_SCOPES, KNOWN_SCOPES, SCOPE_SETS, Scope, Scopes};
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, Password, PkceVerifier, RefreshToken,
 };
+pub use state::State;
 pub use store::{
     AccountDirectory, AccountKey, AppCredentials, CredentialStore, UserCredentials, UserUpdate,
     UserUpdateFuture,
