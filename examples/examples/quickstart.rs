@@ -92,7 +92,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!(
         "3. Authorization URL (state {} chars, PKCE {}):\n   {url}",
-        pending.state().len(),
+        pending.state().as_str().len(),
         pending.uses_pkce()
     );
     // The listener ends its wait only for a callback with this request's state.

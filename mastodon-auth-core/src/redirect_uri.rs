@@ -141,6 +141,12 @@ fn classify(uri: &str) -> Result<Kind, RedirectUriProblem> {
     let scheme = scheme.to_ascii_lowercase();
     match scheme.as_str() {
         "https" | "http" => {
+            let host_first = rest.strip_prefix("//").is_some_and(|r| {
+                !(r.is_empty() || r.starts_with(['/', '?', ':', '@']))
+            });
+            if !host_first {
+                return Err(RedirectUriProblem::NoHost);
+            }
             let parsed: http::Uri = uri
                 .parse()
                 .map_err(|e: http::uri::InvalidUri| RedirectUriProblem::Syntax(e.to_string()))?;
@@ -356,6 +362,8 @@ mod tests {
         assert_eq!(problem("1app:/cb"), RedirectUriProblem::Relative);
         assert_eq!(problem("https:///cb"), RedirectUriProblem::NoHost);
         assert_eq!(problem("https:/cb"), RedirectUriProblem::NoHost);
+        assert_eq!(problem("http://:80/cb"), RedirectUriProblem::NoHost);
+        assert_eq!(problem("https:"), RedirectUriProblem::NoHost);
         assert_eq!(problem("https://u:p@a.example/cb"), RedirectUriProblem::UserInfo);
         for remote in [
             "http://app.example/cb",

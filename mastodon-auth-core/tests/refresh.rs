@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use mastodon_auth_core::{
-    AccessToken, AccountKey, AppCredentials, ClientSecret, CredentialStore, Error, HttpTransport,
+    AccessToken, AccountKey, AppCredentials, ClientCredentials, CredentialStore, Error, HttpTransport,
     InstanceUrl, Mastodon, RefreshToken, StoreError, TransportError, UserCredentials, UserUpdate,
     VersionCheckMode,
 };
@@ -195,7 +195,7 @@ impl CredentialStore for Plain {
 fn user(access: &str, refresh: &str, expires_at: SystemTime) -> UserCredentials {
     let mut user = UserCredentials::new(BASE.parse().unwrap(), AccessToken::new(access))
         .with_account(alice())
-        .with_client("C", ClientSecret::new("S"));
+        .with_client(ClientCredentials::new("C", "S"));
     user.refresh_token = Some(RefreshToken::new(refresh));
     user.expires_at = Some(expires_at);
     user.scopes = Some("read".parse().unwrap());

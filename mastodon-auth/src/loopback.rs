@@ -115,7 +115,7 @@ impl CallbackListener {
         pending: PendingAuthorization,
         timeout: Duration,
     ) -> Result<AuthorizedCode, CallbackError> {
-        let state: Arc<str> = pending.state().into();
+        let state: Arc<str> = pending.state().as_str().into();
         let target = tokio::time::timeout(timeout, serve(self.listener, state))
             .await
             .map_err(|_| CallbackError::TimedOut { after: timeout })?;

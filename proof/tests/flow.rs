@@ -77,7 +77,7 @@ async fn the_whole_flow_through_reqwest_and_sqlite() -> TestResult {
         .await?;
     assert!(pending.uses_pkce(), "current Mastodon advertises S256");
     assert!(url.contains("code_challenge_method=S256"), "{url}");
-    assert!(url.contains(&format!("state={}", pending.state())), "{url}");
+    assert!(url.contains(&format!("state={}", pending.state().as_str())), "{url}");
     let Approval::Redirect(location) = instance.approve(&url)? else {
         panic!("no redirect to the loopback URI")
     };

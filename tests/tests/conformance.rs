@@ -181,7 +181,7 @@ async fn auth_request_url_from_metadata_equals_the_fallback() {
         .await
         .unwrap();
     let strip_state = |u: &str| {
-        u.replace(pending.state(), "")
+        u.replace(pending.state().as_str(), "")
             .split("&state=")
             .next()
             .unwrap()

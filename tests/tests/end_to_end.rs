@@ -184,7 +184,7 @@ async fn a_wrong_state_or_a_denial_never_reaches_the_token_endpoint() {
     let Approval::Redirect(location) = instance.approve(&url).unwrap() else {
         panic!()
     };
-    let forged = location.replace(pending.state(), "forged-state");
+    let forged = location.replace(pending.state().as_str(), "forged-state");
     assert!(matches!(
         pending.callback(&forged),
         Err(Error::StateMismatch)

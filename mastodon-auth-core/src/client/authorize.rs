@@ -578,10 +578,10 @@ mod tests {
         let back: PendingAuthorizationParts = serde_json::from_str(&json).unwrap();
         let debug = format!("{back:?}");
         assert!(!debug.contains("the-verifier") && !debug.contains("\"S\""), "{debug}");
-        let pending = PendingAuthorization::from_parts(back);
-        assert!(pending.uses_pkce());
-        assert_eq!(pending.redirect_uri().as_str(), "http://127.0.0.1:1/cb");
-        let code = pending.callback("?code=C&state=S").unwrap();
+        let rebuilt = PendingAuthorization::from_parts(back);
+        assert!(rebuilt.uses_pkce());
+        assert_eq!(rebuilt.redirect_uri().as_str(), "http://127.0.0.1:1/cb");
+        let code = rebuilt.callback("?code=C&state=S").unwrap();
         assert_eq!(code.verifier.unwrap().expose(), "the-verifier");
         // Without PKCE the field is left out, and a kept redirect URI is checked again.
         let json = serde_json::to_string(&pending().into_parts()).unwrap();

@@ -164,8 +164,9 @@ impl Mastodon {
     ///     Ok::<_, TransportError>(resp)
     /// };
     /// let client = Mastodon::builder("social.example").client("CID", "CSEC").transport(transport).build().await?;
-    /// let (_url, pending) = client.auth_request_url().scopes("read".parse()?).build().await?;
-    /// let token = client.log_in(LoginGrant::AuthorizationCode(pending.code("CODE"))).await?;
+    /// let request = client.auth_request_url().scopes("read".parse()?).build().await?;
+    /// let code = request.pending.code("CODE"); // typed in by the person (out of band)
+    /// let token = client.log_in(LoginGrant::AuthorizationCode(code)).await?;
     /// assert_eq!(token.expose(), "TOKEN");
     /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
     /// ```
