@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use mastodon_auth_core::{
+use mastodon_auth_core::{ClientCredentials, 
     AccessToken, AccountKey, ClientSecret, CredentialStore, InstanceUrl, RateLimitInfo,
     RateLimitKey, RateLimitMethod, RateLimiter, StoreError, UserCredentials,
 };
@@ -55,7 +55,7 @@ pub(crate) fn user(i: usize) -> Result<UserCredentials, BoxError> {
     let secret = |kind: &str| format!("{kind}{i:0>40}");
     let mut user = UserCredentials::new(instance, AccessToken::new(secret("tok")))
         .with_account(account)
-        .with_client(secret("cid"), ClientSecret::new(secret("sec")));
+        .with_client(ClientCredentials::new(secret("cid"), secret("sec")));
     user.scopes = Some("read write".parse()?);
     Ok(user)
 }
