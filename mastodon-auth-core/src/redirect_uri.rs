@@ -75,6 +75,37 @@ impl RedirectUri {
         kind: Kind::Oob,
     };
 
+    /// A redirect URI written in the source, checked at compile time when used in a constant:
+    ///
+    /// ```
+    /// use mastodon_auth_core::RedirectUri;
+    /// const CALLBACK: RedirectUri = RedirectUri::from_static("com.example.app:/callback");
+    /// assert!(CALLBACK.is_private_scheme());
+    /// ```
+    ///
+    /// It accepts a conservative part of what [`parse`](Self::parse) accepts: printable
+    /// ASCII only, and for `http` only the hosts `127.0.0.1`, `[::1]` and `localhost`.
+    ///
+    /// # Panics
+    /// When `uri` is not such a redirect URI; in a constant that is a compile error, like
+    /// [`http::HeaderValue::from_static`]'s:
+    ///
+    /// ```compile_fail
+    /// const BAD: mastodon_auth_core::RedirectUri =
+    ///     mastodon_auth_core::RedirectUri::from_static("http://app.example/callback");
+    /// ```
+    #[must_use]
+    pub const fn from_static(uri: &'static str) -> Self {
+        let kind = match const_classify(uri.as_bytes()) {
+            Some(kind) => kind,
+            None => panic!("not a redirect URI RedirectUri::from_static accepts"),
+        };
+        Self {
+            uri: Cow::Borrowed(uri),
+            kind,
+        }
+    }
+
     /// Checks `uri`.
     ///
     /// # Errors
@@ -114,6 +145,144 @@ impl RedirectUri {
     pub fn is_private_scheme(&self) -> bool {
         self.kind == Kind::PrivateScheme
     }
+}
+
+/// [`classify`] for [`RedirectUri::from_static`], in a `const fn`: `None` unless `uri` is
+/// clearly one of the accepted forms (a subset of what `classify` accepts, as its test
+/// checks).
+const fn const_classify(uri: &[u8]) -> Option<Kind> {
+    if bytes_eq(uri, OOB.as_bytes()) {
+        return Some(Kind::Oob);
+    }
+    // Printable ASCII that RFC 3986 allows, without '#' (no fragment) and '%' (no escapes to
+    // check); where the scheme ends.
+    let mut colon = 0;
+    let mut i = 0;
+    while i < uri.len() {
+        let c = uri[i];
+        let allowed = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.' | b'_' | b'~' | b':' | b'/' | b'?' | b'[' | b']' | b'@' | b'!'
+                    | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+            );
+        if !allowed {
+            return None;
+        }
+        if c == b':' && colon == 0 {
+            colon = i;
+        }
+        i += 1;
+    }
+    if colon == 0 || !uri[0].is_ascii_alphabetic() {
+        return None;
+    }
+    let mut i = 1;
+    while i < colon {
+        let c = uri[i];
+        if !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')) {
+            return None;
+        }
+        i += 1;
+    }
+    let (scheme, rest) = uri.split_at(colon);
+    let rest = rest.split_at(1).1;
+    if bytes_eq_ignore_case(scheme, b"https") || bytes_eq_ignore_case(scheme, b"http") {
+        let Some((b"//", after)) = rest.split_at_checked(2) else {
+            return None;
+        };
+        // The host runs to the first '/', '?' or ':' (a port), unless it is bracketed.
+        let mut end = 0;
+        while end < after.len() && !matches!(after[end], b'/' | b'?') {
+            if after[end] == b'@' {
+                return None;
+            }
+            end += 1;
+        }
+        let authority = after.split_at(end).0;
+        let host = host_of(authority);
+        if host.is_empty() {
+            return None;
+        }
+        if bytes_eq_ignore_case(scheme, b"https") {
+            return Some(Kind::Https);
+        }
+        let loopback = bytes_eq(host, b"127.0.0.1")
+            || bytes_eq(host, b"[::1]")
+            || bytes_eq_ignore_case(host, b"localhost");
+        return if loopback { Some(Kind::Loopback) } else { None };
+    }
+    let mut i = 0;
+    while i < FORBIDDEN_SCHEMES.len() {
+        if bytes_eq_ignore_case(scheme, FORBIDDEN_SCHEMES[i].as_bytes()) {
+            return None;
+        }
+        i += 1;
+    }
+    if rest.is_empty() {
+        None
+    } else {
+        Some(Kind::PrivateScheme)
+    }
+}
+
+/// The host of an authority without user info: up to the port's ':', or the bracketed IPv6
+/// literal with its brackets. Empty when the port is not digits.
+const fn host_of(authority: &[u8]) -> &[u8] {
+    let mut end = if let Some(b'[') = authority.first() {
+        let mut i = 0;
+        while i < authority.len() && authority[i] != b']' {
+            i += 1;
+        }
+        if i == authority.len() {
+            return &[];
+        }
+        i + 1
+    } else {
+        let mut i = 0;
+        while i < authority.len() && authority[i] != b':' {
+            i += 1;
+        }
+        i
+    };
+    let host = authority.split_at(end).0;
+    if end < authority.len() {
+        if authority[end] != b':' || end + 1 == authority.len() {
+            return &[];
+        }
+        end += 1;
+        while end < authority.len() {
+            if !authority[end].is_ascii_digit() {
+                return &[];
+            }
+            end += 1;
+        }
+    }
+    host
+}
+
+const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bytes_eq_ignore_case_or_exact(a, b, false)
+}
+
+const fn bytes_eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bytes_eq_ignore_case_or_exact(a, b, true)
+}
+
+const fn bytes_eq_ignore_case_or_exact(a: &[u8], b: &[u8], ignore_case: bool) -> bool {
+    let mut i = 0;
+    while i < a.len() {
+        let (x, y) = if ignore_case {
+            (a[i].to_ascii_lowercase(), b[i].to_ascii_lowercase())
+        } else {
+            (a[i], b[i])
+        };
+        if x != y {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// The form of `uri`, or why it has none of the accepted ones.
@@ -377,6 +546,48 @@ mod tests {
         assert!(matches!(problem("myapp:"), RedirectUriProblem::Syntax(_)));
         assert!(matches!(problem("https://a b/"), RedirectUriProblem::Character(' ')));
         assert!(matches!(problem("https://[::1/"), RedirectUriProblem::Syntax(_)));
+    }
+
+    #[test]
+    fn from_static_accepts_a_part_of_what_parse_accepts_and_agrees_on_it() {
+        for uri in [
+            OOB,
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:45678/callback",
+            "http://[::1]:8080/",
+            "http://localhost",
+            "HTTP://LocalHost:3000/cb?x=1",
+            "https://app.example/cb",
+            "https://app.example:8443/a/b?c=d&e=f",
+            "com.example.app:/callback",
+            "oauth2redirect://com.keylesspalace.tusky/",
+        ] {
+            let parsed = RedirectUri::parse(uri).unwrap();
+            assert_eq!(const_classify(uri.as_bytes()), Some(parsed.kind), "{uri}");
+        }
+        for uri in [
+            "",
+            "http://app.example/cb",
+            "http://127.0.0.2/cb",
+            "http://127.0.0.1:/cb",
+            "http://127.0.0.1:8x/cb",
+            "http://[::1/cb",
+            "https:///cb",
+            "https://u@a.example/",
+            "https://a.example/#f",
+            "https://a.example/%41",
+            "https://a b/",
+            "javascript:alert(1)",
+            "myapp:",
+            "/cb",
+            "1app:/cb",
+            "https://ünicode.example/",
+        ] {
+            assert_eq!(const_classify(uri.as_bytes()), None, "{uri}");
+        }
+        const CALLBACK: RedirectUri = RedirectUri::from_static("http://127.0.0.1/callback");
+        assert!(CALLBACK.is_loopback());
+        assert_eq!(CALLBACK, RedirectUri::parse("http://127.0.0.1/callback").unwrap());
     }
 
     #[test]
