@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use mastodon_auth_core::{ClientCredentials, 
-    AccessToken, AccountKey, ClientSecret, CredentialStore, InstanceUrl, RateLimitInfo,
+use mastodon_auth_core::{
+    AccessToken, AccountKey, ClientCredentials, CredentialStore, InstanceUrl, RateLimitInfo,
     RateLimitKey, RateLimitMethod, RateLimiter, StoreError, UserCredentials,
 };
 use mastodon_auth_ratelimit::Pacer;
@@ -220,11 +220,9 @@ pub(crate) async fn accounts_file(path: &PathBuf, accounts: usize) -> Result<Fil
         if let Value::Object(map) = &mut entry {
             map.insert("instance".into(), Value::String(u.instance.to_string()));
             map.insert("access_token".into(), u.access_token.expose().into());
-            if let Some(id) = &u.client_id {
-                map.insert("client_id".into(), id.clone().into());
-            }
-            if let Some(secret) = &u.client_secret {
-                map.insert("client_secret".into(), secret.expose().into());
+            if let Some(client) = &u.client {
+                map.insert("client_id".into(), client.id.as_str().into());
+                map.insert("client_secret".into(), client.secret.expose().into());
             }
         }
         let key = u

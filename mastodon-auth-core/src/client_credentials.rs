@@ -192,7 +192,10 @@ mod tests {
         let back: ClientCredentials = serde_json::from_str(&json).unwrap();
         assert_eq!(back, client);
         let err = serde_json::from_str::<ClientCredentials>(r#"{"client_id":"i"}"#).unwrap_err();
-        assert!(err.to_string().contains("missing field `client_secret`"), "{err}");
+        assert!(
+            err.to_string().contains("missing field `client_secret`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -163,8 +163,26 @@ const fn const_classify(uri: &[u8]) -> Option<Kind> {
         let allowed = c.is_ascii_alphanumeric()
             || matches!(
                 c,
-                b'-' | b'.' | b'_' | b'~' | b':' | b'/' | b'?' | b'[' | b']' | b'@' | b'!'
-                    | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b':'
+                    | b'/'
+                    | b'?'
+                    | b'['
+                    | b']'
+                    | b'@'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
             );
         if !allowed {
             return None;
@@ -310,9 +328,9 @@ fn classify(uri: &str) -> Result<Kind, RedirectUriProblem> {
     let scheme = scheme.to_ascii_lowercase();
     match scheme.as_str() {
         "https" | "http" => {
-            let host_first = rest.strip_prefix("//").is_some_and(|r| {
-                !(r.is_empty() || r.starts_with(['/', '?', ':', '@']))
-            });
+            let host_first = rest
+                .strip_prefix("//")
+                .is_some_and(|r| !(r.is_empty() || r.starts_with(['/', '?', ':', '@'])));
             if !host_first {
                 return Err(RedirectUriProblem::NoHost);
             }
@@ -525,15 +543,24 @@ mod tests {
             problem("https://a.example/cb\nhttps://b.example/cb"),
             RedirectUriProblem::Character('\n')
         );
-        assert_eq!(problem("https://a.example/cb#x"), RedirectUriProblem::Fragment);
+        assert_eq!(
+            problem("https://a.example/cb#x"),
+            RedirectUriProblem::Fragment
+        );
         assert_eq!(problem("/callback"), RedirectUriProblem::Relative);
-        assert_eq!(problem("app.example/callback"), RedirectUriProblem::Relative);
+        assert_eq!(
+            problem("app.example/callback"),
+            RedirectUriProblem::Relative
+        );
         assert_eq!(problem("1app:/cb"), RedirectUriProblem::Relative);
         assert_eq!(problem("https:///cb"), RedirectUriProblem::NoHost);
         assert_eq!(problem("https:/cb"), RedirectUriProblem::NoHost);
         assert_eq!(problem("http://:80/cb"), RedirectUriProblem::NoHost);
         assert_eq!(problem("https:"), RedirectUriProblem::NoHost);
-        assert_eq!(problem("https://u:p@a.example/cb"), RedirectUriProblem::UserInfo);
+        assert_eq!(
+            problem("https://u:p@a.example/cb"),
+            RedirectUriProblem::UserInfo
+        );
         for remote in [
             "http://app.example/cb",
             "http://10.0.0.1/cb",
@@ -541,11 +568,23 @@ mod tests {
         ] {
             assert_eq!(problem(remote), RedirectUriProblem::PlainHttp, "{remote}");
         }
-        assert_eq!(problem("javascript:alert(1)"), RedirectUriProblem::ForbiddenScheme);
-        assert_eq!(problem("DATA:text/html,x"), RedirectUriProblem::ForbiddenScheme);
+        assert_eq!(
+            problem("javascript:alert(1)"),
+            RedirectUriProblem::ForbiddenScheme
+        );
+        assert_eq!(
+            problem("DATA:text/html,x"),
+            RedirectUriProblem::ForbiddenScheme
+        );
         assert!(matches!(problem("myapp:"), RedirectUriProblem::Syntax(_)));
-        assert!(matches!(problem("https://a b/"), RedirectUriProblem::Character(' ')));
-        assert!(matches!(problem("https://[::1/"), RedirectUriProblem::Syntax(_)));
+        assert!(matches!(
+            problem("https://a b/"),
+            RedirectUriProblem::Character(' ')
+        ));
+        assert!(matches!(
+            problem("https://[::1/"),
+            RedirectUriProblem::Syntax(_)
+        ));
     }
 
     #[test]
@@ -587,7 +626,10 @@ mod tests {
         }
         const CALLBACK: RedirectUri = RedirectUri::from_static("http://127.0.0.1/callback");
         assert!(CALLBACK.is_loopback());
-        assert_eq!(CALLBACK, RedirectUri::parse("http://127.0.0.1/callback").unwrap());
+        assert_eq!(
+            CALLBACK,
+            RedirectUri::parse("http://127.0.0.1/callback").unwrap()
+        );
     }
 
     #[test]

@@ -570,14 +570,26 @@ mod tests {
             json,
             r#"{"instance":"https://example.com","access_token":"t","client_id":"i","client_secret":"s"}"#
         );
-        assert_eq!(serde_json::from_str::<UserCredentials>(&json).unwrap(), user);
+        assert_eq!(
+            serde_json::from_str::<UserCredentials>(&json).unwrap(),
+            user
+        );
         let bare = UserCredentials::new(base.clone(), AccessToken::new("t"));
         let json = serde_json::to_string(&bare).unwrap();
-        assert_eq!(json, r#"{"instance":"https://example.com","access_token":"t"}"#);
-        assert_eq!(serde_json::from_str::<UserCredentials>(&json).unwrap(), bare);
+        assert_eq!(
+            json,
+            r#"{"instance":"https://example.com","access_token":"t"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<UserCredentials>(&json).unwrap(),
+            bare
+        );
         let no_id = r#"{"instance":"https://example.com","access_token":"t","client_secret":"s"}"#;
         let err = serde_json::from_str::<UserCredentials>(no_id).unwrap_err();
-        assert!(err.to_string().starts_with("missing field `client_id`"), "{err}");
+        assert!(
+            err.to_string().starts_with("missing field `client_id`"),
+            "{err}"
+        );
 
         let app = AppCredentials::new(base, ClientCredentials::new("i", "s"));
         let json = serde_json::to_string(&app).unwrap();
@@ -590,7 +602,10 @@ mod tests {
             r#"{"instance":"https://example.com","client_id":"i"}"#,
         )
         .unwrap_err();
-        assert!(err.to_string().contains("missing field `client_secret`"), "{err}");
+        assert!(
+            err.to_string().contains("missing field `client_secret`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -22,7 +22,8 @@ async fn url_uses_discovered_endpoint_with_state_and_pkce() {
         .build()
         .await
         .unwrap();
-    let AuthorizationRequest { url, pending, .. } = client.auth_request_url().build().await.unwrap();
+    let AuthorizationRequest { url, pending, .. } =
+        client.auth_request_url().build().await.unwrap();
 
     assert!(url.starts_with("http://localhost:3000/oauth/authorize?client_id=CID&response_type=code&redirect_uri=urn%3Aietf%3Awg%3Aoauth%3A2.0%3Aoob&scope=read+write+follow+push&state="), "{url}");
     let q = query_of(&url);

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mastodon_auth_core::{
-    AuthorizedCode, Error, LoginGrant, Mastodon, Password, RedirectUri, RefreshToken, Scopes, TransportError,
+    AuthorizedCode, Error, LoginGrant, Mastodon, Password, RedirectUri, RefreshToken, Scopes,
+    TransportError,
 };
 use support::{Recorded as _, Script, cassette, field_multiset};
 

@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use mastodon_auth_core::{
-    AccessToken, AccountKey, AppCredentials, ClientCredentials, CredentialStore, Error, HttpTransport,
-    InstanceUrl, Mastodon, RefreshToken, StoreError, TransportError, UserCredentials, UserUpdate,
-    VersionCheckMode,
+    AccessToken, AccountKey, AppCredentials, ClientCredentials, CredentialStore, Error,
+    HttpTransport, InstanceUrl, Mastodon, RefreshToken, StoreError, TransportError,
+    UserCredentials, UserUpdate, VersionCheckMode,
 };
 
 const BASE: &str = "https://pleroma.example";

@@ -39,7 +39,10 @@ async fn create_app_sends_mastodon_py_fields_in_order() {
         app.client_secret.expose(),
         answer["client_secret"].as_str().unwrap()
     );
-    assert_eq!(client.client_credentials().map(|c| c.id), Some(app.client_id));
+    assert_eq!(
+        client.client_credentials().map(|c| c.id),
+        Some(app.client_id)
+    );
     assert_eq!(
         field_multiset(&seen.form()),
         field_multiset(&recorded.request.form())

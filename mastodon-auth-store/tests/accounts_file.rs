@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mastodon_auth_core::{ClientCredentials, 
-    AccessToken, AccountDirectory, AccountKey, AppCredentials, CredentialStore,
+use mastodon_auth_core::{
+    AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientCredentials, CredentialStore,
     InstanceUrl, RefreshToken, Scopes, StoreError, UserCredentials,
 };
 use mastodon_auth_store::{AccountsFile, atomic};
@@ -30,11 +30,15 @@ fn user(account: &str, token: &str) -> UserCredentials {
 async fn everything_saved_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let store = AccountsFile::open(dir.path().join("accounts.json"));
-    let mut app = AppCredentials::new(url("https://a.example"), ClientCredentials::new("cid", "csec"))
-        .with_name("My App");
+    let mut app = AppCredentials::new(
+        url("https://a.example"),
+        ClientCredentials::new("cid", "csec"),
+    )
+    .with_name("My App");
     app.scopes = Some("read write".parse::<Scopes>().unwrap());
     app.redirect_uris = vec!["urn:ietf:wg:oauth:2.0:oob".into()];
-    let mut alice = user("alice@a.example", "t1").with_client(ClientCredentials::new("cid", "csec"));
+    let mut alice =
+        user("alice@a.example", "t1").with_client(ClientCredentials::new("cid", "csec"));
     alice.refresh_token = Some(RefreshToken::new("r1"));
     alice.expires_at = Some(UNIX_EPOCH + Duration::from_secs(1_900_000_000));
     alice.scopes = Some("read".parse::<Scopes>().unwrap());
@@ -292,7 +296,10 @@ fn child_process_adds_accounts() {
         for j in 0..PER_CHILD {
             let u = user(&format!("u{id}x{j}@p{id}.example"), &format!("t{id}-{j}"));
             store.save_user(&u).await.unwrap();
-            let app = AppCredentials::new(url(&format!("p{id}.example")), ClientCredentials::new("c", "s"));
+            let app = AppCredentials::new(
+                url(&format!("p{id}.example")),
+                ClientCredentials::new("c", "s"),
+            );
             store.save_app(&app).await.unwrap();
         }
     });

@@ -3,8 +3,8 @@
 use std::fs;
 use std::path::Path;
 
-use mastodon_auth_core::{ClientCredentials, 
-    AccessToken, AccountKey, AppCredentials, CredentialStore, InstanceUrl,
+use mastodon_auth_core::{
+    AccessToken, AccountKey, AppCredentials, ClientCredentials, CredentialStore, InstanceUrl,
     StoreError, UserCredentials,
 };
 use mastodon_auth_store::MastodonPyFiles;
@@ -196,14 +196,20 @@ async fn token_file_client_lines_are_used_without_a_client_file() {
         matches!(&err, StoreError::Corrupt { path: p, line: Some(4), .. } if *p == path),
         "{err:?}"
     );
-    assert!(err.to_string().contains("without its client secret"), "{err}");
+    assert!(
+        err.to_string().contains("without its client secret"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn save_writes_what_mastodon_py_writes() {
     let dir = tempfile::tempdir().unwrap();
     let store = files(dir.path());
-    let app = AppCredentials::new(url("http://127.0.0.1:45113"), ClientCredentials::new("CID", "CSEC"))
+    let app = AppCredentials::new(
+        url("http://127.0.0.1:45113"),
+        ClientCredentials::new("CID", "CSEC"),
+    )
     .with_name("My App");
     store.save_app(&app).await.unwrap();
     assert_eq!(

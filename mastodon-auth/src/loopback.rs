@@ -53,7 +53,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 /// The redirect URI to register for loopback logins (any port is accepted by Mastodon).
-pub const REGISTERED_REDIRECT_URI: RedirectUri = RedirectUri::from_static("http://127.0.0.1/callback");
+pub const REGISTERED_REDIRECT_URI: RedirectUri =
+    RedirectUri::from_static("http://127.0.0.1/callback");
 
 /// The largest request head a connection may send; browsers send a few hundred bytes.
 const MAX_HEAD: usize = 8 * 1024;

@@ -311,7 +311,10 @@ async fn an_app_comes_back_exactly(store: &dyn AccountDirectory, ns: &Namespace)
 async fn saving_an_app_again_replaces_it(store: &dyn AccountDirectory, ns: &Namespace) -> Outcome {
     call("save_app", store.save_app(&full_app(ns.instance())).await)?;
     // No name, scopes or redirect URIs: none of the first app's may survive.
-    let second = AppCredentials::new(ns.instance(), ClientCredentials::new("client-id-2", "secret-2"));
+    let second = AppCredentials::new(
+        ns.instance(),
+        ClientCredentials::new("client-id-2", "secret-2"),
+    );
     call("save_app", store.save_app(&second).await)?;
     expect_app(
         "load_app after saving another app for the instance",

@@ -7,8 +7,8 @@ use std::time::Duration;
 use mastodon_auth::browser;
 use mastodon_auth::loopback::{CallbackError, CallbackListener, REGISTERED_REDIRECT_URI};
 use mastodon_auth::{
-    AccessToken, AppCredentials, AuthorizationRequest, CredentialStore, InstanceUrl, KNOWN_SCOPES, LoginGrant, Mastodon,
-    Password, RedirectUri, Scopes, UserCredentials,
+    AccessToken, AppCredentials, AuthorizationRequest, CredentialStore, InstanceUrl, KNOWN_SCOPES,
+    LoginGrant, Mastodon, Password, RedirectUri, Scopes, UserCredentials,
 };
 use serde_json::json;
 
@@ -95,7 +95,9 @@ async fn authorize(client: &Mastodon, scopes: Scopes, how: How) -> Result<LoginG
             note(&format!("Open this URL to authorize: {}", request.url));
             note("Then paste the code the server shows here:");
             let code = read_secret_line("authorization code")?;
-            Ok(LoginGrant::AuthorizationCode(request.pending.code(code.trim())))
+            Ok(LoginGrant::AuthorizationCode(
+                request.pending.code(code.trim()),
+            ))
         }
         How::Browser { open, timeout } => through_browser(client, scopes, open, timeout).await,
     }

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http::Method;
 use super::request::Call;
 use super::template::ApiPath;
 use super::{Mastodon, MetadataCache};
@@ -17,6 +16,7 @@ use crate::redirect_uri::RedirectUri;
 use crate::scope::Scopes;
 use crate::secret::{AuthorizationCode, PkceVerifier};
 use crate::state::State;
+use http::Method;
 
 static OAUTH_SERVER_METADATA: ApiPath = ApiPath::new("/.well-known/oauth-authorization-server");
 
@@ -254,13 +254,11 @@ impl AuthRequestBuilder<'_> {
     pub async fn build(self) -> Result<AuthorizationRequest, Error> {
         let client_id = match self.client_id {
             Some(id) => id,
-            None => self
-                .client
-                .client_credentials()
-                .map(|c| c.id)
-                .ok_or(Error::MissingClientCredentials {
+            None => self.client.client_credentials().map(|c| c.id).ok_or(
+                Error::MissingClientCredentials {
                     needed_for: "an authorization request",
-                })?,
+                },
+            )?,
         };
         let info = if self.skip_server_info {
             None
@@ -577,7 +575,10 @@ mod tests {
         );
         let back: PendingAuthorizationParts = serde_json::from_str(&json).unwrap();
         let debug = format!("{back:?}");
-        assert!(!debug.contains("the-verifier") && !debug.contains("\"S\""), "{debug}");
+        assert!(
+            !debug.contains("the-verifier") && !debug.contains("\"S\""),
+            "{debug}"
+        );
         let rebuilt = PendingAuthorization::from_parts(back);
         assert!(rebuilt.uses_pkce());
         assert_eq!(rebuilt.redirect_uri().as_str(), "http://127.0.0.1:1/cb");

@@ -7,11 +7,11 @@ use http::Method;
 use super::authorize::AuthorizedCode;
 use super::request::{Call, Reply};
 use super::{Mastodon, Token, VersionCheckMode, VersionSource};
+use crate::client_credentials::ClientCredentials;
 use crate::entities::TokenResponse;
 use crate::error::Error;
-use crate::scope::Scopes;
-use crate::client_credentials::ClientCredentials;
 use crate::redirect_uri::RedirectUri;
+use crate::scope::Scopes;
 use crate::secret::{AccessToken, Password, RefreshToken};
 
 /// How to obtain a token with [`Mastodon::log_in`].
@@ -67,11 +67,7 @@ impl LoginGrant {
 
 /// The token request for `grant`, with the fields in the order Mastodon.py sends them, so
 /// recorded traffic matches.
-fn token_request(
-    endpoint: String,
-    grant: &LoginGrant,
-    client: &ClientCredentials,
-) -> Call {
+fn token_request(endpoint: String, grant: &LoginGrant, client: &ClientCredentials) -> Call {
     let mut call = Call::new(Method::POST, endpoint).oauth().anonymous();
     match grant {
         LoginGrant::Password {

@@ -303,11 +303,14 @@ impl Mastodon {
     pub fn persistable_login_credentials(&self) -> Result<UserCredentials, Error> {
         let state = self.state();
         let token = state.token.as_ref().ok_or(Error::NotLoggedIn)?;
-        let client = state.client.clone().ok_or(Error::MissingClientCredentials {
-            needed_for: "keeping the login",
-        })?;
-        let mut creds = UserCredentials::new(self.inner.base.clone(), token.access.clone())
-            .with_client(client);
+        let client = state
+            .client
+            .clone()
+            .ok_or(Error::MissingClientCredentials {
+                needed_for: "keeping the login",
+            })?;
+        let mut creds =
+            UserCredentials::new(self.inner.base.clone(), token.access.clone()).with_client(client);
         creds.account.clone_from(&state.account);
         creds.refresh_token.clone_from(&token.refresh);
         creds.expires_at = token.expires_at;

@@ -368,7 +368,10 @@ mod tests {
     fn entries_do_not_repeat_their_key() {
         let mut doc = Document::default();
         let url: InstanceUrl = "https://example.com".parse().unwrap();
-        doc.put_app(AppCredentials::new(url.clone(), ClientCredentials::new("id", "sec")));
+        doc.put_app(AppCredentials::new(
+            url.clone(),
+            ClientCredentials::new("id", "sec"),
+        ));
         let user =
             UserCredentials::new(url, "tok".into()).with_account("a@example.com".parse().unwrap());
         doc.put_user("a@example.com".into(), user);

@@ -402,9 +402,21 @@ mod tests {
     #[test]
     fn half_a_client_in_a_user_file_names_the_line() {
         for (text, line, want) in [
-            ("tok\nhttps://e.example\ncid\n", 4, "client id without its client secret"),
-            ("tok\nhttps://e.example\ncid\n\n", 4, "client id without its client secret"),
-            ("tok\nhttps://e.example\n\ncsec\n", 3, "client secret without its client id"),
+            (
+                "tok\nhttps://e.example\ncid\n",
+                4,
+                "client id without its client secret",
+            ),
+            (
+                "tok\nhttps://e.example\ncid\n\n",
+                4,
+                "client id without its client secret",
+            ),
+            (
+                "tok\nhttps://e.example\n\ncsec\n",
+                3,
+                "client secret without its client id",
+            ),
         ] {
             match parse_user_file(text, p()) {
                 Err(StoreError::Corrupt {

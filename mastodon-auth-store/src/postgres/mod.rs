@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use mastodon_auth_core::{
     AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientCredentials, ClientSecret,
-    CredentialStore,
-    Error, InstanceUrl, RefreshToken, Scopes, StoreError, UserCredentials, UserUpdate,
+    CredentialStore, Error, InstanceUrl, RefreshToken, Scopes, StoreError, UserCredentials,
+    UserUpdate,
 };
 use tokio_postgres::Row;
 
