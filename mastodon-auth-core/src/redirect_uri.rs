@@ -96,9 +96,8 @@ impl RedirectUri {
     /// ```
     #[must_use]
     pub const fn from_static(uri: &'static str) -> Self {
-        let kind = match const_classify(uri.as_bytes()) {
-            Some(kind) => kind,
-            None => panic!("not a redirect URI RedirectUri::from_static accepts"),
+        let Some(kind) = const_classify(uri.as_bytes()) else {
+            panic!("not a redirect URI RedirectUri::from_static accepts")
         };
         Self {
             uri: Cow::Borrowed(uri),
