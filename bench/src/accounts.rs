@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use mastodon_auth_core::{
-    AccessToken, AccountKey, ClientSecret, CredentialStore, InstanceUrl, RateLimitInfo,
+    AccessToken, AccountKey, ClientCredentials, CredentialStore, InstanceUrl, RateLimitInfo,
     RateLimitKey, RateLimitMethod, RateLimiter, StoreError, UserCredentials,
 };
 use mastodon_auth_ratelimit::Pacer;
@@ -55,7 +55,7 @@ pub(crate) fn user(i: usize) -> Result<UserCredentials, BoxError> {
     let secret = |kind: &str| format!("{kind}{i:0>40}");
     let mut user = UserCredentials::new(instance, AccessToken::new(secret("tok")))
         .with_account(account)
-        .with_client(secret("cid"), ClientSecret::new(secret("sec")));
+        .with_client(ClientCredentials::new(secret("cid"), secret("sec")));
     user.scopes = Some("read write".parse()?);
     Ok(user)
 }
@@ -220,11 +220,9 @@ pub(crate) async fn accounts_file(path: &PathBuf, accounts: usize) -> Result<Fil
         if let Value::Object(map) = &mut entry {
             map.insert("instance".into(), Value::String(u.instance.to_string()));
             map.insert("access_token".into(), u.access_token.expose().into());
-            if let Some(id) = &u.client_id {
-                map.insert("client_id".into(), id.clone().into());
-            }
-            if let Some(secret) = &u.client_secret {
-                map.insert("client_secret".into(), secret.expose().into());
+            if let Some(client) = &u.client {
+                map.insert("client_id".into(), client.id.as_str().into());
+                map.insert("client_secret".into(), client.secret.expose().into());
             }
         }
         let key = u

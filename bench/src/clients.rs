@@ -13,8 +13,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use mastodon_auth_core::{
-    AccessToken, Account, HttpTransport, LoginGrant, Mastodon, OOB_REDIRECT_URI, RateLimitMethod,
-    Scopes,
+    AccessToken, Account, AuthorizationRequest, HttpTransport, LoginGrant, Mastodon,
+    RateLimitMethod, RedirectUri, Scopes,
 };
 use mastodon_auth_http::HyperTransport;
 use mastodon_auth_ratelimit::Pacer;
@@ -81,13 +81,13 @@ pub(crate) async fn log_in(
     client
         .create_app("mastodon-auth bench")
         .scopes(scopes.clone())
-        .redirect_uri(OOB_REDIRECT_URI)
+        .redirect_uri(RedirectUri::OOB)
         .send()
         .await?;
-    let (url, pending) = client
+    let AuthorizationRequest { url, pending, .. } = client
         .auth_request_url()
         .scopes(scopes)
-        .redirect_uri(OOB_REDIRECT_URI)
+        .redirect_uri(RedirectUri::OOB)
         .build()
         .await?;
     let code = approve(&url)?;

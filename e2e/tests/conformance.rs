@@ -5,7 +5,8 @@
 //! recording says.
 
 use mastodon_auth_core::{
-    LoginGrant, Mastodon, MastodonBuilder, Password, Scopes, VersionCheckMode,
+    AuthorizationRequest, LoginGrant, Mastodon, MastodonBuilder, Password, Pkce, Scopes,
+    VersionCheckMode,
 };
 use mastodon_auth_store::MastodonPyFiles;
 use mastodon_auth_tests::{Cassette, Interaction, ReplayServer, ReplayedRequest};
@@ -172,16 +173,25 @@ async fn auth_request_url_from_metadata_equals_the_fallback() {
         .build()
         .await
         .unwrap();
-    let (discovered, pending) = client.auth_request_url().pkce(false).build().await.unwrap();
-    let (fallback, _) = client
+    let AuthorizationRequest {
+        url: discovered,
+        pending,
+        ..
+    } = client
         .auth_request_url()
-        .pkce(false)
+        .pkce(Pkce::Never)
+        .build()
+        .await
+        .unwrap();
+    let AuthorizationRequest { url: fallback, .. } = client
+        .auth_request_url()
+        .pkce(Pkce::Never)
         .skip_server_info(true)
         .build()
         .await
         .unwrap();
     let strip_state = |u: &str| {
-        u.replace(pending.state(), "")
+        u.replace(pending.state().as_str(), "")
             .split("&state=")
             .next()
             .unwrap()
@@ -202,7 +212,7 @@ async fn auth_request_url_from_metadata_equals_the_fallback() {
         .build()
         .await
         .unwrap();
-    let (url, _) = loopback.auth_request_url().build().await.unwrap();
+    let AuthorizationRequest { url, .. } = loopback.auth_request_url().build().await.unwrap();
     assert!(
         url.starts_with(&format!("{}/oauth/authorize?", again.base_url())),
         "{url}"

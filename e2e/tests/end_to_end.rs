@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mastodon_auth_core::{
-    Error, LoginGrant, Mastodon, MastodonBuilder, Password, RateLimitKey, RateLimitMethod, Scopes,
-    TransportError,
+    AuthorizationRequest, Error, LoginGrant, Mastodon, MastodonBuilder, Password, RateLimitKey,
+    RateLimitMethod, RedirectUri, Scopes, TransportError,
 };
 use mastodon_auth_http::HyperTransport;
 use mastodon_auth_ratelimit::Pacer;
@@ -41,14 +41,14 @@ async fn code_login(instance: &LocalInstance, client: &Mastodon, wanted: &str) {
     client
         .create_app("e2e")
         .scopes(scopes(wanted))
-        .redirect_uri("http://127.0.0.1/callback")
+        .redirect_uri(RedirectUri::from_static("http://127.0.0.1/callback"))
         .send()
         .await
         .unwrap();
-    let (url, pending) = client
+    let AuthorizationRequest { url, pending, .. } = client
         .auth_request_url()
         .scopes(scopes(wanted))
-        .redirect_uri("http://127.0.0.1:45678/callback")
+        .redirect_uri(RedirectUri::from_static("http://127.0.0.1:45678/callback"))
         .build()
         .await
         .unwrap();
@@ -85,15 +85,15 @@ async fn the_whole_flow_over_https_on_current_mastodon() {
     client
         .create_app("e2e")
         .scopes(scopes("read write profile"))
-        .redirect_uri("http://127.0.0.1/callback")
+        .redirect_uri(RedirectUri::from_static("http://127.0.0.1/callback"))
         .send()
         .await
         .unwrap();
 
-    let (url, pending) = client
+    let AuthorizationRequest { url, pending, .. } = client
         .auth_request_url()
         .scopes(scopes("read write profile"))
-        .redirect_uri("http://127.0.0.1:40000/callback")
+        .redirect_uri(RedirectUri::from_static("http://127.0.0.1:40000/callback"))
         .build()
         .await
         .unwrap();
@@ -170,30 +170,30 @@ async fn a_wrong_state_or_a_denial_never_reaches_the_token_endpoint() {
     client
         .create_app("e2e")
         .scopes(scopes("read"))
-        .redirect_uri("http://127.0.0.1/cb")
+        .redirect_uri(RedirectUri::from_static("http://127.0.0.1/cb"))
         .send()
         .await
         .unwrap();
-    let (url, pending) = client
+    let AuthorizationRequest { url, pending, .. } = client
         .auth_request_url()
         .scopes(scopes("read"))
-        .redirect_uri("http://127.0.0.1:1/cb")
+        .redirect_uri(RedirectUri::from_static("http://127.0.0.1:1/cb"))
         .build()
         .await
         .unwrap();
     let Approval::Redirect(location) = instance.approve(&url).unwrap() else {
         panic!()
     };
-    let forged = location.replace(pending.state(), "forged-state");
+    let forged = location.replace(pending.state().as_str(), "forged-state");
     assert!(matches!(
         pending.callback(&forged),
         Err(Error::StateMismatch)
     ));
 
-    let (url, pending) = client
+    let AuthorizationRequest { url, pending, .. } = client
         .auth_request_url()
         .scopes(scopes("read"))
-        .redirect_uri("http://127.0.0.1:1/cb")
+        .redirect_uri(RedirectUri::from_static("http://127.0.0.1:1/cb"))
         .build()
         .await
         .unwrap();
@@ -236,7 +236,7 @@ async fn mastodon_4_2_without_metadata_falls_back_to_oauth_paths() {
         .await
         .unwrap();
     assert!(
-        !authorize.1.uses_pkce(),
+        !authorize.pending.uses_pkce(),
         "no PKCE where the server does not advertise it"
     );
     // The password grant still exists there, and no metadata says otherwise.

@@ -8,7 +8,7 @@
 
 use std::io::BufRead;
 
-use mastodon_auth::{LoginGrant, Mastodon, Scopes};
+use mastodon_auth::{AuthorizationRequest, LoginGrant, Mastodon, Scopes};
 use mastodon_auth_tests::Approval;
 
 mod setup;
@@ -27,7 +27,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .send()
         .await?;
 
-    let (url, pending) = client.auth_request_url().scopes(scopes).build().await?;
+    let AuthorizationRequest { url, pending, .. } =
+        client.auth_request_url().scopes(scopes).build().await?;
     println!("Visit this URL to authorize: {url}");
     if let Some(local) = &target.local
         && let Approval::OutOfBand { code } = local.approve(&url)?

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use mastodon_auth::loopback::{CallbackListener, REGISTERED_REDIRECT_URI};
 use mastodon_auth::{
-    AccountsFile, Error, LoginGrant, Mastodon, OOB_REDIRECT_URI, Pacer, RateLimitMethod, Scopes,
-    browser,
+    AccountsFile, AuthorizationRequest, Error, LoginGrant, Mastodon, Pacer, RateLimitMethod,
+    RedirectUri, Scopes, browser,
 };
 use mastodon_auth_tests::Approval;
 
@@ -55,10 +55,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let app = client
         .create_app("mastodon-auth quickstart")
         .scopes(scopes.clone())
-        .redirect_uris(vec![
-            OOB_REDIRECT_URI.into(),
-            REGISTERED_REDIRECT_URI.into(),
-        ])
+        .redirect_uris([RedirectUri::OOB, REGISTERED_REDIRECT_URI])
         .send()
         .await?;
     println!(
@@ -84,7 +81,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let listener = CallbackListener::bind().await?;
-    let (url, pending) = client
+    let AuthorizationRequest { url, pending, .. } = client
         .auth_request_url()
         .scopes(scopes.clone())
         .redirect_uri(listener.redirect_uri())
@@ -92,7 +89,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!(
         "3. Authorization URL (state {} chars, PKCE {}):\n   {url}",
-        pending.state().len(),
+        pending.state().as_str().len(),
         pending.uses_pkce()
     );
     // The listener ends its wait only for a callback with this request's state.

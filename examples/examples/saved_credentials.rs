@@ -6,7 +6,7 @@
 //! ```
 //! Against a real server this needs existing files: set CLIENTCRED and USERCRED to their paths.
 
-use mastodon_auth::{LoginGrant, Mastodon, MastodonPyFiles, Scopes};
+use mastodon_auth::{AuthorizationRequest, LoginGrant, Mastodon, MastodonPyFiles, Scopes};
 use mastodon_auth_tests::Approval;
 
 mod setup;
@@ -40,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .scopes(Scopes::default())
             .send()
             .await?;
-        let (url, pending) = client.auth_request_url().build().await?;
+        let AuthorizationRequest { url, pending, .. } = client.auth_request_url().build().await?;
         let Approval::OutOfBand { code } = local.approve(&url)? else {
             return Err("expected a code".into());
         };

@@ -6,6 +6,7 @@ mod account_scan;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::client_credentials::{ClientCredentials, ClientId};
 use crate::secret::{AccessToken, ClientSecret, RefreshToken};
 
 /// A freshly registered application (`POST /api/v1/apps`): the only answer that carries the
@@ -14,7 +15,7 @@ use crate::secret::{AccessToken, ClientSecret, RefreshToken};
 #[non_exhaustive]
 pub struct RegisteredApp {
     /// The OAuth client id.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The OAuth client secret.
     pub client_secret: ClientSecret,
     /// The application's id on the server.
@@ -38,6 +39,17 @@ pub struct RegisteredApp {
     /// Everything else.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl RegisteredApp {
+    /// The client id and secret, together.
+    #[must_use]
+    pub fn client_credentials(&self) -> ClientCredentials {
+        ClientCredentials {
+            id: self.client_id.clone(),
+            secret: self.client_secret.clone(),
+        }
+    }
 }
 
 /// An application as `GET /api/v1/apps/verify_credentials` describes it (no secrets).

@@ -52,6 +52,9 @@ pub enum Error {
         /// What is wrong with it.
         problem: UrlProblem,
     },
+    /// A redirect URI that is not one a client may use (see [`RedirectUri`](crate::RedirectUri)).
+    #[error(transparent)]
+    InvalidRedirectUri(#[from] crate::redirect_uri::RedirectUriError),
     /// An account key that is not `user@host`, or has characters a key must not have.
     #[error(transparent)]
     InvalidAccountKey(#[from] AccountKeyError),
@@ -247,6 +250,7 @@ impl Error {
                 | Error::InvalidAccountKey(_)
                 | Error::InvalidScope(_)
                 | Error::InvalidOption(_)
+                | Error::InvalidRedirectUri(_)
                 | Error::Config(_)
         )
     }
@@ -287,9 +291,6 @@ impl Error {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// A client id was given (or stored) without its secret (Mastodon.py's message).
-    #[error("Specified client id directly, but did not supply secret")]
-    ClientIdWithoutSecret,
     /// The user agent cannot be sent in a header.
     #[error("invalid user agent {user_agent:?}: it must be visible ASCII")]
     UserAgent {

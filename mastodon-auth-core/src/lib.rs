@@ -30,9 +30,9 @@
 //!     .transport(transport)
 //!     .build()
 //!     .await?;
-//! let (url, pending) = client.auth_request_url().scopes(Scopes::default()).build().await?;
-//! assert!(url.starts_with("https://social.example/oauth/authorize?client_id=CLIENT_ID&response_type=code"));
-//! # let _ = pending;
+//! let request = client.auth_request_url().scopes(Scopes::default()).build().await?;
+//! assert!(request.url.starts_with("https://social.example/oauth/authorize?client_id=CLIENT_ID&response_type=code"));
+//! # let _ = request.pending;
 //! # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
 //! ```
 
@@ -49,6 +49,7 @@ pub const DEFAULT_USER_AGENT: &str = concat!("mastodon-auth/", env!("CARGO_PKG_V
 
 mod account_key;
 mod client;
+mod client_credentials;
 mod entities;
 mod error;
 mod form;
@@ -60,18 +61,21 @@ mod oauth_code;
 mod random;
 mod ratelimit;
 pub mod redact;
+mod redirect_uri;
 mod scope;
 mod secret;
+mod state;
 mod store;
 mod transport;
 mod version;
 
 pub use account_key::{AccountKey, AccountKeyError, AccountKeyProblem};
 pub use client::{
-    AuthRequestBuilder, AuthorizedCode, CreateApp, FeatureSet, LoginGrant, Mastodon,
-    MastodonBuilder, NoTransport, OOB_REDIRECT_URI, PendingAuthorization, VersionCheckMode,
-    WithTransport,
+    AuthRequestBuilder, AuthorizationRequest, AuthorizedCode, CreateApp, FeatureSet, LoginGrant,
+    Mastodon, MastodonBuilder, NoTransport, PendingAuthorization, PendingAuthorizationParts, Pkce,
+    VersionCheckMode, WithTransport,
 };
+pub use client_credentials::{ClientCredentials, ClientId, IncompleteClientCredentials};
 pub use entities::{Account, Application, OAuthUserInfo, RegisteredApp};
 pub use error::{
     ApiError, ApiErrorKind, ConfigError, Error, HeaderError, MalformedResponse, ParseOptionError,
@@ -84,10 +88,12 @@ pub use ratelimit::{
     NoRateLimit, RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter, Verdict,
 };
 pub use redact::SECRET_PARAMETERS;
+pub use redirect_uri::{RedirectUri, RedirectUriError, RedirectUriProblem};
 pub use scope::{DEFAULT_SCOPES, KNOWN_SCOPES, SCOPE_SETS, Scope, ScopeError, Scopes};
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, Password, PkceVerifier, RefreshToken,
 };
+pub use state::State;
 pub use store::{
     AccountDirectory, AppCredentials, CredentialStore, UserCredentials, UserUpdate,
     UserUpdateFuture,

@@ -115,6 +115,13 @@ secret_type!(
 /// assert_eq!(verifier.expose().len(), 43);
 /// assert_eq!(format!("{verifier:?}"), "PkceVerifier([redacted])");
 /// ```
+///
+/// Serde reads and writes the verifier itself (a string), so that a web application can keep
+/// a pending authorization in its server-side session (see
+/// [`PendingAuthorizationParts`](crate::PendingAuthorizationParts)); keep it out of cookies
+/// and URLs.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct PkceVerifier(String);
 
 impl PkceVerifier {

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::time::SystemTime;
 
 use crate::account_key::AccountKey;
+use crate::client_credentials::{ClientCredentials, ClientId};
 use crate::error::{Error, StoreError};
 use crate::instance_url::InstanceUrl;
 use crate::scope::Scopes;
@@ -12,10 +13,16 @@ use crate::secret::{AccessToken, ClientSecret, RefreshToken};
 
 /// A registered application: what `create_app` returns and what a store keeps per instance.
 ///
+/// Serde writes the client's id and secret as the fields `client_id` and `client_secret`.
+///
 /// ```
-/// use mastodon_auth_core::{AppCredentials, ClientSecret};
-/// let app = AppCredentials::new("https://example.com".parse()?, "id", ClientSecret::new("secret"));
-/// assert!(!format!("{app:?}").contains("secret\""));
+/// use mastodon_auth_core::{AppCredentials, ClientCredentials};
+/// let app = AppCredentials::new("https://example.com".parse()?, ClientCredentials::new("id", "s3cr3t"));
+/// assert!(!format!("{app:?}").contains("s3cr3t"));
+/// assert_eq!(
+///     serde_json::to_string(&app).unwrap(),
+///     r#"{"instance":"https://example.com","client_id":"id","client_secret":"s3cr3t"}"#
+/// );
 /// # Ok::<(), mastodon_auth_core::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -23,10 +30,9 @@ use crate::secret::{AccessToken, ClientSecret, RefreshToken};
 pub struct AppCredentials {
     /// The instance the app is registered with.
     pub instance: InstanceUrl,
-    /// The OAuth client id.
-    pub client_id: String,
-    /// The OAuth client secret.
-    pub client_secret: ClientSecret,
+    /// The OAuth client id and secret.
+    #[serde(flatten)]
+    pub client: ClientCredentials,
     /// The application's name, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -34,6 +40,11 @@ pub struct AppCredentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Scopes>,
     /// The redirect URIs the app was registered with, when known.
+    ///
+    /// Kept as the server took them, not as [`RedirectUri`](crate::RedirectUri)s: the
+    /// server is the judge of what it registered (Mastodon accepts plain `http` to any host,
+    /// which `RedirectUri` refuses), and one URI the checks refuse must not make a stored
+    /// app unreadable. Nothing is sent from this list.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect_uris: Vec<String>,
 }
@@ -41,15 +52,10 @@ pub struct AppCredentials {
 impl AppCredentials {
     /// Credentials with only the required parts.
     #[must_use]
-    pub fn new(
-        instance: InstanceUrl,
-        client_id: impl Into<String>,
-        client_secret: ClientSecret,
-    ) -> Self {
+    pub fn new(instance: InstanceUrl, client: ClientCredentials) -> Self {
         Self {
             instance,
-            client_id: client_id.into(),
-            client_secret,
+            client,
             name: None,
             scopes: None,
             redirect_uris: Vec::new(),
@@ -65,31 +71,90 @@ impl AppCredentials {
 }
 
 /// A logged-in user's credentials: what `log_in` produces and what a store keeps per account.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+///
+/// Serde writes the client's id and secret as the fields `client_id` and `client_secret`,
+/// both or neither; reading one without the other is an error naming the missing field.
+///
+/// ```
+/// use mastodon_auth_core::UserCredentials;
+/// let json = r#"{"instance":"https://example.com","access_token":"t","client_id":"id"}"#;
+/// let err = serde_json::from_str::<UserCredentials>(json).unwrap_err();
+/// assert!(err.to_string().starts_with("missing field `client_secret`"), "{err}");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(into = "UserCredentialsFields")]
 #[non_exhaustive]
 pub struct UserCredentials {
     /// The instance.
     pub instance: InstanceUrl,
     /// `user@instance`, once known (a Mastodon.py token file does not say).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<AccountKey>,
     /// The bearer token.
     pub access_token: AccessToken,
     /// The refresh token, from servers that issue them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<RefreshToken>,
     /// When the access token expires, for servers that say (`expires_in`).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "epoch_secs")]
     pub expires_at: Option<SystemTime>,
     /// The scopes granted, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Scopes>,
-    /// The app's client id (needed to revoke or refresh).
+    /// The app's client id and secret (needed to revoke or refresh).
+    pub client: Option<ClientCredentials>,
+}
+
+/// How [`UserCredentials`] are written: the client's id and secret as two fields, as they
+/// always were, so that files written before the two became one value still read.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UserCredentialsFields {
+    instance: InstanceUrl,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-    /// The app's client secret (needed to revoke or refresh).
+    account: Option<AccountKey>,
+    access_token: AccessToken,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<ClientSecret>,
+    refresh_token: Option<RefreshToken>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "epoch_secs")]
+    expires_at: Option<SystemTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scopes: Option<Scopes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<ClientId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret: Option<ClientSecret>,
+}
+
+impl From<UserCredentials> for UserCredentialsFields {
+    fn from(user: UserCredentials) -> Self {
+        let (client_id, client_secret) = match user.client {
+            Some(client) => (Some(client.id), Some(client.secret)),
+            None => (None, None),
+        };
+        Self {
+            instance: user.instance,
+            account: user.account,
+            access_token: user.access_token,
+            refresh_token: user.refresh_token,
+            expires_at: user.expires_at,
+            scopes: user.scopes,
+            client_id,
+            client_secret,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for UserCredentials {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let fields = UserCredentialsFields::deserialize(d)?;
+        let client = ClientCredentials::from_halves(fields.client_id, fields.client_secret)
+            .map_err(|e| serde::de::Error::missing_field(e.missing_field()))?;
+        Ok(Self {
+            instance: fields.instance,
+            account: fields.account,
+            access_token: fields.access_token,
+            refresh_token: fields.refresh_token,
+            expires_at: fields.expires_at,
+            scopes: fields.scopes,
+            client,
+        })
+    }
 }
 
 impl UserCredentials {
@@ -103,8 +168,7 @@ impl UserCredentials {
             refresh_token: None,
             expires_at: None,
             scopes: None,
-            client_id: None,
-            client_secret: None,
+            client: None,
         }
     }
 
@@ -115,15 +179,10 @@ impl UserCredentials {
         self
     }
 
-    /// Sets the app credentials.
+    /// Sets the app's client credentials.
     #[must_use]
-    pub fn with_client(
-        mut self,
-        client_id: impl Into<String>,
-        client_secret: ClientSecret,
-    ) -> Self {
-        self.client_id = Some(client_id.into());
-        self.client_secret = Some(client_secret);
+    pub fn with_client(mut self, client: ClientCredentials) -> Self {
+        self.client = Some(client);
         self
     }
 }
@@ -358,4 +417,57 @@ pub trait AccountDirectory: CredentialStore {
     /// Forgets `account` (no account is active afterwards if it was); `Ok(false)` when it was
     /// not there.
     async fn remove_user(&self, account: &AccountKey) -> Result<bool, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_credentials_keep_their_field_names_and_refuse_half_a_client() {
+        let base = InstanceUrl::parse("https://example.com").unwrap();
+        let user = UserCredentials::new(base.clone(), AccessToken::new("t"))
+            .with_client(ClientCredentials::new("i", "s"));
+        let json = serde_json::to_string(&user).unwrap();
+        assert_eq!(
+            json,
+            r#"{"instance":"https://example.com","access_token":"t","client_id":"i","client_secret":"s"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<UserCredentials>(&json).unwrap(),
+            user
+        );
+        let bare = UserCredentials::new(base.clone(), AccessToken::new("t"));
+        let json = serde_json::to_string(&bare).unwrap();
+        assert_eq!(
+            json,
+            r#"{"instance":"https://example.com","access_token":"t"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<UserCredentials>(&json).unwrap(),
+            bare
+        );
+        let no_id = r#"{"instance":"https://example.com","access_token":"t","client_secret":"s"}"#;
+        let err = serde_json::from_str::<UserCredentials>(no_id).unwrap_err();
+        assert!(
+            err.to_string().starts_with("missing field `client_id`"),
+            "{err}"
+        );
+
+        let app = AppCredentials::new(base, ClientCredentials::new("i", "s"));
+        let json = serde_json::to_string(&app).unwrap();
+        assert_eq!(
+            json,
+            r#"{"instance":"https://example.com","client_id":"i","client_secret":"s"}"#
+        );
+        assert_eq!(serde_json::from_str::<AppCredentials>(&json).unwrap(), app);
+        let err = serde_json::from_str::<AppCredentials>(
+            r#"{"instance":"https://example.com","client_id":"i"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("missing field `client_secret`"),
+            "{err}"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 
 mod support;
 
-use mastodon_auth_core::{Error, PkceVerifier, Scopes};
+use mastodon_auth_core::{AuthorizationRequest, Error, PkceVerifier, Scopes};
 use support::{Recorded as _, Script, cassette, form_pairs};
 
 const META_4_7: &str = "mastodon-4.7.3/test_auth_request_url.yaml";
@@ -22,7 +22,8 @@ async fn url_uses_discovered_endpoint_with_state_and_pkce() {
         .build()
         .await
         .unwrap();
-    let (url, pending) = client.auth_request_url().build().await.unwrap();
+    let AuthorizationRequest { url, pending, .. } =
+        client.auth_request_url().build().await.unwrap();
 
     assert!(url.starts_with("http://localhost:3000/oauth/authorize?client_id=CID&response_type=code&redirect_uri=urn%3Aietf%3Awg%3Aoauth%3A2.0%3Aoob&scope=read+write+follow+push&state="), "{url}");
     let q = query_of(&url);
@@ -40,7 +41,7 @@ async fn url_uses_discovered_endpoint_with_state_and_pkce() {
         ]
     );
     let state = &q[4].1;
-    assert_eq!(state, pending.state());
+    assert_eq!(state, pending.state().as_str());
     assert!(
         state.len() >= 22,
         "state must carry at least 128 bits: {state}"
@@ -75,7 +76,7 @@ async fn pkce_challenge_is_s256_of_the_verifier_sent_at_exchange() {
         .build()
         .await
         .unwrap();
-    let (url, pending) = client
+    let AuthorizationRequest { url, pending, .. } = client
         .auth_request_url()
         .scopes("read".parse().unwrap())
         .build()
@@ -113,8 +114,8 @@ async fn states_are_fresh_for_every_request() {
         .build()
         .await
         .unwrap();
-    let (_, a) = client.auth_request_url().build().await.unwrap();
-    let (_, b) = client.auth_request_url().build().await.unwrap();
+    let AuthorizationRequest { pending: a, .. } = client.auth_request_url().build().await.unwrap();
+    let AuthorizationRequest { pending: b, .. } = client.auth_request_url().build().await.unwrap();
     assert_ne!(a.state(), b.state());
     // The 404 was remembered: one metadata request for both URLs.
     assert_eq!(script.seen().len(), 1);
@@ -143,9 +144,9 @@ async fn without_metadata_falls_back_to_oauth_authorize_without_pkce() {
             .build()
             .await
             .unwrap();
-        let (url, pending) = client
+        let AuthorizationRequest { url, pending, .. } = client
             .auth_request_url()
-            .redirect_uri("http://127.0.0.1:4567/callback")
+            .redirect_uri("http://127.0.0.1:4567/callback".parse().unwrap())
             .scopes("read write".parse().unwrap())
             .force_login(true)
             .language("de")
@@ -154,7 +155,7 @@ async fn without_metadata_falls_back_to_oauth_authorize_without_pkce() {
             .unwrap();
         let expected = format!(
             "https://social.example/oauth/authorize?client_id=CID&response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A4567%2Fcallback&scope=read+write&force_login=true&state={}&lang=de",
-            pending.state()
+            pending.state().as_str()
         );
         assert_eq!(url, expected);
         assert!(!pending.uses_pkce());
@@ -170,7 +171,7 @@ async fn skip_server_info_makes_no_request() {
         .build()
         .await
         .unwrap();
-    let (url, _) = client
+    let AuthorizationRequest { url, .. } = client
         .auth_request_url()
         .skip_server_info(true)
         .build()
@@ -205,9 +206,9 @@ async fn issue_11_a_plain_http_loopback_instance_works_end_to_end_without_a_flag
         .build()
         .await
         .unwrap();
-    let (url, pending) = client
+    let AuthorizationRequest { url, pending, .. } = client
         .auth_request_url()
-        .redirect_uri("http://127.0.0.1:4567/callback")
+        .redirect_uri("http://127.0.0.1:4567/callback".parse().unwrap())
         .scopes("read".parse().unwrap())
         .build()
         .await
@@ -267,7 +268,7 @@ async fn issue_11_plain_http_endpoints_elsewhere_need_allow_http() {
             assert!(
                 result
                     .unwrap()
-                    .0
+                    .url
                     .starts_with("http://example.com/oauth/authorize?")
             );
         } else {
@@ -297,7 +298,7 @@ async fn issue_11_plain_http_endpoints_elsewhere_need_allow_http() {
         .build()
         .await
         .unwrap();
-    let (url, _) = client.auth_request_url().build().await.unwrap();
+    let AuthorizationRequest { url, .. } = client.auth_request_url().build().await.unwrap();
     assert!(
         url.starts_with("http://localhost:3000/oauth/authorize?"),
         "{url}"

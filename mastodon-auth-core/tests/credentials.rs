@@ -2,7 +2,7 @@
 
 mod support;
 
-use mastodon_auth_core::{Error, Mastodon, TransportError};
+use mastodon_auth_core::{ClientCredentials, Error, Mastodon, TransportError};
 use support::{Recorded as _, Script, cassette};
 
 async fn logged_in(script: &Script) -> Mastodon {
@@ -42,8 +42,8 @@ async fn revoke_sends_the_recorded_body_and_forgets_the_token() {
     assert!(seen.headers["authorization"].is_sensitive());
     assert_eq!(client.access_token(), None);
     assert_eq!(
-        client.client_id().as_deref(),
-        Some("__MASTODON_PY_TEST_CLIENT_ID")
+        client.client_credentials().map(|c| c.id),
+        Some("__MASTODON_PY_TEST_CLIENT_ID".into())
     );
     let err = client.revoke_access_token().await.unwrap_err();
     assert!(
@@ -211,7 +211,7 @@ async fn persistable_credentials_need_a_token_and_the_app() {
     let creds = client.persistable_login_credentials().unwrap();
     assert_eq!(creds.instance.as_str(), "https://social.example");
     assert_eq!(creds.access_token.expose(), "T");
-    assert_eq!(creds.client_id.as_deref(), Some("C"));
+    assert_eq!(creds.client, Some(ClientCredentials::new("C", "S")));
 }
 
 #[tokio::test]
@@ -235,23 +235,6 @@ async fn builder_validates_in_mastodon_py_order() {
     assert!(
         err.to_string().contains("instance URL is required"),
         "{err}"
-    );
-    let err = script
-        .builder("social.example")
-        .client_id("C")
-        .build()
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Config(mastodon_auth_core::ConfigError::ClientIdWithoutSecret)
-        ),
-        "{err:?}"
-    );
-    assert_eq!(
-        err.to_string(),
-        "Specified client id directly, but did not supply secret"
     );
     // A builder without a transport has no `build`: MastodonBuilder's compile_fail doctest.
     let err = script

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mastodon_auth_core::{
-    AuthorizedCode, Error, LoginGrant, Mastodon, Password, RefreshToken, Scopes, TransportError,
+    AuthorizedCode, Error, LoginGrant, Mastodon, Password, RedirectUri, RefreshToken, Scopes,
+    TransportError,
 };
 use support::{Recorded as _, Script, cassette, field_multiset};
 
@@ -158,7 +159,7 @@ async fn code_grant_body_and_unsupported_code_grant() {
         .unwrap();
     let code = AuthorizedCode::new(
         "CODE",
-        "http://127.0.0.1:9/cb",
+        "http://127.0.0.1:9/cb".parse().unwrap(),
         "read write".parse().unwrap(),
     );
     client
@@ -178,7 +179,7 @@ async fn code_grant_body_and_unsupported_code_grant() {
         .build()
         .await
         .unwrap();
-    let code = AuthorizedCode::new("CODE", "urn:ietf:wg:oauth:2.0:oob", Scopes::default());
+    let code = AuthorizedCode::new("CODE", RedirectUri::OOB, Scopes::default());
     let err = client
         .log_in(LoginGrant::AuthorizationCode(code))
         .await

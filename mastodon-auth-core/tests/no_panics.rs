@@ -2,18 +2,17 @@
 //! error, never a panic.
 
 use mastodon_auth_core::{
-    AccountKey, InstanceUrl, MastodonVersion, OAuthServerInfo, PendingAuthorization, RateLimitInfo,
-    Scope, Scopes,
+    AccountKey, InstanceUrl, MastodonVersion, OAuthServerInfo, PendingAuthorization,
+    PendingAuthorizationParts, RateLimitInfo, RedirectUri, Scope, Scopes, State,
 };
 use proptest::prelude::*;
 
 fn pending(state: &str) -> PendingAuthorization {
-    PendingAuthorization::from_parts(
-        state.to_owned(),
-        None,
-        "http://127.0.0.1/cb".into(),
+    PendingAuthorization::from_parts(PendingAuthorizationParts::new(
+        State::new(state),
+        RedirectUri::parse("http://127.0.0.1/cb").unwrap(),
         Scopes::default(),
-    )
+    ))
 }
 
 proptest! {
@@ -26,6 +25,7 @@ proptest! {
         let _ = Scopes::parse(&s);
         let _ = MastodonVersion::parse(&s);
         let _ = AccountKey::parse(&s);
+        let _ = RedirectUri::parse(&s);
         let _ = OAuthServerInfo::from_json(s.as_bytes());
         let _ = pending("S").callback(&s);
     }

@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use mastodon_auth_core::{
-    AccessToken, AccountKey, AppCredentials, ClientSecret, CredentialStore, Error, HttpTransport,
-    InstanceUrl, Mastodon, RefreshToken, StoreError, TransportError, UserCredentials, UserUpdate,
-    VersionCheckMode,
+    AccessToken, AccountKey, AppCredentials, ClientCredentials, CredentialStore, Error,
+    HttpTransport, InstanceUrl, Mastodon, RefreshToken, StoreError, TransportError,
+    UserCredentials, UserUpdate, VersionCheckMode,
 };
 
 const BASE: &str = "https://pleroma.example";
@@ -197,7 +197,7 @@ impl CredentialStore for Plain {
 fn user(access: &str, refresh: &str, expires_at: SystemTime) -> UserCredentials {
     let mut user = UserCredentials::new(BASE.parse().unwrap(), AccessToken::new(access))
         .with_account(alice())
-        .with_client("C", ClientSecret::new("S"));
+        .with_client(ClientCredentials::new("C", "S"));
     user.refresh_token = Some(RefreshToken::new(refresh));
     user.expires_at = Some(expires_at);
     user.scopes = Some("read".parse().unwrap());

@@ -39,7 +39,10 @@ async fn create_app_sends_mastodon_py_fields_in_order() {
         app.client_secret.expose(),
         answer["client_secret"].as_str().unwrap()
     );
-    assert_eq!(client.client_id().as_deref(), Some(app.client_id.as_str()));
+    assert_eq!(
+        client.client_credentials().map(|c| c.id),
+        Some(app.client_id)
+    );
     assert_eq!(
         field_multiset(&seen.form()),
         field_multiset(&recorded.request.form())
@@ -60,8 +63,8 @@ async fn create_app_joins_redirect_uris_with_newlines_and_adds_website() {
         .create_app("Bot")
         .scopes("read write:statuses".parse().unwrap())
         .redirect_uris(vec![
-            "https://a.example/cb".into(),
-            "http://127.0.0.1/cb".into(),
+            "https://a.example/cb".parse().unwrap(),
+            "http://127.0.0.1/cb".parse().unwrap(),
         ])
         .website("https://a.example")
         .send()
@@ -92,7 +95,7 @@ async fn create_app_422_is_an_api_error_with_the_server_message() {
         err.to_string(),
         "POST /api/v1/apps: 422 Unprocessable Entity: Validation failed: Application name can't be blank"
     );
-    assert_eq!(client.client_id(), None);
+    assert_eq!(client.client_credentials(), None);
 }
 
 #[tokio::test]

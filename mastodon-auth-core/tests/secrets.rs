@@ -73,7 +73,7 @@ async fn debug_output_and_logs_never_show_secrets() {
     client.clear_caches();
     let code = mastodon_auth_core::AuthorizedCode::new(
         "SECRET-CODE",
-        "urn:ietf:wg:oauth:2.0:oob",
+        mastodon_auth_core::RedirectUri::OOB,
         Scopes::default(),
     );
     assert_clean(&format!("{code:?}"));

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::StatusCode;
 use mastodon_auth_core::{
-    AccessToken, Error, HttpTransport, LoginGrant, Mastodon, RateLimitError, RateLimitInfo,
-    RateLimitKey, RateLimitMethod, RateLimiter, TransportError, Verdict,
+    AccessToken, AuthorizationRequest, Error, HttpTransport, LoginGrant, Mastodon, RateLimitError,
+    RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter, TransportError, Verdict,
 };
 use mastodon_auth_http::HyperTransport;
 use mastodon_auth_ratelimit::{Quota, RedisRateLimiter, RetryBudget, Unreachable};
@@ -551,7 +551,7 @@ async fn log_in(instance: &LocalInstance) -> AccessToken {
         .send()
         .await
         .unwrap();
-    let (url, pending) = client
+    let AuthorizationRequest { url, pending, .. } = client
         .auth_request_url()
         .scopes("read".parse().unwrap())
         .build()

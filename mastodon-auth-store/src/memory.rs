@@ -150,7 +150,7 @@ impl AccountDirectory for MemoryStore {
 
 #[cfg(test)]
 mod tests {
-    use mastodon_auth_core::{AccessToken, ClientSecret};
+    use mastodon_auth_core::{AccessToken, ClientCredentials};
 
     use super::*;
 
@@ -168,8 +168,7 @@ mod tests {
         let b = a.clone();
         let app = AppCredentials::new(
             "https://example.com".parse().unwrap(),
-            "id",
-            ClientSecret::new("s"),
+            ClientCredentials::new("id", "s"),
         );
         a.save_app(&app).await.unwrap();
         assert_eq!(b.load_app(&app.instance).await.unwrap(), Some(app));

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mastodon_auth_core::{
-    AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientSecret, CredentialStore,
+    AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientCredentials, CredentialStore,
     InstanceUrl, RefreshToken, Scopes, StoreError, UserCredentials,
 };
 use mastodon_auth_store::{AccountsFile, atomic};
@@ -30,11 +30,15 @@ fn user(account: &str, token: &str) -> UserCredentials {
 async fn everything_saved_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let store = AccountsFile::open(dir.path().join("accounts.json"));
-    let mut app = AppCredentials::new(url("https://a.example"), "cid", ClientSecret::new("csec"))
-        .with_name("My App");
+    let mut app = AppCredentials::new(
+        url("https://a.example"),
+        ClientCredentials::new("cid", "csec"),
+    )
+    .with_name("My App");
     app.scopes = Some("read write".parse::<Scopes>().unwrap());
     app.redirect_uris = vec!["urn:ietf:wg:oauth:2.0:oob".into()];
-    let mut alice = user("alice@a.example", "t1").with_client("cid", ClientSecret::new("csec"));
+    let mut alice =
+        user("alice@a.example", "t1").with_client(ClientCredentials::new("cid", "csec"));
     alice.refresh_token = Some(RefreshToken::new("r1"));
     alice.expires_at = Some(UNIX_EPOCH + Duration::from_secs(1_900_000_000));
     alice.scopes = Some("read".parse::<Scopes>().unwrap());
@@ -225,7 +229,7 @@ async fn bad_files_give_typed_errors_and_are_never_touched() {
             store.save_user(&user("a@b.example", "t")).await.is_err(),
             "{name}"
         );
-        let app = AppCredentials::new(url("b.example"), "id", ClientSecret::new("s"));
+        let app = AppCredentials::new(url("b.example"), ClientCredentials::new("id", "s"));
         assert!(store.save_app(&app).await.is_err(), "{name}");
         assert!(
             store.remove_user(&key("a@b.example")).await.is_err(),
@@ -292,7 +296,10 @@ fn child_process_adds_accounts() {
         for j in 0..PER_CHILD {
             let u = user(&format!("u{id}x{j}@p{id}.example"), &format!("t{id}-{j}"));
             store.save_user(&u).await.unwrap();
-            let app = AppCredentials::new(url(&format!("p{id}.example")), "c", "s".into());
+            let app = AppCredentials::new(
+                url(&format!("p{id}.example")),
+                ClientCredentials::new("c", "s"),
+            );
             store.save_app(&app).await.unwrap();
         }
     });
@@ -401,10 +408,10 @@ proptest! {
         for (account, (token, refresh, expires)) in entries {
             let mut u = UserCredentials::new(url(account.host()), AccessToken::new(token))
                 .with_account(account)
-                .with_client(id.clone(), ClientSecret::new(sec.clone()));
+                .with_client(ClientCredentials::new(id.clone(), sec.clone()));
             u.refresh_token = refresh.map(RefreshToken::new);
             u.expires_at = expires.map(|s| UNIX_EPOCH + Duration::from_secs(s));
-            let app = AppCredentials::new(u.instance.clone(), id.clone(), ClientSecret::new(sec.clone()));
+            let app = AppCredentials::new(u.instance.clone(), ClientCredentials::new(id.clone(), sec.clone()));
             rt.block_on(async {
                 store.save_user(&u).await.unwrap();
                 store.save_app(&app).await.unwrap();

@@ -83,7 +83,7 @@ async fn defect_8_unknown_fields_survive_a_rewrite() {
     store.save_user(&user("al@y.example", "t")).await.unwrap();
     store.save_user(&user("bob@x.example", "t2")).await.unwrap();
     let mut app = store.load_app(&url("x.example")).await.unwrap().unwrap();
-    app.client_secret = ClientSecret::new("s2");
+    app.client.secret = ClientSecret::new("s2");
     store.save_app(&app).await.unwrap();
     store.set_active_user(&key("al@y.example")).await.unwrap();
 
@@ -242,7 +242,7 @@ async fn defect_14_a_byte_order_mark_is_accepted() {
     fs::write(&token, "\u{feff}TOK\nhttps://y.example\n").unwrap();
     let files = MastodonPyFiles::new(&client, &token);
     let app = files.load_app(&url("y.example")).await.unwrap().unwrap();
-    assert_eq!(app.client_id, "CID");
+    assert_eq!(app.client.id, "CID");
     let loaded = files.load_active_user().await.unwrap().unwrap();
     assert_eq!(loaded.access_token.expose(), "TOK");
 }

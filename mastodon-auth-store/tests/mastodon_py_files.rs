@@ -4,7 +4,7 @@ use std::fs;
 use std::path::Path;
 
 use mastodon_auth_core::{
-    AccessToken, AccountKey, AppCredentials, ClientSecret, CredentialStore, InstanceUrl,
+    AccessToken, AccountKey, AppCredentials, ClientCredentials, CredentialStore, InstanceUrl,
     StoreError, StoreOperation, UserCredentials,
 };
 use mastodon_auth_store::MastodonPyFiles;
@@ -53,8 +53,7 @@ fn windows_line_endings_and_trailing_space_read_like_python() {
         Path::new("c"),
     )
     .unwrap();
-    assert_eq!(client.client_id, "CID");
-    assert_eq!(client.client_secret.expose(), "CSEC");
+    assert_eq!(client.client, ClientCredentials::new("CID", "CSEC"));
     assert_eq!(client.base_url, Some(url("http://127.0.0.1:45113")));
     assert_eq!(client.name.as_deref(), Some("My App"));
     let user = parse_user_file("tok  \r\n", Path::new("u")).unwrap();
@@ -79,14 +78,10 @@ async fn test_url_errors_files_agree_with_zombo() {
     assert_eq!(user.instance.as_str(), "https://zombo.com");
     assert_eq!(user.access_token.expose(), "foo");
     // The client file's id and secret win over the token file's (missing) lines 3–4.
-    assert_eq!(user.client_id.as_deref(), Some("foo"));
-    assert_eq!(
-        user.client_secret.as_ref().map(ClientSecret::expose),
-        Some("bar")
-    );
+    assert_eq!(user.client, Some(ClientCredentials::new("foo", "bar")));
     let app = store.load_app(&url("zombo.com")).await.unwrap().unwrap();
     assert_eq!(
-        (app.client_id.as_str(), app.instance.as_str()),
+        (app.client.id.as_str(), app.instance.as_str()),
         ("foo", "https://zombo.com")
     );
 }
@@ -169,7 +164,7 @@ async fn a_one_line_token_file_needs_a_configured_instance() {
     let store = MastodonPyFiles::user_only(&path).with_instance(url("example.com"));
     let user = store.load_active_user().await.unwrap().unwrap();
     assert_eq!(user.instance.as_str(), "https://example.com");
-    assert_eq!(user.client_id, None);
+    assert_eq!(user.client, None);
 }
 
 #[tokio::test]
@@ -182,7 +177,7 @@ async fn token_file_client_lines_are_used_without_a_client_file() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(user.client_id.as_deref(), Some("cid"));
+    assert_eq!(user.client, Some(ClientCredentials::new("cid", "csec")));
     // A two-line file leaves them out (Mastodon.py would set empty strings).
     fs::write(&path, "tok\nhttps://e.example\n").unwrap();
     let user = MastodonPyFiles::user_only(&path)
@@ -190,7 +185,21 @@ async fn token_file_client_lines_are_used_without_a_client_file() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((user.client_id, user.client_secret), (None, None));
+    assert_eq!(user.client, None);
+    // Half a client is an error naming the file and the line, not a silent drop.
+    fs::write(&path, "tok\nhttps://e.example\ncid\n\n").unwrap();
+    let err = MastodonPyFiles::user_only(&path)
+        .load_active_user()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { path: p, line: Some(4), .. } if *p == path),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("without its client secret"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -199,8 +208,7 @@ async fn save_writes_what_mastodon_py_writes() {
     let store = files(dir.path());
     let app = AppCredentials::new(
         url("http://127.0.0.1:45113"),
-        "CID",
-        ClientSecret::new("CSEC"),
+        ClientCredentials::new("CID", "CSEC"),
     )
     .with_name("My App");
     store.save_app(&app).await.unwrap();
@@ -209,7 +217,7 @@ async fn save_writes_what_mastodon_py_writes() {
         "CID\nCSEC\nhttp://127.0.0.1:45113\nMy App\n"
     );
     let user = UserCredentials::new(url("http://127.0.0.1:45113"), AccessToken::new("TOK"))
-        .with_client("CID", ClientSecret::new("CSEC"));
+        .with_client(ClientCredentials::new("CID", "CSEC"));
     store.save_user(&user).await.unwrap();
     assert_eq!(
         fs::read_to_string(dir.path().join("usercred.secret")).unwrap(),
@@ -280,7 +288,7 @@ async fn missing_files_are_empty_and_missing_paths_refuse_to_save() {
         })
     ));
     assert_eq!(client_only.load_active_user().await.unwrap(), None);
-    let app = AppCredentials::new(url("e.example"), "id", ClientSecret::new("s"));
+    let app = AppCredentials::new(url("e.example"), ClientCredentials::new("id", "s"));
     let user_only = MastodonPyFiles::user_only(dir.path().join("u"));
     assert!(matches!(
         user_only.save_app(&app).await,
@@ -307,7 +315,7 @@ async fn files_are_private_and_created_folders_too() {
     let dir = tempfile::tempdir().unwrap();
     let nested = dir.path().join("a/b");
     let store = MastodonPyFiles::new(nested.join("c.secret"), nested.join("u.secret"));
-    let app = AppCredentials::new(url("e.example"), "id", ClientSecret::new("s"));
+    let app = AppCredentials::new(url("e.example"), ClientCredentials::new("id", "s"));
     store.save_app(&app).await.unwrap();
     // An existing world-readable file becomes private when it is rewritten.
     fs::write(nested.join("u.secret"), "old\nhttps://e.example\n").unwrap();
@@ -350,7 +358,7 @@ async fn bad_files_give_typed_errors_and_are_never_overwritten() {
             err.to_string().contains("clientcred.secret"),
             "{name}: {err}"
         );
-        let app = AppCredentials::new(url("e.example"), "id", ClientSecret::new("s"));
+        let app = AppCredentials::new(url("e.example"), ClientCredentials::new("id", "s"));
         let save = store.save_app(&app).await;
         assert!(save.is_err(), "{name}: a save replaced a bad file");
         assert_eq!(fs::read(&client).unwrap(), bytes, "{name}: file changed");
@@ -416,7 +424,7 @@ proptest! {
         id in secret(), sec in secret(), base in proptest::option::of(instance()),
         name in proptest::option::of(secret()),
     ) {
-        let mut file = ClientFile::new(id, ClientSecret::new(sec));
+        let mut file = ClientFile::new(ClientCredentials::new(id, sec));
         file.base_url = base;
         file.name = name;
         let text = render_client_file(&file, Path::new("c")).unwrap();
@@ -433,7 +441,7 @@ proptest! {
         let mut file = UserFile::new(AccessToken::new(token));
         file.base_url = base;
         if let Some((id, sec)) = client {
-            file = file.with_client(id, ClientSecret::new(sec));
+            file = file.with_client(ClientCredentials::new(id, sec));
         }
         let text = render_user_file(&file, Path::new("u")).unwrap();
         prop_assert_eq!(&parse_user_file(&text, Path::new("u")).unwrap(), &file);
@@ -459,10 +467,10 @@ fn stores_round_trip_through_disk() {
     )| {
         let dir = tempfile::tempdir().unwrap();
         let store = files(dir.path());
-        let app = AppCredentials::new(base.clone(), id.clone(), ClientSecret::new(sec.clone()))
+        let app = AppCredentials::new(base.clone(), ClientCredentials::new(id.clone(), sec.clone()))
             .with_name(name);
         let user = UserCredentials::new(base.clone(), AccessToken::new(token))
-            .with_client(id, ClientSecret::new(sec));
+            .with_client(ClientCredentials::new(id, sec));
         rt.block_on(async {
             store.save_app(&app).await.unwrap();
             store.save_user(&user).await.unwrap();

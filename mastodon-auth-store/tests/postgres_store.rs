@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use mastodon_auth_core::{
-    AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientSecret, CredentialStore,
+    AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientCredentials, CredentialStore,
     InstanceUrl, RefreshToken, Scopes, StoreError, UserCredentials,
 };
 use mastodon_auth_store::{PostgresError, PostgresStore, SCHEMA_VERSION};
@@ -61,14 +61,18 @@ async fn everything_saved_comes_back() {
         return;
     };
     let store = store(&pg).await;
-    let mut app = AppCredentials::new(url("https://a.example"), "cid", ClientSecret::new("csec"))
-        .with_name("My App");
+    let mut app = AppCredentials::new(
+        url("https://a.example"),
+        ClientCredentials::new("cid", "csec"),
+    )
+    .with_name("My App");
     app.scopes = Some("read write".parse::<Scopes>().unwrap());
     app.redirect_uris = vec![
         "urn:ietf:wg:oauth:2.0:oob".into(),
         "http://127.0.0.1/cb".into(),
     ];
-    let mut alice = user("alice@a.example", "t1").with_client("cid", ClientSecret::new("csec"));
+    let mut alice =
+        user("alice@a.example", "t1").with_client(ClientCredentials::new("cid", "csec"));
     alice.refresh_token = Some(RefreshToken::new("r1"));
     alice.expires_at = Some(UNIX_EPOCH + Duration::from_secs(1_900_000_000));
     alice.scopes = Some("read".parse::<Scopes>().unwrap());
@@ -96,7 +100,10 @@ async fn everything_saved_comes_back() {
         other.load_user(&key("alice@a.example")).await.unwrap(),
         Some(plain)
     );
-    let bare = AppCredentials::new(url("https://a.example"), "cid2", ClientSecret::new("s2"));
+    let bare = AppCredentials::new(
+        url("https://a.example"),
+        ClientCredentials::new("cid2", "s2"),
+    );
     store.save_app(&bare).await.unwrap();
     assert_eq!(other.load_app(&app.instance).await.unwrap(), Some(bare));
 }
@@ -363,8 +370,7 @@ async fn postgres_restarted_mid_run() {
             let mut i = 0;
             while !stop.load(Ordering::SeqCst) {
                 let mut u = user(&format!("u{i}@a.example"), &format!("token-{i}")).with_client(
-                    format!("client-{i}"),
-                    ClientSecret::new(format!("secret-{i}")),
+                    ClientCredentials::new(format!("client-{i}"), format!("secret-{i}")),
                 );
                 u.refresh_token = Some(RefreshToken::new(format!("refresh-{i}")));
                 match store.save_user(&u).await {
@@ -418,8 +424,13 @@ async fn postgres_restarted_mid_run() {
         let i = &account.username()[1..];
         assert_eq!(u.access_token.expose(), format!("token-{i}"));
         assert_eq!(u.refresh_token.unwrap().expose(), format!("refresh-{i}"));
-        assert_eq!(u.client_id, Some(format!("client-{i}")));
-        assert_eq!(u.client_secret.unwrap().expose(), format!("secret-{i}"));
+        assert_eq!(
+            u.client,
+            Some(ClientCredentials::new(
+                format!("client-{i}"),
+                format!("secret-{i}")
+            ))
+        );
     }
     let last = saved.last().unwrap();
     assert_eq!(

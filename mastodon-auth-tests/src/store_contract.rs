@@ -38,7 +38,7 @@ use std::future::Future;
 use std::time::{Duration, UNIX_EPOCH};
 
 use mastodon_auth_core::{
-    AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientSecret, InstanceUrl,
+    AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientCredentials, InstanceUrl,
     RefreshToken, Scopes, StoreError, UserCredentials,
 };
 
@@ -199,10 +199,10 @@ fn app_diff(got: &AppCredentials, want: &AppCredentials) -> Vec<&'static str> {
     if got.instance != want.instance {
         diff.push("instance");
     }
-    if got.client_id != want.client_id {
+    if got.client.id != want.client.id {
         diff.push("client_id");
     }
-    if got.client_secret.expose() != want.client_secret.expose() {
+    if got.client.secret.expose() != want.client.secret.expose() {
         diff.push("client_secret");
     }
     if got.name != want.name {
@@ -218,7 +218,8 @@ fn app_diff(got: &AppCredentials, want: &AppCredentials) -> Vec<&'static str> {
 }
 
 fn user_diff(got: &UserCredentials, want: &UserCredentials) -> Vec<&'static str> {
-    let expose = |s: Option<&ClientSecret>| s.map(|s| s.expose().to_owned());
+    let id = |u: &UserCredentials| u.client.as_ref().map(|c| c.id.clone());
+    let secret = |u: &UserCredentials| u.client.as_ref().map(|c| c.secret.expose().to_owned());
     let mut diff = Vec::new();
     if got.instance != want.instance {
         diff.push("instance");
@@ -240,10 +241,10 @@ fn user_diff(got: &UserCredentials, want: &UserCredentials) -> Vec<&'static str>
     if got.scopes != want.scopes {
         diff.push("scopes");
     }
-    if got.client_id != want.client_id {
+    if id(got) != id(want) {
         diff.push("client_id");
     }
-    if expose(got.client_secret.as_ref()) != expose(want.client_secret.as_ref()) {
+    if secret(got) != secret(want) {
         diff.push("client_secret");
     }
     diff
@@ -274,7 +275,7 @@ fn scopes(list: &str) -> Scopes {
 
 /// An app with every field set.
 fn full_app(instance: InstanceUrl) -> AppCredentials {
-    let mut app = AppCredentials::new(instance, "client-id-1", ClientSecret::new("secret-1"))
+    let mut app = AppCredentials::new(instance, ClientCredentials::new("client-id-1", "secret-1"))
         .with_name("Contract App");
     app.scopes = Some(scopes("read write:statuses profile"));
     app.redirect_uris = vec![
@@ -288,7 +289,7 @@ fn full_app(instance: InstanceUrl) -> AppCredentials {
 fn full_user(ns: &Namespace, name: &str, token: &str) -> UserCredentials {
     let mut user = ns
         .user(name, token)
-        .with_client("client-id-1", ClientSecret::new("secret-1"));
+        .with_client(ClientCredentials::new("client-id-1", "secret-1"));
     user.refresh_token = Some(RefreshToken::new(format!("refresh-{token}")));
     user.expires_at = Some(UNIX_EPOCH + Duration::from_secs(1_900_000_000));
     user.scopes = Some(scopes("read write"));
@@ -310,7 +311,10 @@ async fn an_app_comes_back_exactly(store: &dyn AccountDirectory, ns: &Namespace)
 async fn saving_an_app_again_replaces_it(store: &dyn AccountDirectory, ns: &Namespace) -> Outcome {
     call("save_app", store.save_app(&full_app(ns.instance())).await)?;
     // No name, scopes or redirect URIs: none of the first app's may survive.
-    let second = AppCredentials::new(ns.instance(), "client-id-2", ClientSecret::new("secret-2"));
+    let second = AppCredentials::new(
+        ns.instance(),
+        ClientCredentials::new("client-id-2", "secret-2"),
+    );
     call("save_app", store.save_app(&second).await)?;
     expect_app(
         "load_app after saving another app for the instance",
@@ -325,10 +329,10 @@ async fn apps_are_kept_per_instance(store: &dyn AccountDirectory, ns: &Namespace
     let other = call("load_app", store.load_app(&ns.other_instance()).await)?;
     expect_eq(
         "load_app for the same host on another port (another instance)",
-        other.map(|a| a.client_id),
+        other.map(|a| a.client.id),
         None,
     )?;
-    let on_port = AppCredentials::new(ns.other_instance(), "port-app", ClientSecret::new("s"));
+    let on_port = AppCredentials::new(ns.other_instance(), ClientCredentials::new("port-app", "s"));
     call("save_app", store.save_app(&on_port).await)?;
     expect_app(
         "load_app for the first instance after saving the second's",
@@ -379,7 +383,7 @@ async fn secrets_round_trip_exactly(store: &dyn AccountDirectory, ns: &Namespace
         let name = format!("user{i}");
         let mut user = ns
             .user(&name, secret)
-            .with_client(format!("id {secret}"), ClientSecret::new(secret));
+            .with_client(ClientCredentials::new(format!("id {secret}"), secret));
         user.refresh_token = Some(RefreshToken::new(secret));
         call("save_user", store.save_user(&user).await)?;
         let key = account(&name, &ns.instance());
@@ -388,7 +392,7 @@ async fn secrets_round_trip_exactly(store: &dyn AccountDirectory, ns: &Namespace
             call("load_user", store.load_user(&key).await)?,
             &user,
         )?;
-        let app = AppCredentials::new(ns.instance(), secret, ClientSecret::new(secret));
+        let app = AppCredentials::new(ns.instance(), ClientCredentials::new(secret, secret));
         call("save_app", store.save_app(&app).await)?;
         expect_app(
             &format!("load_app of secret #{i}"),

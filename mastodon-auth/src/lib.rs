@@ -32,8 +32,8 @@
 //! use std::time::Duration;
 //! use mastodon_auth::loopback::{CallbackListener, REGISTERED_REDIRECT_URI};
 //! use mastodon_auth::{
-//!     browser, AccountsFile, HyperTransport, LoginGrant, Mastodon, OOB_REDIRECT_URI, Pacer,
-//!     RateLimitMethod, Scopes,
+//!     browser, AccountsFile, HyperTransport, LoginGrant, Mastodon, Pacer, RateLimitMethod,
+//!     RedirectUri, Scopes,
 //! };
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -48,11 +48,11 @@
 //!
 //! // 1. Register once per instance (the store keeps the app).
 //! let scopes: Scopes = "read write".parse()?;
-//! if client.client_id().is_none() {
+//! if client.client_credentials().is_none() {
 //!     client
 //!         .create_app("My App")
 //!         .scopes(scopes.clone())
-//!         .redirect_uris(vec![OOB_REDIRECT_URI.into(), REGISTERED_REDIRECT_URI.into()])
+//!         .redirect_uris([RedirectUri::OOB, REGISTERED_REDIRECT_URI])
 //!         .send()
 //!         .await?;
 //! }
@@ -60,20 +60,20 @@
 //! // 2. Listen on 127.0.0.1:<any port>, and send the person to the instance. Print the URL
 //! //    too: without a display (SSH, a container) no browser opens.
 //! let listener = CallbackListener::bind().await?;
-//! let (url, pending) = client
+//! let request = client
 //!     .auth_request_url()
 //!     .scopes(scopes)
 //!     .redirect_uri(listener.redirect_uri())
 //!     .build()
 //!     .await?;
-//! eprintln!("Open this URL to log in: {url}");
-//! if let Err(e) = browser::open(&url).await {
+//! eprintln!("Open this URL to log in: {}", request.url);
+//! if let Err(e) = browser::open(&request.url).await {
 //!     eprintln!("Could not open a browser ({e}); open the URL above yourself.");
 //! }
 //!
 //! // 3. The browser comes back with a code. Only a callback with this request's state ends
 //! //    the wait (forged ones get a 400); PKCE protects the code itself.
-//! let code = listener.wait_for(pending, Duration::from_secs(300)).await?;
+//! let code = listener.wait_for(request.pending, Duration::from_secs(300)).await?;
 //! client.log_in(LoginGrant::AuthorizationCode(code)).await?;
 //!
 //! // 4. Keep the credentials: the next run's client loads them from the store.

@@ -11,9 +11,9 @@
 //! use mastodon_auth::LoginGrant;
 //!
 //! let listener = CallbackListener::bind().await?;
-//! let (url, pending) = client.auth_request_url().redirect_uri(listener.redirect_uri()).build().await?;
-//! eprintln!("Open this URL to authorize: {url}");
-//! let code = listener.wait_for(pending, Duration::from_secs(300)).await?;
+//! let request = client.auth_request_url().redirect_uri(listener.redirect_uri()).build().await?;
+//! eprintln!("Open this URL to authorize: {}", request.url);
+//! let code = listener.wait_for(request.pending, Duration::from_secs(300)).await?;
 //! client.log_in(LoginGrant::AuthorizationCode(code)).await?;
 //! # Ok(()) }
 //! ```
@@ -47,13 +47,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mastodon_auth_core::{AuthorizedCode, Error, PendingAuthorization};
+use mastodon_auth_core::{AuthorizedCode, Error, PendingAuthorization, RedirectUri};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 /// The redirect URI to register for loopback logins (any port is accepted by Mastodon).
-pub const REGISTERED_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+pub const REGISTERED_REDIRECT_URI: RedirectUri =
+    RedirectUri::from_static("http://127.0.0.1/callback");
 
 /// The largest request head a connection may send; browsers send a few hundred bytes.
 const MAX_HEAD: usize = 8 * 1024;
@@ -73,7 +74,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// # async fn f() -> std::io::Result<()> {
 /// use mastodon_auth::loopback::CallbackListener;
 /// let listener = CallbackListener::bind().await?;
-/// assert!(listener.redirect_uri().starts_with("http://127.0.0.1:"));
+/// assert!(listener.redirect_uri().as_str().starts_with("http://127.0.0.1:"));
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -96,8 +97,9 @@ impl CallbackListener {
     /// `http://127.0.0.1:<port>/callback`: the redirect URI for
     /// [`AuthRequestBuilder::redirect_uri`](mastodon_auth_core::AuthRequestBuilder::redirect_uri).
     #[must_use]
-    pub fn redirect_uri(&self) -> String {
-        format!("http://127.0.0.1:{}/callback", self.port)
+    pub fn redirect_uri(&self) -> RedirectUri {
+        RedirectUri::parse(&format!("http://127.0.0.1:{}/callback", self.port))
+            .unwrap_or_else(|_| unreachable!("a loopback URI with a port is a redirect URI"))
     }
 
     /// Serves until the browser comes back with `pending`'s `state`, answers it with a short
@@ -115,7 +117,7 @@ impl CallbackListener {
         pending: PendingAuthorization,
         timeout: Duration,
     ) -> Result<AuthorizedCode, CallbackError> {
-        let state: Arc<str> = pending.state().into();
+        let state: Arc<str> = pending.state().as_str().into();
         let target = tokio::time::timeout(timeout, serve(self.listener, state))
             .await
             .map_err(|_| CallbackError::TimedOut { after: timeout })?;
@@ -314,15 +316,14 @@ async fn read_target(stream: &mut TcpStream) -> Result<String, Malformed> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mastodon_auth_core::Scopes;
+    use mastodon_auth_core::{PendingAuthorizationParts, Scopes, State};
 
     fn pending(state: &str) -> PendingAuthorization {
-        PendingAuthorization::from_parts(
-            state.to_owned(),
-            None,
-            "http://127.0.0.1/callback".to_owned(),
+        PendingAuthorization::from_parts(PendingAuthorizationParts::new(
+            State::new(state),
+            REGISTERED_REDIRECT_URI,
             Scopes::default(),
-        )
+        ))
     }
 
     async fn get(port: u16, target: &str) -> String {

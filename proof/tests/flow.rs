@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use mastodon_auth::{
-    AccountDirectory, CredentialStore, Error, LoginGrant, Mastodon, Scopes, StoreError,
-    TimeoutPhase, TlsFailure, TransportError,
+    AccountDirectory, AuthorizationRequest, CredentialStore, Error, LoginGrant, Mastodon,
+    RedirectUri, Scopes, StoreError, TimeoutPhase, TlsFailure, TransportError,
 };
 use mastodon_auth_proof::{ReqwestTransport, SqliteStore};
 use mastodon_auth_tests::{Approval, Fault, LocalInstance};
@@ -62,22 +62,25 @@ async fn the_whole_flow_through_reqwest_and_sqlite() -> TestResult {
     client
         .create_app("proof")
         .scopes(scopes("read write profile"))
-        .redirect_uri("http://127.0.0.1/callback")
+        .redirect_uri(RedirectUri::from_static("http://127.0.0.1/callback"))
         .send()
         .await?;
     let app = store.load_app(client.base_url()).await?.expect("app saved");
     assert_eq!(app.name.as_deref(), Some("proof"));
-    assert_eq!(Some(app.client_id), client.client_id());
+    assert_eq!(Some(app.client), client.client_credentials());
 
-    let (url, pending) = client
+    let AuthorizationRequest { url, pending, .. } = client
         .auth_request_url()
         .scopes(scopes("read write profile"))
-        .redirect_uri("http://127.0.0.1:40000/callback")
+        .redirect_uri(RedirectUri::from_static("http://127.0.0.1:40000/callback"))
         .build()
         .await?;
     assert!(pending.uses_pkce(), "current Mastodon advertises S256");
     assert!(url.contains("code_challenge_method=S256"), "{url}");
-    assert!(url.contains(&format!("state={}", pending.state())), "{url}");
+    assert!(
+        url.contains(&format!("state={}", pending.state().as_str())),
+        "{url}"
+    );
     let Approval::Redirect(location) = instance.approve(&url)? else {
         panic!("no redirect to the loopback URI")
     };
@@ -106,7 +109,7 @@ async fn the_whole_flow_through_reqwest_and_sqlite() -> TestResult {
         .build()
         .await?;
     assert_eq!(restored.access_token(), client.access_token());
-    assert_eq!(restored.client_id(), client.client_id());
+    assert_eq!(restored.client_credentials(), client.client_credentials());
     assert_eq!(restored.account_verify_credentials().await?.id, account.id);
 
     restored.revoke_access_token().await?;

@@ -129,7 +129,7 @@ pub(super) async fn logout(
 
 /// Revokes `user`'s token; `Ok(false)` when this tool cannot. A failure keeps the account.
 async fn revoke(ctx: &Context, user: &UserCredentials, key: &AccountKey) -> Result<bool, Failure> {
-    if user.client_id.is_none() {
+    if user.client.is_none() {
         note(&format!(
             "The token of {key} was added with --with-token: only the instance's web interface can revoke it (Preferences → Development)."
         ));

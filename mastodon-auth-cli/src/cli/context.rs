@@ -183,8 +183,8 @@ impl Context {
         let mut builder = self
             .builder(&user.instance)?
             .access_token(user.access_token.clone());
-        if let (Some(id), Some(secret)) = (&user.client_id, &user.client_secret) {
-            builder = builder.client(id.clone(), secret.clone());
+        if let Some(client) = &user.client {
+            builder = builder.client_credentials(client.clone());
         }
         Ok(builder.build().await?)
     }

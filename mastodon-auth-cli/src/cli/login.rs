@@ -6,8 +6,8 @@ use std::time::Duration;
 use mastodon_auth::browser;
 use mastodon_auth::loopback::{CallbackError, CallbackListener, REGISTERED_REDIRECT_URI};
 use mastodon_auth::{
-    AccessToken, AppCredentials, CredentialStore, InstanceUrl, KNOWN_SCOPES, LoginGrant, Mastodon,
-    OOB_REDIRECT_URI, Password, Scopes, UserCredentials,
+    AccessToken, AppCredentials, AuthorizationRequest, CredentialStore, InstanceUrl, KNOWN_SCOPES,
+    LoginGrant, Mastodon, Password, RedirectUri, Scopes, UserCredentials,
 };
 use serde_json::json;
 
@@ -78,7 +78,7 @@ pub(super) async fn login(
         .shared_store(ctx.store.clone())
         .skip_stored_user();
     if let Some(app) = &app {
-        builder = builder.client(app.client_id.clone(), app.client_secret.clone());
+        builder = builder.client_credentials(app.client.clone());
     }
     let client = builder.build().await?;
     register(&client, app, &scopes).await?;
@@ -107,11 +107,13 @@ async fn authorize(client: &Mastodon, scopes: Scopes, how: How) -> Result<LoginG
             scopes,
         }),
         How::OutOfBand => {
-            let (url, pending) = client.auth_request_url().scopes(scopes).build().await?;
-            note(&format!("Open this URL to authorize: {url}"));
+            let request = client.auth_request_url().scopes(scopes).build().await?;
+            note(&format!("Open this URL to authorize: {}", request.url));
             note("Then paste the code the server shows here:");
             let code = read_secret_line("authorization code")?;
-            Ok(LoginGrant::AuthorizationCode(pending.code(code.trim())))
+            Ok(LoginGrant::AuthorizationCode(
+                request.pending.code(code.trim()),
+            ))
         }
         How::Browser { open, timeout } => through_browser(client, scopes, open, timeout).await,
     }
@@ -128,7 +130,7 @@ async fn through_browser(
     let listener = CallbackListener::bind()
         .await
         .map_err(|e| Failure::other(format!("cannot listen on 127.0.0.1: {e}")))?;
-    let (url, pending) = client
+    let AuthorizationRequest { url, pending, .. } = client
         .auth_request_url()
         .scopes(scopes)
         .redirect_uri(listener.redirect_uri())
@@ -178,10 +180,7 @@ async fn register(
         client
             .create_app(APP_NAME)
             .scopes(scopes.clone())
-            .redirect_uris(vec![
-                OOB_REDIRECT_URI.to_owned(),
-                REGISTERED_REDIRECT_URI.to_owned(),
-            ])
+            .redirect_uris([RedirectUri::OOB, REGISTERED_REDIRECT_URI])
             .send()
             .await?;
     }
@@ -232,7 +231,7 @@ async fn revoke_replaced(ctx: &Context, old: &UserCredentials, new: &UserCredent
     if old.access_token == new.access_token {
         return;
     }
-    if old.client_id.is_none() {
+    if old.client.is_none() {
         note(
             "The previous token was added with --with-token: revoke it in the instance's web interface (Preferences → Development).",
         );

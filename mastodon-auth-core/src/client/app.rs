@@ -4,9 +4,10 @@ use http::Method;
 
 use super::request::Call;
 use super::template::ApiPath;
-use super::{Mastodon, MetadataCache, OOB_REDIRECT_URI};
+use super::{Mastodon, MetadataCache};
 use crate::entities::RegisteredApp;
 use crate::error::Error;
+use crate::redirect_uri::RedirectUri;
 use crate::scope::Scopes;
 use crate::store::AppCredentials;
 
@@ -19,7 +20,7 @@ pub struct CreateApp<'a> {
     client: &'a Mastodon,
     name: String,
     scopes: Scopes,
-    redirect_uris: Vec<String>,
+    redirect_uris: Vec<RedirectUri>,
     website: Option<String>,
 }
 
@@ -31,14 +32,14 @@ impl CreateApp<'_> {
         self
     }
 
-    /// One redirect URI (default the out-of-band `urn:ietf:wg:oauth:2.0:oob`).
-    pub fn redirect_uri(self, uri: impl Into<String>) -> Self {
-        self.redirect_uris(vec![uri.into()])
+    /// One redirect URI (default [`RedirectUri::OOB`]).
+    pub fn redirect_uri(self, uri: RedirectUri) -> Self {
+        self.redirect_uris(vec![uri])
     }
 
     /// Several redirect URIs (sent newline-separated, as Mastodon.py does).
-    pub fn redirect_uris(mut self, uris: Vec<String>) -> Self {
-        self.redirect_uris = uris;
+    pub fn redirect_uris(mut self, uris: impl IntoIterator<Item = RedirectUri>) -> Self {
+        self.redirect_uris = uris.into_iter().collect();
         self
     }
 
@@ -69,7 +70,7 @@ impl CreateApp<'_> {
         let mut call = Call::api(Method::POST, &APPS)
             .param("client_name", self.name.clone())
             .param("scopes", self.scopes.to_string())
-            .param("redirect_uris", self.redirect_uris.join("\n"));
+            .param("redirect_uris", join_lines(&self.redirect_uris));
         if let Some(website) = self.website {
             call = call.param("website", website);
         }
@@ -77,21 +78,17 @@ impl CreateApp<'_> {
         call = call.oauth().anonymous().without_language();
         let reply = self.client.call(call).await?;
         let app: RegisteredApp = reply.json()?;
+        let client = app.client_credentials();
         {
             let mut state = self.client.state();
-            state.client_id = Some(app.client_id.clone());
-            state.client_secret = Some(app.client_secret.clone());
+            state.client = Some(client.clone());
             state.metadata = MetadataCache::Unknown;
         }
         if let Some(store) = &self.client.inner.store {
-            let mut creds = AppCredentials::new(
-                self.client.base_url().clone(),
-                app.client_id.clone(),
-                app.client_secret.clone(),
-            )
-            .with_name(self.name);
+            let mut creds =
+                AppCredentials::new(self.client.base_url().clone(), client).with_name(self.name);
             creds.scopes = Some(self.scopes);
-            creds.redirect_uris = self.redirect_uris;
+            creds.redirect_uris = self.redirect_uris.iter().map(ToString::to_string).collect();
             store.save_app(&creds).await?;
         }
         Ok(app)
@@ -113,7 +110,7 @@ impl Mastodon {
     /// let client = Mastodon::builder("social.example").transport(transport).build().await?;
     /// let app = client.create_app("My Bot").scopes("read".parse()?).send().await?;
     /// assert_eq!(app.client_id, "CID");
-    /// assert_eq!(client.client_id().as_deref(), Some("CID"));
+    /// assert_eq!(client.client_credentials().map(|c| c.id), Some(app.client_id));
     /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
     /// ```
     pub fn create_app(&self, name: impl Into<String>) -> CreateApp<'_> {
@@ -121,8 +118,21 @@ impl Mastodon {
             client: self,
             name: name.into(),
             scopes: Scopes::default(),
-            redirect_uris: vec![OOB_REDIRECT_URI.to_owned()],
+            redirect_uris: vec![RedirectUri::OOB],
             website: None,
         }
     }
+}
+
+/// The redirect URIs as Mastodon takes several: one per line (none of them can contain a line
+/// break: [`RedirectUri`] refuses white space).
+fn join_lines(uris: &[RedirectUri]) -> String {
+    let mut out = String::new();
+    for (i, uri) in uris.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(uri.as_str());
+    }
+    out
 }

@@ -3,19 +3,20 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http::Method;
-use subtle::ConstantTimeEq;
-
 use super::request::Call;
 use super::template::ApiPath;
-use super::{Mastodon, MetadataCache, OOB_REDIRECT_URI};
+use super::{Mastodon, MetadataCache};
+use crate::client_credentials::ClientId;
 use crate::error::Error;
 use crate::form;
 use crate::instance_url::{UrlProblem, is_loopback_host};
 use crate::metadata::OAuthServerInfo;
 use crate::redact;
+use crate::redirect_uri::RedirectUri;
 use crate::scope::Scopes;
 use crate::secret::{AuthorizationCode, PkceVerifier};
+use crate::state::State;
+use http::Method;
 
 static OAUTH_SERVER_METADATA: ApiPath = ApiPath::new("/.well-known/oauth-authorization-server");
 
@@ -102,10 +103,11 @@ impl Mastodon {
     /// # let transport = |_r: http::Request<bytes::Bytes>| async {
     /// #     Ok::<_, TransportError>(http::Response::builder().status(404).body(bytes::Bytes::new()).unwrap()) };
     /// let client = Mastodon::builder("social.example").client("CID", "CSEC").transport(transport).build().await?;
-    /// let (url, pending) = client.auth_request_url().build().await?;
-    /// println!("Open {url}");
+    /// let request = client.auth_request_url().build().await?;
+    /// println!("Open {}", request.url);
     /// // The browser comes back to the redirect URI; hand what it got to the pending request:
-    /// let callback = format!("https://app.example/cb?code=THE_CODE&state={}", pending.state());
+    /// let pending = request.pending;
+    /// let callback = format!("https://app.example/cb?code=THE_CODE&state={}", pending.state().as_str());
     /// let code = pending.callback(&callback)?;
     /// # let _ = code;
     /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
@@ -114,12 +116,12 @@ impl Mastodon {
         AuthRequestBuilder {
             client: self,
             client_id: None,
-            redirect_uri: OOB_REDIRECT_URI.to_owned(),
+            redirect_uri: RedirectUri::OOB,
             scopes: Scopes::default(),
             force_login: false,
             language: None,
             skip_server_info: false,
-            pkce: None,
+            pkce: Pkce::Auto,
         }
     }
 }
@@ -170,25 +172,45 @@ fn check_oauth_url(url: &str, allow_http: bool) -> Result<(), Error> {
 #[must_use = "no URL is made until .build() is awaited"]
 pub struct AuthRequestBuilder<'a> {
     client: &'a Mastodon,
-    client_id: Option<String>,
-    redirect_uri: String,
+    client_id: Option<ClientId>,
+    redirect_uri: RedirectUri,
     scopes: Scopes,
     force_login: bool,
     language: Option<String>,
     skip_server_info: bool,
-    pkce: Option<bool>,
+    pkce: Pkce,
+}
+
+/// Whether an authorization request uses PKCE (RFC 7636, with the S256 method).
+///
+/// ```
+/// use mastodon_auth_core::Pkce;
+/// assert_eq!(Pkce::default(), Pkce::Auto);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Pkce {
+    /// When the server's OAuth metadata advertises S256 (Mastodon ≥ 4.3); never with
+    /// [`skip_server_info`](AuthRequestBuilder::skip_server_info), which reads no metadata.
+    #[default]
+    Auto,
+    /// Always, whatever the server advertises (servers that do not know PKCE ignore it).
+    Always,
+    /// Never.
+    Never,
 }
 
 impl AuthRequestBuilder<'_> {
     /// Another app's client id (default: the client's).
-    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+    pub fn client_id(mut self, id: impl Into<ClientId>) -> Self {
         self.client_id = Some(id.into());
         self
     }
 
-    /// Where the server sends the browser back (default out-of-band: the code is shown).
-    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
-        self.redirect_uri = uri.into();
+    /// Where the server sends the browser back (default [`RedirectUri::OOB`]: the code is
+    /// shown). It must be one the app was registered with.
+    pub fn redirect_uri(mut self, uri: RedirectUri) -> Self {
+        self.redirect_uri = uri;
         self
     }
 
@@ -211,35 +233,33 @@ impl AuthRequestBuilder<'_> {
     }
 
     /// Do not fetch the server metadata: use `{base}/oauth/authorize`, and no PKCE unless
-    /// asked for with [`pkce`](Self::pkce).
+    /// asked for with [`pkce`](Self::pkce)`(`[`Pkce::Always`]`)`.
     pub fn skip_server_info(mut self, skip: bool) -> Self {
         self.skip_server_info = skip;
         self
     }
 
-    /// Force PKCE on or off (default: on when the server advertises S256).
-    pub fn pkce(mut self, on: bool) -> Self {
-        self.pkce = Some(on);
+    /// Whether to use PKCE (default [`Pkce::Auto`]: when the server advertises S256).
+    pub fn pkce(mut self, pkce: Pkce) -> Self {
+        self.pkce = pkce;
         self
     }
 
     /// The URL to open, and the pending authorization that checks what comes back.
     ///
     /// # Errors
-    /// [`Error::MissingClientCredentials`] without a client id; [`Error::InvalidArgument`]
-    /// for an empty redirect URI; [`Error::UnsafeOAuthUrl`] for an authorization endpoint in
-    /// the metadata that the client will not use; network errors from fetching the metadata.
-    pub async fn build(self) -> Result<(String, PendingAuthorization), Error> {
-        let client_id = self.client_id.or_else(|| self.client.client_id()).ok_or(
-            Error::MissingClientCredentials {
-                needed_for: "an authorization request",
-            },
-        )?;
-        if self.redirect_uri.trim().is_empty() {
-            return Err(Error::InvalidArgument(
-                "the redirect URI must not be empty".into(),
-            ));
-        }
+    /// [`Error::MissingClientCredentials`] without a client id; [`Error::UnsafeOAuthUrl`]
+    /// for an authorization endpoint in the metadata that the client will not use; network
+    /// errors from fetching the metadata.
+    pub async fn build(self) -> Result<AuthorizationRequest, Error> {
+        let client_id = match self.client_id {
+            Some(id) => id,
+            None => self.client.client_credentials().map(|c| c.id).ok_or(
+                Error::MissingClientCredentials {
+                    needed_for: "an authorization request",
+                },
+            )?,
+        };
         let info = if self.skip_server_info {
             None
         } else {
@@ -250,23 +270,25 @@ impl AuthRequestBuilder<'_> {
                 .and_then(|i| i.authorization_endpoint.as_ref()),
             "/oauth/authorize",
         )?;
-        let pkce = self
-            .pkce
-            .unwrap_or_else(|| info.as_ref().is_some_and(|i| i.supports_pkce_s256()));
+        let pkce = match self.pkce {
+            Pkce::Auto => info.as_ref().is_some_and(|i| i.supports_pkce_s256()),
+            Pkce::Always => true,
+            Pkce::Never => false,
+        };
         let verifier = pkce.then(PkceVerifier::new_random);
-        let state = crate::random::token_b64(24);
+        let state = State::new_random();
         let scope = self.scopes.to_string();
         let challenge = verifier.as_ref().map(PkceVerifier::s256_challenge);
         let mut pairs: Vec<(&str, &str)> = vec![
-            ("client_id", &client_id),
+            ("client_id", client_id.as_str()),
             ("response_type", "code"),
-            ("redirect_uri", &self.redirect_uri),
+            ("redirect_uri", self.redirect_uri.as_str()),
             ("scope", &scope),
         ];
         if self.force_login {
             pairs.push(("force_login", "true"));
         }
-        pairs.push(("state", &state));
+        pairs.push(("state", state.as_str()));
         if let Some(language) = &self.language {
             pairs.push(("lang", language));
         }
@@ -281,30 +303,41 @@ impl AuthRequestBuilder<'_> {
             redirect_uri: self.redirect_uri,
             scopes: self.scopes,
         };
-        Ok((url, pending))
+        Ok(AuthorizationRequest { url, pending })
     }
+}
+
+/// What [`AuthRequestBuilder::build`] makes: the URL to send the person to, and the pending
+/// authorization that checks what comes back.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct AuthorizationRequest {
+    /// The authorization URL to open in the person's browser.
+    pub url: String,
+    /// What checks the callback and exchanges its code.
+    pub pending: PendingAuthorization,
 }
 
 /// An authorization in progress: what is needed to check the callback and to exchange its
 /// code. Consumed by [`callback`](Self::callback) or [`code`](Self::code), so it cannot be
 /// used twice; not `Clone`.
 pub struct PendingAuthorization {
-    state: String,
+    state: State,
     verifier: Option<PkceVerifier>,
-    redirect_uri: String,
+    redirect_uri: RedirectUri,
     scopes: Scopes,
 }
 
 impl PendingAuthorization {
     /// The `state` sent with the request; the callback must bring it back.
     #[must_use]
-    pub fn state(&self) -> &str {
+    pub fn state(&self) -> &State {
         &self.state
     }
 
     /// The redirect URI of the request.
     #[must_use]
-    pub fn redirect_uri(&self) -> &str {
+    pub fn redirect_uri(&self) -> &RedirectUri {
         &self.redirect_uri
     }
 
@@ -314,41 +347,26 @@ impl PendingAuthorization {
         &self.scopes
     }
 
-    /// Takes the authorization apart, for a web application that must keep it in its session
-    /// store between the redirect and the callback: `(state, verifier, redirect_uri, scopes)`.
-    /// The verifier is a secret: keep it server-side.
-    ///
-    /// ```
-    /// # use mastodon_auth_core::{Mastodon, PendingAuthorization, TransportError};
-    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    /// # rt.block_on(async {
-    /// # let t = |_r: http::Request<bytes::Bytes>| async { Err::<http::Response<bytes::Bytes>, _>(TransportError::Other("x".into())) };
-    /// # let client = Mastodon::builder("social.example").client("CID", "CSEC").transport(t).build().await?;
-    /// let (_url, pending) = client.auth_request_url().skip_server_info(true).pkce(true).build().await?;
-    /// let (state, verifier, redirect_uri, scopes) = pending.into_parts();
-    /// // … later, in the request that receives the callback:
-    /// let pending = PendingAuthorization::from_parts(state.clone(), verifier, redirect_uri, scopes);
-    /// assert!(pending.callback(&format!("code=C&state={state}")).is_ok());
-    /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
-    /// ```
+    /// Takes the authorization apart, for a web application that keeps it in its session
+    /// store between the redirect and the callback: see [`PendingAuthorizationParts`].
     #[must_use]
-    pub fn into_parts(self) -> (String, Option<PkceVerifier>, String, Scopes) {
-        (self.state, self.verifier, self.redirect_uri, self.scopes)
+    pub fn into_parts(self) -> PendingAuthorizationParts {
+        PendingAuthorizationParts {
+            state: self.state,
+            redirect_uri: self.redirect_uri,
+            pkce_verifier: self.verifier,
+            scopes: self.scopes,
+        }
     }
 
     /// Puts an authorization taken apart with [`into_parts`](Self::into_parts) back together.
     #[must_use]
-    pub fn from_parts(
-        state: String,
-        verifier: Option<PkceVerifier>,
-        redirect_uri: String,
-        scopes: Scopes,
-    ) -> Self {
+    pub fn from_parts(parts: PendingAuthorizationParts) -> Self {
         Self {
-            state,
-            verifier,
-            redirect_uri,
-            scopes,
+            state: parts.state,
+            verifier: parts.pkce_verifier,
+            redirect_uri: parts.redirect_uri,
+            scopes: parts.scopes,
         }
     }
 
@@ -384,9 +402,7 @@ impl PendingAuthorization {
                 _ => {}
             }
         }
-        let state_ok = state
-            .as_ref()
-            .is_some_and(|s| bool::from(s.as_bytes().ct_eq(self.state.as_bytes())));
+        let state_ok = state.as_deref().is_some_and(|s| self.state.matches(s));
         if let Some(error) = error {
             // A refusal without our state could be forged, but it ends the flow either way.
             return Err(Error::AuthorizationRefused {
@@ -426,12 +442,91 @@ impl fmt::Debug for PendingAuthorization {
     }
 }
 
+/// A [`PendingAuthorization`] taken apart, to be kept between the redirect and the callback,
+/// typically in a web application's server-side session (not a cookie: the PKCE verifier is
+/// a secret). Serde reads and writes it; `Debug` shows neither the state nor the verifier.
+///
+/// A web application starts the authorization in one request and receives the callback in
+/// another:
+///
+/// ```
+/// use mastodon_auth_core::{
+///     Mastodon, PendingAuthorization, PendingAuthorizationParts, Pkce, RedirectUri,
+/// };
+/// # use mastodon_auth_core::TransportError;
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// # rt.block_on(async {
+/// # let t = |_r: http::Request<bytes::Bytes>| async { Err::<http::Response<bytes::Bytes>, _>(TransportError::Other("x".into())) };
+/// # let client = Mastodon::builder("social.example").client("CID", "CSEC").transport(t).build().await?;
+/// # let mut session = std::collections::HashMap::<&str, String>::new();
+/// // The request that sends the person to the server:
+/// let request = client
+///     .auth_request_url()
+///     .redirect_uri(RedirectUri::parse("https://app.example/callback")?)
+///     .skip_server_info(true)
+///     .pkce(Pkce::Always)
+///     .build()
+///     .await?;
+/// let parts = request.pending.into_parts();
+/// session.insert("pending", serde_json::to_string(&parts).expect("serialisable"));
+/// // … respond with a redirect to `request.url` …
+/// # let state = parts.state.as_str().to_owned();
+///
+/// // The request the browser comes back with, to https://app.example/callback?code=…&state=…:
+/// # let callback = format!("https://app.example/callback?code=C&state={state}");
+/// let kept: PendingAuthorizationParts =
+///     serde_json::from_str(&session.remove("pending").expect("in the session")).expect("ours");
+/// let pending = PendingAuthorization::from_parts(kept);
+/// let code = pending.callback(&callback)?;
+/// // … `client.log_in(LoginGrant::AuthorizationCode(code))` …
+/// # let _ = code;
+/// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
+/// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct PendingAuthorizationParts {
+    /// The `state` sent with the request.
+    pub state: State,
+    /// The redirect URI of the request.
+    pub redirect_uri: RedirectUri,
+    /// The PKCE verifier, when the request uses PKCE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkce_verifier: Option<PkceVerifier>,
+    /// The scopes asked for.
+    pub scopes: Scopes,
+}
+
+impl PendingAuthorizationParts {
+    /// The parts of a request made elsewhere, without PKCE (set
+    /// [`pkce_verifier`](Self::pkce_verifier) when it used PKCE).
+    #[must_use]
+    pub fn new(state: State, redirect_uri: RedirectUri, scopes: Scopes) -> Self {
+        Self {
+            state,
+            redirect_uri,
+            pkce_verifier: None,
+            scopes,
+        }
+    }
+}
+
+impl fmt::Debug for PendingAuthorizationParts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingAuthorizationParts")
+            .field("state", &self.state)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("pkce_verifier", &self.pkce_verifier)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
 /// An authorization code with what its exchange needs (redirect URI, PKCE verifier, scopes).
 #[derive(Debug)]
 pub struct AuthorizedCode {
     pub(super) code: AuthorizationCode,
     pub(super) verifier: Option<PkceVerifier>,
-    pub(super) redirect_uri: String,
+    pub(super) redirect_uri: RedirectUri,
     pub(super) scopes: Scopes,
 }
 
@@ -440,13 +535,13 @@ impl AuthorizedCode {
     #[must_use]
     pub fn new(
         code: impl Into<AuthorizationCode>,
-        redirect_uri: impl Into<String>,
+        redirect_uri: RedirectUri,
         scopes: Scopes,
     ) -> Self {
         Self {
             code: code.into(),
             verifier: None,
-            redirect_uri: redirect_uri.into(),
+            redirect_uri,
             scopes,
         }
     }
@@ -466,11 +561,39 @@ mod tests {
 
     fn pending() -> PendingAuthorization {
         PendingAuthorization {
-            state: "S".into(),
+            state: State::new("S"),
             verifier: None,
-            redirect_uri: "http://127.0.0.1:1/cb".into(),
+            redirect_uri: RedirectUri::parse("http://127.0.0.1:1/cb").unwrap(),
             scopes: Scopes::default(),
         }
+    }
+
+    #[test]
+    fn parts_survive_serde_and_keep_their_secrets_out_of_debug() {
+        let mut parts = pending().into_parts();
+        parts.pkce_verifier = Some(PkceVerifier::new("the-verifier"));
+        let json = serde_json::to_string(&parts).unwrap();
+        assert_eq!(
+            json,
+            r#"{"state":"S","redirect_uri":"http://127.0.0.1:1/cb","pkce_verifier":"the-verifier","scopes":"read write follow push"}"#
+        );
+        let back: PendingAuthorizationParts = serde_json::from_str(&json).unwrap();
+        let debug = format!("{back:?}");
+        assert!(
+            !debug.contains("the-verifier") && !debug.contains("\"S\""),
+            "{debug}"
+        );
+        let rebuilt = PendingAuthorization::from_parts(back);
+        assert!(rebuilt.uses_pkce());
+        assert_eq!(rebuilt.redirect_uri().as_str(), "http://127.0.0.1:1/cb");
+        let code = rebuilt.callback("?code=C&state=S").unwrap();
+        assert_eq!(code.verifier.unwrap().expose(), "the-verifier");
+        // Without PKCE the field is left out, and a kept redirect URI is checked again.
+        let json = serde_json::to_string(&pending().into_parts()).unwrap();
+        assert!(!json.contains("pkce_verifier"), "{json}");
+        assert!(serde_json::from_str::<PendingAuthorizationParts>(&json).is_ok());
+        let tampered = json.replace("http://127.0.0.1:1/cb", "http://evil.example/cb");
+        assert!(serde_json::from_str::<PendingAuthorizationParts>(&tampered).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::template::Template;
 use super::{Config, Inner, Mastodon, MetadataCache, State, Token, VersionSource, VersionState};
 use crate::account_key::AccountKey;
+use crate::client_credentials::{ClientCredentials, ClientId};
 use crate::error::{ConfigError, Error, ParseOptionError, StoreError};
 use crate::instance_url::InstanceUrl;
 use crate::ratelimit::{NoRateLimit, RateLimiter};
@@ -116,7 +117,7 @@ impl fmt::Debug for WithTransport {
 ///     .transport(transport)
 ///     .build()
 ///     .await?;
-/// assert_eq!(client.client_id().as_deref(), Some("CLIENT_ID"));
+/// assert_eq!(client.client_credentials().map(|c| c.id), Some("CLIENT_ID".into()));
 /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
 /// ```
 ///
@@ -131,8 +132,7 @@ impl fmt::Debug for WithTransport {
 pub struct MastodonBuilder<T = WithTransport> {
     base_url: String,
     transport: T,
-    client_id: Option<String>,
-    client_secret: Option<ClientSecret>,
+    client: Option<ClientCredentials>,
     access_token: Option<AccessToken>,
     account: Option<AccountKey>,
     load_user: bool,
@@ -156,8 +156,7 @@ impl MastodonBuilder<NoTransport> {
         Self {
             base_url: base_url.to_owned(),
             transport: NoTransport,
-            client_id: None,
-            client_secret: None,
+            client: None,
             access_token: None,
             account: None,
             load_user: true,
@@ -192,8 +191,7 @@ impl<T> MastodonBuilder<T> {
         MastodonBuilder {
             base_url: self.base_url,
             transport: WithTransport(transport),
-            client_id: self.client_id,
-            client_secret: self.client_secret,
+            client: self.client,
             access_token: self.access_token,
             account: self.account,
             load_user: self.load_user,
@@ -210,27 +208,20 @@ impl<T> MastodonBuilder<T> {
         }
     }
 
-    /// The app's client id and secret.
+    /// The app's client id and secret: short for
+    /// [`client_credentials`](Self::client_credentials)`(ClientCredentials::new(id, secret))`.
+    /// Without them the client takes the store's app, if any.
     pub fn client(
-        mut self,
-        client_id: impl Into<String>,
+        self,
+        client_id: impl Into<ClientId>,
         client_secret: impl Into<ClientSecret>,
     ) -> Self {
-        self.client_id = Some(client_id.into());
-        self.client_secret = Some(client_secret.into());
-        self
+        self.client_credentials(ClientCredentials::new(client_id, client_secret))
     }
 
-    /// The app's client id alone (a secret must follow, from [`client_secret`](Self::client_secret)
-    /// or the store).
-    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
-        self.client_id = Some(client_id.into());
-        self
-    }
-
-    /// The app's client secret.
-    pub fn client_secret(mut self, client_secret: impl Into<ClientSecret>) -> Self {
-        self.client_secret = Some(client_secret.into());
+    /// The app's client credentials.
+    pub fn client_credentials(mut self, client: ClientCredentials) -> Self {
+        self.client = Some(client);
         self
     }
 
@@ -343,8 +334,7 @@ impl<T> fmt::Debug for MastodonBuilder<T> {
         f.debug_struct("MastodonBuilder")
             .field("base_url", &redact::url(&self.base_url))
             .field("transport", &std::any::type_name::<T>())
-            .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret)
+            .field("client", &self.client)
             .field("access_token", &self.access_token)
             .field("account", &self.account)
             .field("store", &self.store.is_some())
@@ -360,8 +350,7 @@ impl<T> fmt::Debug for MastodonBuilder<T> {
 /// What the client starts with: given to the builder, or loaded from the store.
 #[derive(Default)]
 struct StartingCredentials {
-    client_id: Option<String>,
-    client_secret: Option<ClientSecret>,
+    client: Option<ClientCredentials>,
     token: Option<Arc<Token>>,
     account: Option<AccountKey>,
 }
@@ -372,8 +361,8 @@ impl MastodonBuilder<WithTransport> {
     /// server for its version.
     ///
     /// # Errors
-    /// [`Error::InvalidUrl`] for a bad base URL; [`Error::Config`] for a client id without a
-    /// secret, a bad user agent or an access token that cannot be sent; [`Error::Version`]
+    /// [`Error::InvalidUrl`] for a bad base URL; [`Error::Config`] for a bad user agent or an
+    /// access token that cannot be sent; [`Error::Version`]
     /// for a bad `mastodon_version`; store errors, including
     /// [`StoreError::BaseUrlMismatch`] when the store's credentials are for another instance.
     pub async fn build(mut self) -> Result<Mastodon, Error> {
@@ -396,8 +385,7 @@ impl MastodonBuilder<WithTransport> {
                 store: self.store,
                 config,
                 state: Mutex::new(State {
-                    client_id: credentials.client_id,
-                    client_secret: credentials.client_secret,
+                    client: credentials.client,
                     token: credentials.token,
                     language: self.language,
                     account: credentials.account,
@@ -413,14 +401,13 @@ impl MastodonBuilder<WithTransport> {
         Ok(client)
     }
 
-    /// The credentials given, completed from the store; an id needs its secret.
+    /// The credentials given, completed from the store.
     async fn starting_credentials(
         &mut self,
         base: &InstanceUrl,
     ) -> Result<StartingCredentials, Error> {
         let mut credentials = StartingCredentials {
-            client_id: self.client_id.take(),
-            client_secret: self.client_secret.take(),
+            client: self.client.take(),
             token: self.access_token.take().map(usable_token).transpose()?,
             account: None,
         };
@@ -431,9 +418,6 @@ impl MastodonBuilder<WithTransport> {
                     .load_user(store.as_ref(), base, self.account.as_ref())
                     .await?;
             }
-        }
-        if credentials.client_id.is_some() && credentials.client_secret.is_none() {
-            return Err(ConfigError::ClientIdWithoutSecret.into());
         }
         Ok(credentials)
     }
@@ -473,24 +457,20 @@ impl MastodonBuilder<WithTransport> {
 }
 
 impl StartingCredentials {
-    /// Takes the app's id and secret from the store, unless both were given (or another
-    /// app's id was).
+    /// Takes the app's id and secret from the store, unless they were given.
     async fn load_app(
         &mut self,
         store: &dyn CredentialStore,
         base: &InstanceUrl,
     ) -> Result<(), Error> {
-        if self.client_id.is_some() && self.client_secret.is_some() {
+        if self.client.is_some() {
             return Ok(());
         }
         let Some(app) = store.load_app(base).await? else {
             return Ok(());
         };
         check_same_instance(base, &app.instance)?;
-        if self.client_id.is_none() || self.client_id.as_deref() == Some(app.client_id.as_str()) {
-            self.client_id = Some(app.client_id);
-            self.client_secret = self.client_secret.take().or(Some(app.client_secret));
-        }
+        self.client = Some(app.client);
         Ok(())
     }
 
@@ -516,9 +496,8 @@ impl StartingCredentials {
             };
         };
         check_same_instance(base, &user.instance)?;
-        if self.client_id.is_none() {
-            self.client_id = user.client_id;
-            self.client_secret = user.client_secret;
+        if self.client.is_none() {
+            self.client = user.client;
         }
         self.account = user.account;
         self.token = Some(

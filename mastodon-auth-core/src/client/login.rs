@@ -6,11 +6,13 @@ use http::Method;
 
 use super::authorize::AuthorizedCode;
 use super::request::{Call, Reply};
-use super::{Mastodon, OOB_REDIRECT_URI, Token, VersionCheckMode, VersionSource};
+use super::{Mastodon, Token, VersionCheckMode, VersionSource};
+use crate::client_credentials::ClientCredentials;
 use crate::entities::TokenResponse;
 use crate::error::Error;
+use crate::redirect_uri::RedirectUri;
 use crate::scope::Scopes;
-use crate::secret::{AccessToken, ClientSecret, Password, RefreshToken};
+use crate::secret::{AccessToken, Password, RefreshToken};
 
 /// How to obtain a token with [`Mastodon::log_in`].
 #[derive(Debug)]
@@ -65,12 +67,7 @@ impl LoginGrant {
 
 /// The token request for `grant`, with the fields in the order Mastodon.py sends them, so
 /// recorded traffic matches.
-fn token_request(
-    endpoint: String,
-    grant: &LoginGrant,
-    client_id: String,
-    client_secret: &ClientSecret,
-) -> Call {
+fn token_request(endpoint: String, grant: &LoginGrant, client: &ClientCredentials) -> Call {
     let mut call = Call::new(Method::POST, endpoint).oauth().anonymous();
     match grant {
         LoginGrant::Password {
@@ -79,24 +76,24 @@ fn token_request(
             call = call
                 .param("username", username.clone())
                 .param("password", password.expose())
-                .param("redirect_uri", OOB_REDIRECT_URI);
+                .param("redirect_uri", RedirectUri::OOB.as_str());
         }
         LoginGrant::AuthorizationCode(code) => {
             call = call
                 .param("code", code.code.expose())
-                .param("redirect_uri", code.redirect_uri.clone());
+                .param("redirect_uri", code.redirect_uri.as_str());
         }
         LoginGrant::RefreshToken { token, .. } => {
             call = call
-                .param("redirect_uri", OOB_REDIRECT_URI)
+                .param("redirect_uri", RedirectUri::OOB.as_str())
                 .param("refresh_token", token.expose());
         }
         LoginGrant::ClientCredentials { .. } => {}
     }
     call = call
         .param("grant_type", grant.grant_type())
-        .param("client_id", client_id)
-        .param("client_secret", client_secret.expose());
+        .param("client_id", client.id.as_str())
+        .param("client_secret", client.secret.expose());
     if let LoginGrant::AuthorizationCode(AuthorizedCode {
         verifier: Some(v), ..
     }) = grant
@@ -163,8 +160,9 @@ impl Mastodon {
     ///     Ok::<_, TransportError>(resp)
     /// };
     /// let client = Mastodon::builder("social.example").client("CID", "CSEC").transport(transport).build().await?;
-    /// let (_url, pending) = client.auth_request_url().scopes("read".parse()?).build().await?;
-    /// let token = client.log_in(LoginGrant::AuthorizationCode(pending.code("CODE"))).await?;
+    /// let request = client.auth_request_url().scopes("read".parse()?).build().await?;
+    /// let code = request.pending.code("CODE"); // typed in by the person (out of band)
+    /// let token = client.log_in(LoginGrant::AuthorizationCode(code)).await?;
     /// assert_eq!(token.expose(), "TOKEN");
     /// # Ok::<(), mastodon_auth_core::Error>(()) }).unwrap();
     /// ```
@@ -210,14 +208,14 @@ impl Mastodon {
                 message: self.unsupported_grant_message(&grant).await,
             });
         }
-        let (client_id, client_secret) = self.client_credentials("logging in")?;
+        let client = self.require_client("logging in")?;
         let endpoint = self.oauth_endpoint(
             info.as_ref().and_then(|i| i.token_endpoint.as_ref()),
             "/oauth/token",
         )?;
         let requested = grant.scopes().clone();
         let is_refresh = matches!(grant, LoginGrant::RefreshToken { .. });
-        let call = token_request(endpoint, &grant, client_id, &client_secret);
+        let call = token_request(endpoint, &grant, &client);
         let reply = self.call(call).await?;
         let issued = IssuedToken::parse(&reply)?;
         let granted = issued.granted.clone();
@@ -226,15 +224,12 @@ impl Mastodon {
     }
 
     /// The app's id and secret, which `needed_for` needs.
-    pub(super) fn client_credentials(
+    pub(super) fn require_client(
         &self,
         needed_for: &'static str,
-    ) -> Result<(String, ClientSecret), Error> {
-        let state = self.state();
-        match (&state.client_id, &state.client_secret) {
-            (Some(id), Some(secret)) => Ok((id.clone(), secret.clone())),
-            _ => Err(Error::MissingClientCredentials { needed_for }),
-        }
+    ) -> Result<ClientCredentials, Error> {
+        self.client_credentials()
+            .ok_or(Error::MissingClientCredentials { needed_for })
     }
 
     /// Makes a freshly issued token the client's. The token is adopted before the scopes are
@@ -313,7 +308,7 @@ impl Mastodon {
     /// which case the token is kept.
     pub async fn revoke_access_token(&self) -> Result<(), Error> {
         let token = self.access_token().ok_or(Error::NotLoggedIn)?;
-        let (client_id, client_secret) = self.client_credentials("revoking a token")?;
+        let client = self.require_client("revoking a token")?;
         let info = self.oauth_authorization_server_info().await?;
         let named = info
             .as_ref()
@@ -322,8 +317,8 @@ impl Mastodon {
         let endpoint = self.oauth_endpoint(named.as_ref(), "/oauth/revoke")?;
         let call = Call::new(Method::POST, endpoint)
             .oauth()
-            .param("client_id", client_id)
-            .param("client_secret", client_secret.expose())
+            .param("client_id", client.id.as_str())
+            .param("client_secret", client.secret.expose())
             .param("token", token.expose());
         // `call` hands back 2xx answers only: a redirect or an error status is an error here,
         // and the token stays.

@@ -14,23 +14,24 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 pub use app::CreateApp;
-pub use authorize::{AuthRequestBuilder, AuthorizedCode, PendingAuthorization};
+pub use authorize::{
+    AuthRequestBuilder, AuthorizationRequest, AuthorizedCode, PendingAuthorization,
+    PendingAuthorizationParts, Pkce,
+};
 pub use builder::{FeatureSet, MastodonBuilder, NoTransport, VersionCheckMode, WithTransport};
 pub use login::LoginGrant;
 
 use crate::account_key::AccountKey;
+use crate::client_credentials::ClientCredentials;
 use crate::error::Error;
 use crate::instance_url::InstanceUrl;
 use crate::metadata::OAuthServerInfo;
 use crate::ratelimit::RateLimiter;
 use crate::scope::Scopes;
-use crate::secret::{AccessToken, ClientSecret, RefreshToken};
+use crate::secret::{AccessToken, RefreshToken};
 use crate::store::{AppCredentials, CredentialStore, UserCredentials};
 use crate::transport::HttpTransport;
 use crate::version::MastodonVersion;
-
-/// The out-of-band redirect URI: the server shows the code for the person to copy.
-pub const OOB_REDIRECT_URI: &str = "urn:ietf:wg:oauth:2.0:oob";
 
 /// A Mastodon API client's authentication layer.
 ///
@@ -86,8 +87,7 @@ struct Config {
 
 #[derive(Default)]
 struct State {
-    client_id: Option<String>,
-    client_secret: Option<ClientSecret>,
+    client: Option<ClientCredentials>,
     token: Option<Arc<Token>>,
     language: Option<String>,
     account: Option<AccountKey>,
@@ -185,16 +185,10 @@ impl Mastodon {
         &self.inner.base
     }
 
-    /// The app's client id, if known.
+    /// The app's client id and secret, if known.
     #[must_use]
-    pub fn client_id(&self) -> Option<String> {
-        self.state().client_id.clone()
-    }
-
-    /// The app's client secret, if known.
-    #[must_use]
-    pub fn client_secret(&self) -> Option<ClientSecret> {
-        self.state().client_secret.clone()
+    pub fn client_credentials(&self) -> Option<ClientCredentials> {
+        self.state().client.clone()
     }
 
     /// The current access token, if logged in.
@@ -310,13 +304,14 @@ impl Mastodon {
     pub fn persistable_login_credentials(&self) -> Result<UserCredentials, Error> {
         let state = self.state();
         let token = state.token.as_ref().ok_or(Error::NotLoggedIn)?;
-        let (Some(id), Some(secret)) = (&state.client_id, &state.client_secret) else {
-            return Err(Error::MissingClientCredentials {
+        let client = state
+            .client
+            .clone()
+            .ok_or(Error::MissingClientCredentials {
                 needed_for: "keeping the login",
-            });
-        };
-        let mut creds = UserCredentials::new(self.inner.base.clone(), token.access.clone())
-            .with_client(id.clone(), secret.clone());
+            })?;
+        let mut creds =
+            UserCredentials::new(self.inner.base.clone(), token.access.clone()).with_client(client);
         creds.account.clone_from(&state.account);
         creds.refresh_token.clone_from(&token.refresh);
         creds.expires_at = token.expires_at;
@@ -327,12 +322,8 @@ impl Mastodon {
     /// The app's credentials, when known.
     #[must_use]
     pub fn app_credentials(&self) -> Option<AppCredentials> {
-        let state = self.state();
-        Some(AppCredentials::new(
-            self.inner.base.clone(),
-            state.client_id.clone()?,
-            state.client_secret.clone()?,
-        ))
+        let client = self.state().client.clone()?;
+        Some(AppCredentials::new(self.inner.base.clone(), client))
     }
 
     /// Saves the app and the logged-in user to the configured store, learning the account
@@ -354,7 +345,7 @@ impl Mastodon {
         // Keep what the store knows of the app (name, scopes) unless it is another app.
         if let Some(app) = self.app_credentials() {
             let known = store.load_app(&app.instance).await?;
-            if known.is_none_or(|k| k.client_id != app.client_id) {
+            if known.is_none_or(|k| k.client.id != app.client.id) {
                 match store.save_app(&app).await {
                     // A store without a place for apps (a Mastodon.py token file alone) keeps
                     // the client id and secret with the user.
@@ -377,8 +368,7 @@ impl fmt::Debug for Mastodon {
         let state = self.state();
         f.debug_struct("Mastodon")
             .field("base_url", &self.inner.base.as_str())
-            .field("client_id", &state.client_id)
-            .field("client_secret", &state.client_secret)
+            .field("client", &state.client)
             .field("access_token", &state.token.as_ref().map(|t| &t.access))
             .field("account", &state.account)
             .field("language", &state.language)

@@ -158,9 +158,8 @@ impl Mastodon {
         .ok_or_else(unusable_token)?;
         let mut state = self.state();
         state.token = Some(token);
-        if let (Some(id), Some(secret)) = (user.client_id, user.client_secret) {
-            state.client_id = Some(id);
-            state.client_secret = Some(secret);
+        if let Some(client) = user.client {
+            state.client = Some(client);
         }
         Ok(())
     }

@@ -265,6 +265,7 @@ fn render_entries<'a, T: Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mastodon_auth_core::ClientCredentials;
 
     fn p() -> &'static Path {
         Path::new("accounts.json")
@@ -315,6 +316,23 @@ mod tests {
     }
 
     #[test]
+    fn a_user_with_half_a_client_is_corrupt_not_dropped() {
+        let text = r#"{"version": 1, "users": {"a@b.example": {"instance": "https://b.example", "access_token": "t", "client_id": "cid"}}}"#;
+        let (_, why) = reason(text);
+        assert!(why.contains("a@b.example"), "{why}");
+        assert!(why.contains("missing field `client_secret`"), "{why}");
+        let text = r#"{"version": 1, "users": {"a@b.example": {"instance": "https://b.example", "access_token": "t", "client_secret": "s3cr3t"}}}"#;
+        let (_, why) = reason(text);
+        assert!(why.contains("missing field `client_id`"), "{why}");
+        assert!(!why.contains("s3cr3t"), "{why}");
+        let text = r#"{"version": 1, "users": {"a@b.example": {"instance": "https://b.example", "access_token": "t", "client_id": "cid", "client_secret": "s"}}}"#;
+        let doc = Document::parse(text, p()).unwrap();
+        let v: Value = serde_json::from_str(&doc.render(p()).unwrap()).unwrap();
+        assert_eq!(v["users"]["a@b.example"]["client_id"], "cid");
+        assert_eq!(v["users"]["a@b.example"]["client_secret"], "s");
+    }
+
+    #[test]
     fn dangling_active_is_corrupt() {
         let (_, why) = reason(r#"{"version": 1, "users": {}, "active": "a@b.example"}"#);
         assert!(why.contains("not in \"users\""), "{why}");
@@ -350,7 +368,10 @@ mod tests {
     fn entries_do_not_repeat_their_key() {
         let mut doc = Document::default();
         let url: InstanceUrl = "https://example.com".parse().unwrap();
-        doc.put_app(AppCredentials::new(url.clone(), "id", "sec".into()));
+        doc.put_app(AppCredentials::new(
+            url.clone(),
+            ClientCredentials::new("id", "sec"),
+        ));
         let user =
             UserCredentials::new(url, "tok".into()).with_account("a@example.com".parse().unwrap());
         doc.put_user("a@example.com".into(), user);

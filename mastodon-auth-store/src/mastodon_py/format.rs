@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use mastodon_auth_core::{AccessToken, ClientSecret, InstanceUrl, StoreError};
+use mastodon_auth_core::{AccessToken, ClientCredentials, ClientSecret, InstanceUrl, StoreError};
 
 use crate::atomic::corrupt;
 
@@ -22,10 +22,8 @@ use crate::atomic::corrupt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientFile {
-    /// The OAuth client id.
-    pub client_id: String,
-    /// The OAuth client secret.
-    pub client_secret: ClientSecret,
+    /// The OAuth client id and secret (lines 1 and 2).
+    pub client: ClientCredentials,
     /// The instance, when the file names it (line 3 present and not empty).
     pub base_url: Option<InstanceUrl>,
     /// The application name, when the file has a line 4 (possibly empty).
@@ -35,10 +33,9 @@ pub struct ClientFile {
 impl ClientFile {
     /// A client file with only the required lines.
     #[must_use]
-    pub fn new(client_id: impl Into<String>, client_secret: ClientSecret) -> Self {
+    pub fn new(client: ClientCredentials) -> Self {
         Self {
-            client_id: client_id.into(),
-            client_secret,
+            client,
             base_url: None,
             name: None,
         }
@@ -74,11 +71,8 @@ pub struct UserFile {
     pub access_token: AccessToken,
     /// The instance, when the file names it (line 2 present and not empty).
     pub base_url: Option<InstanceUrl>,
-    /// Line 3, when the file has more than two lines (Mastodon.py reads a missing line as
-    /// `""`, so it can be empty).
-    pub client_id: Option<String>,
-    /// Line 4, when the file has more than two lines (possibly empty).
-    pub client_secret: Option<ClientSecret>,
+    /// Lines 3 and 4, when the file has them and they are not empty.
+    pub client: Option<ClientCredentials>,
 }
 
 impl UserFile {
@@ -88,8 +82,7 @@ impl UserFile {
         Self {
             access_token,
             base_url: None,
-            client_id: None,
-            client_secret: None,
+            client: None,
         }
     }
 
@@ -102,13 +95,8 @@ impl UserFile {
 
     /// Sets the client id and secret (lines 3 and 4).
     #[must_use]
-    pub fn with_client(
-        mut self,
-        client_id: impl Into<String>,
-        client_secret: ClientSecret,
-    ) -> Self {
-        self.client_id = Some(client_id.into());
-        self.client_secret = Some(client_secret);
+    pub fn with_client(mut self, client: ClientCredentials) -> Self {
+        self.client = Some(client);
         self
     }
 }
@@ -204,8 +192,8 @@ fn required(line: &str, n: usize, what: &str, count: usize, path: &Path) -> Resu
 /// use std::path::Path;
 /// use mastodon_auth_store::mastodon_py::parse_client_file;
 /// let file = parse_client_file("CID\nCSEC\nhttp://127.0.0.1:45113\nMy App\n", Path::new("c"))?;
-/// assert_eq!(file.client_id, "CID");
-/// assert_eq!(file.client_secret.expose(), "CSEC");
+/// assert_eq!(file.client.id, "CID");
+/// assert_eq!(file.client.secret.expose(), "CSEC");
 /// assert_eq!(file.base_url.unwrap().as_str(), "http://127.0.0.1:45113");
 /// assert_eq!(file.name.as_deref(), Some("My App"));
 /// # Ok::<(), mastodon_auth_core::StoreError>(())
@@ -215,8 +203,7 @@ pub fn parse_client_file(text: &str, path: &Path) -> Result<ClientFile, StoreErr
     required(id, 1, "the client id", count, path)?;
     required(secret, 2, "the client secret", count, path)?;
     Ok(ClientFile {
-        client_id: id.to_owned(),
-        client_secret: ClientSecret::new(secret),
+        client: ClientCredentials::new(id, secret),
         base_url: parse_url(url, 3, path)?,
         name: (count >= 4).then(|| name.to_owned()),
     })
@@ -225,9 +212,12 @@ pub fn parse_client_file(text: &str, path: &Path) -> Result<ClientFile, StoreErr
 /// Parses a user credential file in any of Mastodon.py's forms (1, 2 or 4 lines, and 3 as
 /// Mastodon.py reads it; line endings and white space as for [`parse_client_file`]).
 ///
+/// Lines 3 and 4 (client id and secret) are both there or both empty: half a client is
+/// an error, which Mastodon.py would only discover when the server refused the empty half.
+///
 /// # Errors
 /// [`StoreError::Corrupt`] naming the line: an empty file or token, a line 2 that is not a
-/// base URL, control characters.
+/// base URL, a client id without its secret or a secret without its id, control characters.
 ///
 /// ```
 /// use std::path::Path;
@@ -235,18 +225,29 @@ pub fn parse_client_file(text: &str, path: &Path) -> Result<ClientFile, StoreErr
 /// let file = parse_user_file("foo\r\nhttps://zombo.com\r\n", Path::new("u"))?;
 /// assert_eq!(file.access_token.expose(), "foo");
 /// assert_eq!(file.base_url.unwrap().as_str(), "https://zombo.com");
-/// assert_eq!(file.client_id, None);
+/// assert_eq!(file.client, None);
 /// # Ok::<(), mastodon_auth_core::StoreError>(())
 /// ```
 pub fn parse_user_file(text: &str, path: &Path) -> Result<UserFile, StoreError> {
     let ([token, url, id, secret], count) = first_four(text, path)?;
     required(token, 1, "the access token", count, path)?;
-    let has_client = count >= 3;
+    let present = |line: &str| (!line.is_empty()).then(|| line.to_owned());
+    let client = ClientCredentials::from_halves(
+        present(id).map(Into::into),
+        present(secret).map(ClientSecret::new),
+    )
+    .map_err(|half| {
+        let line = if id.is_empty() { 3 } else { 4 };
+        corrupt(
+            path,
+            Some(line),
+            format!("{half}: lines 3 and 4 hold the client id and secret, both or neither"),
+        )
+    })?;
     Ok(UserFile {
         access_token: AccessToken::new(token),
         base_url: parse_url(url, 2, path)?,
-        client_id: has_client.then(|| id.to_owned()),
-        client_secret: has_client.then(|| ClientSecret::new(secret)),
+        client,
     })
 }
 
@@ -296,9 +297,9 @@ fn render(lines: &[&str]) -> String {
 ///
 /// ```
 /// use std::path::Path;
-/// use mastodon_auth_core::ClientSecret;
+/// use mastodon_auth_core::ClientCredentials;
 /// use mastodon_auth_store::mastodon_py::{render_client_file, ClientFile};
-/// let file = ClientFile::new("foo", ClientSecret::new("bar"))
+/// let file = ClientFile::new(ClientCredentials::new("foo", "bar"))
 ///     .with_base_url("https://example.com".parse()?)
 ///     .with_name("Mastodon.py test suite");
 /// assert_eq!(
@@ -308,24 +309,17 @@ fn render(lines: &[&str]) -> String {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn render_client_file(file: &ClientFile, path: &Path) -> Result<String, StoreError> {
-    line_ok(&file.client_id, 1, "the client id", false, path)?;
-    line_ok(
-        file.client_secret.expose(),
-        2,
-        "the client secret",
-        false,
-        path,
-    )?;
+    let (id, secret) = (file.client.id.as_str(), file.client.secret.expose());
+    line_ok(id, 1, "the client id", false, path)?;
+    line_ok(secret, 2, "the client secret", false, path)?;
     let url = file.base_url.as_ref().map_or("", InstanceUrl::as_str);
     Ok(match &file.name {
         Some(name) => {
             line_ok(name, 4, "the application name", true, path)?;
-            render(&[&file.client_id, file.client_secret.expose(), url, name])
+            render(&[id, secret, url, name])
         }
-        None if file.base_url.is_some() => {
-            render(&[&file.client_id, file.client_secret.expose(), url])
-        }
-        None => render(&[&file.client_id, file.client_secret.expose()]),
+        None if file.base_url.is_some() => render(&[id, secret, url]),
+        None => render(&[id, secret]),
     })
 }
 
@@ -348,17 +342,16 @@ pub fn render_user_file(file: &UserFile, path: &Path) -> Result<String, StoreErr
     let token = file.access_token.expose();
     line_ok(token, 1, "the access token", false, path)?;
     let url = file.base_url.as_ref().map_or("", InstanceUrl::as_str);
-    if file.client_id.is_none() && file.client_secret.is_none() {
+    let Some(client) = &file.client else {
         return Ok(if file.base_url.is_some() {
             render(&[token, url])
         } else {
             render(&[token])
         });
-    }
-    let id = file.client_id.as_deref().unwrap_or("");
-    let secret = file.client_secret.as_ref().map_or("", ClientSecret::expose);
-    line_ok(id, 3, "the client id", true, path)?;
-    line_ok(secret, 4, "the client secret", true, path)?;
+    };
+    let (id, secret) = (client.id.as_str(), client.secret.expose());
+    line_ok(id, 3, "the client id", false, path)?;
+    line_ok(secret, 4, "the client secret", false, path)?;
     Ok(render(&[token, url, id, secret]))
 }
 
@@ -399,10 +392,43 @@ mod tests {
     fn user_file_forms() {
         let one = parse_user_file("tok", p()).unwrap();
         assert_eq!(one.access_token.expose(), "tok");
-        assert_eq!((one.base_url, one.client_id), (None, None));
-        let three = parse_user_file("tok\nhttps://e.example\ncid\n", p()).unwrap();
-        assert_eq!(three.client_id.as_deref(), Some("cid"));
-        assert_eq!(three.client_secret.unwrap().expose(), "");
+        assert_eq!((one.base_url, one.client), (None, None));
+        let four = parse_user_file("tok\nhttps://e.example\ncid\ncsec\n", p()).unwrap();
+        assert_eq!(four.client, Some(ClientCredentials::new("cid", "csec")));
+        let empty = parse_user_file("tok\nhttps://e.example\n\n\n", p()).unwrap();
+        assert_eq!(empty.client, None);
+    }
+
+    #[test]
+    fn half_a_client_in_a_user_file_names_the_line() {
+        for (text, line, want) in [
+            (
+                "tok\nhttps://e.example\ncid\n",
+                4,
+                "client id without its client secret",
+            ),
+            (
+                "tok\nhttps://e.example\ncid\n\n",
+                4,
+                "client id without its client secret",
+            ),
+            (
+                "tok\nhttps://e.example\n\ncsec\n",
+                3,
+                "client secret without its client id",
+            ),
+        ] {
+            match parse_user_file(text, p()) {
+                Err(StoreError::Corrupt {
+                    line: l, reason, ..
+                }) => {
+                    assert_eq!(l, Some(line), "{text:?}");
+                    assert!(reason.contains(want), "{text:?}: {reason}");
+                    assert!(!reason.contains("csec"), "{reason}");
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]
@@ -471,7 +497,7 @@ mod tests {
     #[test]
     fn values_that_would_not_survive_are_refused() {
         for bad in ["a\nb", "a\rb", "ab ", ""] {
-            let file = ClientFile::new("id", ClientSecret::new(bad));
+            let file = ClientFile::new(ClientCredentials::new("id", bad));
             let err = render_client_file(&file, p()).unwrap_err();
             assert!(
                 matches!(err, StoreError::Corrupt { line: Some(2), .. }),
@@ -481,7 +507,8 @@ mod tests {
                 assert!(!err.to_string().contains(bad), "{err}");
             }
         }
-        let file = UserFile::new(AccessToken::new("t")).with_client("id ", ClientSecret::new("s"));
+        let file =
+            UserFile::new(AccessToken::new("t")).with_client(ClientCredentials::new("id ", "s"));
         assert!(render_user_file(&file, p()).is_err());
     }
 
@@ -490,7 +517,8 @@ mod tests {
         let base: InstanceUrl = "https://e.example".parse().unwrap();
         let one = UserFile::new(AccessToken::new("t"));
         assert_eq!(render_user_file(&one, p()).unwrap(), "t\n");
-        let no_url = UserFile::new(AccessToken::new("t")).with_client("i", ClientSecret::new("s"));
+        let no_url =
+            UserFile::new(AccessToken::new("t")).with_client(ClientCredentials::new("i", "s"));
         assert_eq!(render_user_file(&no_url, p()).unwrap(), "t\n\ni\ns\n");
         let four = no_url.with_base_url(base);
         assert_eq!(

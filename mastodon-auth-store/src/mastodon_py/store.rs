@@ -42,13 +42,13 @@ use crate::atomic::{self, LockWait, corrupt};
 /// expiring tokens shared by several processes, prefer `AccountsFile` or a database.
 ///
 /// ```
-/// use mastodon_auth_core::{AccessToken, ClientSecret, CredentialStore, UserCredentials};
+/// use mastodon_auth_core::{AccessToken, ClientCredentials, CredentialStore, UserCredentials};
 /// use mastodon_auth_store::MastodonPyFiles;
 /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
 /// let dir = tempfile::tempdir()?;
 /// let store = MastodonPyFiles::new(dir.path().join("clientcred.secret"), dir.path().join("usercred.secret"));
 /// let user = UserCredentials::new("https://example.com".parse()?, AccessToken::new("tok"))
-///     .with_client("cid", ClientSecret::new("csec"));
+///     .with_client(ClientCredentials::new("cid", "csec"));
 /// store.save_user(&user).await?;
 /// assert_eq!(
 ///     std::fs::read_to_string(dir.path().join("usercred.secret"))?,
@@ -186,7 +186,7 @@ impl MastodonPyFiles {
             .unwrap_or_else(|| instance.clone());
         agree(&found, Some(instance), path)?;
         agree(&found, self.instance.as_ref(), path)?;
-        let mut app = AppCredentials::new(found, file.client_id, file.client_secret);
+        let mut app = AppCredentials::new(found, file.client);
         app.name = file.name.filter(|n| !n.is_empty());
         Ok(Some(app))
     }
@@ -222,16 +222,10 @@ impl MastodonPyFiles {
         };
         let mut user = UserCredentials::new(instance, file.access_token);
         // As in Mastodon.py, the token file's client lines count only without a client file.
-        let (id, secret) = match client {
-            Some((c, _)) => (Some(c.client_id), Some(c.client_secret)),
-            None => (file.client_id, file.client_secret),
+        user.client = match client {
+            Some((c, _)) => Some(c.client),
+            None => file.client,
         };
-        if let (Some(id), Some(secret)) = (id, secret)
-            && !id.is_empty()
-            && !secret.expose().is_empty()
-        {
-            user = user.with_client(id, secret);
-        }
         let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((account, token)) = known.as_ref()
             && *token == user.access_token
@@ -262,9 +256,7 @@ impl MastodonPyFiles {
         self.check_instance(&user.instance, path)?;
         let mut file =
             UserFile::new(user.access_token.clone()).with_base_url(user.instance.clone());
-        if let (Some(id), Some(secret)) = (&user.client_id, &user.client_secret) {
-            file = file.with_client(id.clone(), secret.clone());
-        }
+        file.client.clone_from(&user.client);
         render_user_file(&file, path)
     }
 
@@ -337,8 +329,7 @@ impl CredentialStore for MastodonPyFiles {
             });
         };
         self.check_instance(&app.instance, &path)?;
-        let mut file = ClientFile::new(app.client_id.clone(), app.client_secret.clone())
-            .with_base_url(app.instance.clone());
+        let mut file = ClientFile::new(app.client.clone()).with_base_url(app.instance.clone());
         // Mastodon.py always writes the name line (its client_name is required).
         file.name = Some(app.name.clone().unwrap_or_default());
         let contents = render_client_file(&file, &path)?;

@@ -10,8 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use mastodon_auth_core::{
-    AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientSecret, CredentialStore,
-    Error, InstanceUrl, RefreshToken, Scopes, StoreError, UserCredentials, UserUpdate,
+    AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientCredentials, ClientSecret,
+    CredentialStore, Error, InstanceUrl, RefreshToken, Scopes, StoreError, UserCredentials,
+    UserUpdate,
 };
 use tokio_postgres::Row;
 
@@ -300,8 +301,7 @@ fn app_from_row(row: &Row) -> Result<AppCredentials, StoreError> {
         InstanceUrl::parse(&key).map_err(|e| corrupt("mastodon_auth_apps", &key, "instance", e))?;
     let mut app = AppCredentials::new(
         instance,
-        row.get::<_, String>(1),
-        ClientSecret::new(row.get::<_, String>(2)),
+        ClientCredentials::new(row.get::<_, String>(1), row.get::<_, String>(2)),
     );
     app.name = row.get(3);
     app.scopes = scopes("mastodon_auth_apps", &key, row.get(4))?;
@@ -319,8 +319,11 @@ fn user_from_row(row: &Row) -> Result<UserCredentials, StoreError> {
     user.refresh_token = row.get::<_, Option<String>>(3).map(RefreshToken::new);
     user.expires_at = row.get::<_, Option<SystemTime>>(4);
     user.scopes = scopes(table, key, row.get(5))?;
-    user.client_id = row.get(6);
-    user.client_secret = row.get::<_, Option<String>>(7).map(ClientSecret::new);
+    user.client = ClientCredentials::from_halves(
+        row.get::<_, Option<String>>(6).map(Into::into),
+        row.get::<_, Option<String>>(7).map(ClientSecret::new),
+    )
+    .map_err(|half| corrupt(table, key, half.missing_field(), half))?;
     Ok(user.with_account(account))
 }
 
@@ -348,8 +351,8 @@ impl CredentialStore for PostgresStore {
             &sql,
             &[
                 &app.instance.as_str(),
-                &app.client_id,
-                &app.client_secret.expose(),
+                &app.client.id.as_str(),
+                &app.client.secret.expose(),
                 &app.name,
                 &scopes,
                 &app.redirect_uris,
@@ -464,8 +467,8 @@ async fn upsert_user(
             &user.refresh_token.as_ref().map(RefreshToken::expose),
             &user.expires_at,
             &scopes,
-            &user.client_id,
-            &user.client_secret.as_ref().map(ClientSecret::expose),
+            &user.client.as_ref().map(|c| c.id.as_str()),
+            &user.client.as_ref().map(|c| c.secret.expose()),
         ],
     )
     .await

@@ -4,8 +4,8 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mastodon_auth::{
-    AccessToken, AccountKey, AppCredentials, ClientSecret, InstanceUrl, RefreshToken,
-    UserCredentials,
+    AccessToken, AccountKey, AppCredentials, ClientCredentials, ClientSecret, InstanceUrl,
+    RefreshToken, UserCredentials,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -21,8 +21,7 @@ pub(crate) fn load_app(
             |row| {
                 let mut app = AppCredentials::new(
                     parsed(row, 0)?,
-                    row.get::<_, String>(1)?,
-                    ClientSecret::new(row.get::<_, String>(2)?),
+                    ClientCredentials::new(row.get::<_, String>(1)?, row.get::<_, String>(2)?),
                 );
                 app.name = row.get(3)?;
                 app.scopes = parsed_opt(row, 4)?;
@@ -53,8 +52,8 @@ pub(crate) fn save_app(conn: &mut Connection, app: &AppCredentials) -> rusqlite:
              scopes = excluded.scopes",
         params![
             instance,
-            app.client_id,
-            app.client_secret.expose(),
+            app.client.id.as_str(),
+            app.client.secret.expose(),
             app.name,
             app.scopes.as_ref().map(ToString::to_string),
         ],
@@ -82,8 +81,12 @@ fn user_from(row: &Row<'_>) -> rusqlite::Result<UserCredentials> {
     user.refresh_token = row.get::<_, Option<String>>(3)?.map(RefreshToken::new);
     user.expires_at = row.get::<_, Option<i64>>(4)?.and_then(from_epoch);
     user.scopes = parsed_opt(row, 5)?;
-    user.client_id = row.get(6)?;
-    user.client_secret = row.get::<_, Option<String>>(7)?.map(ClientSecret::new);
+    // Both columns or neither: half a client is a row this store did not write.
+    user.client = ClientCredentials::from_halves(
+        row.get::<_, Option<String>>(6)?.map(Into::into),
+        row.get::<_, Option<String>>(7)?.map(ClientSecret::new),
+    )
+    .map_err(|half| rusqlite::Error::FromSqlConversionFailure(6, Type::Text, Box::new(half)))?;
     Ok(user)
 }
 
@@ -133,8 +136,8 @@ pub(crate) fn save_user(
             user.refresh_token.as_ref().map(RefreshToken::expose),
             user.expires_at.map(to_epoch),
             user.scopes.as_ref().map(ToString::to_string),
-            user.client_id,
-            user.client_secret.as_ref().map(ClientSecret::expose),
+            user.client.as_ref().map(|c| c.id.as_str()),
+            user.client.as_ref().map(|c| c.secret.expose()),
         ],
     )?;
     activate(&tx, account)?;
