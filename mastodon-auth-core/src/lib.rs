@@ -85,8 +85,7 @@ pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, Password, PkceVerifier, RefreshToken,
 };
 pub use store::{
-    AccountDirectory, AccountKey, AppCredentials, CredentialStore, UserCredentials, UserUpdate,
-    UserUpdateFuture,
+    AccountDirectory, AccountKey, AppCredentials, CredentialStore, UserCredentials, UserLease,
 };
 pub use transport::{HttpTransport, RequestTimeout, TimeoutPhase, TlsFailure, TransportError};
 pub use version::{MastodonVersion, ServerSoftware};
