@@ -3,7 +3,7 @@
 use mastodon_auth::{AccountDirectory, AccountKey, UserCredentials};
 use serde_json::json;
 
-use super::context::{Context, parse_account};
+use super::context::{Context, TOKEN_ENV};
 use super::failure::{Failure, exit_for};
 use super::output::note;
 
@@ -14,21 +14,23 @@ pub(super) async fn list(ctx: &Context) -> Result<(), Failure> {
     let is_active = |key: &AccountKey| active.as_ref() == Some(key);
     let value = keys
         .iter()
-        .map(|k| json!({ "account": k.as_str(), "active": is_active(k) }))
+        .map(|k| json!({ "account": k.as_str(), "active": is_active(k), "storage": "file" }))
         .collect();
-    let lines: Vec<String> = if keys.is_empty() {
-        vec!["No accounts yet: run `mastodon-auth login --instance URL`.".into()]
-    } else {
-        keys.iter()
-            .map(|k| format!("{} {k}", if is_active(k) { "*" } else { " " }))
-            .collect()
-    };
+    if keys.is_empty() && !ctx.out.json {
+        // A hint, not a listing: stdout stays empty for `accounts | wc -l`.
+        note("No accounts yet: run `mastodon-auth login --instance URL`.");
+    }
+    let lines: Vec<String> = keys
+        .iter()
+        .map(|k| format!("{} {k}", if is_active(k) { "*" } else { " " }))
+        .collect();
     ctx.out.say(&serde_json::Value::Array(value), &lines)
 }
 
 /// `use`: makes an account the active one.
 pub(super) async fn switch(ctx: &Context, account: &str) -> Result<(), Failure> {
-    let key = parse_account(account)?;
+    ctx.refuse_while_environment("use")?;
+    let key = ctx.resolve_account(account).await?;
     ctx.store.set_active_user(&key).await?;
     ctx.out.say(
         &json!({ "active": key.as_str() }),
@@ -61,12 +63,17 @@ pub(super) async fn whoami(ctx: &Context) -> Result<(), Failure> {
 /// is what the command is for.
 pub(super) async fn token(ctx: &Context) -> Result<(), Failure> {
     let user = ctx.user(None).await?;
+    let from_env = ctx.environment_in_effect(None);
+    if from_env && !ctx.out.json {
+        note(&format!("The token in effect is {TOKEN_ENV}'s."));
+    }
     let token = user.access_token.expose();
     ctx.out.say(
         &json!({
             "account": user.account.as_ref().map(AccountKey::as_str),
             "instance": user.instance.as_str(),
             "access_token": token,
+            "storage": if from_env { "environment" } else { "file" },
         }),
         &[token],
     )
@@ -78,21 +85,45 @@ pub(super) async fn logout(
     account: Option<&str>,
     local: bool,
 ) -> Result<(), Failure> {
+    if account.is_none() {
+        ctx.refuse_while_environment("logout")?;
+    }
     let user = ctx.user(account).await?;
     let key = user
         .account
         .clone()
         .ok_or_else(|| Failure::other("the stored account has no name"))?;
     let revoked = !local && revoke(ctx, &user, &key).await?;
+    let was_active = ctx.store.active_user().await?.as_ref() == Some(&key);
     ctx.store.remove_user(&key).await?;
-    let text = if revoked {
+    // With the active account gone, the next stored one takes its place, so that `token` and
+    // `whoami` go on working for the accounts that are left.
+    let now_active = match ctx.store.active_user().await? {
+        Some(active) => Some(active),
+        None if was_active => match ctx.store.list_users().await?.into_iter().next() {
+            Some(next) => {
+                ctx.store.set_active_user(&next).await?;
+                Some(next)
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let mut text = vec![if revoked {
         format!("Logged out {key}")
     } else {
         format!("Forgot {key}; its token was not revoked")
-    };
+    }];
+    if let Some(next) = now_active.as_ref().filter(|_| was_active) {
+        text.push(format!("Now using {next}"));
+    }
     ctx.out.say(
-        &json!({ "logged_out": key.as_str(), "revoked": revoked }),
-        &[text],
+        &json!({
+            "logged_out": key.as_str(),
+            "revoked": revoked,
+            "active": now_active.as_ref().map(AccountKey::as_str),
+        }),
+        &text,
     )
 }
 
