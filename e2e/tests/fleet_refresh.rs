@@ -1,7 +1,7 @@
 //! A refresh coordinated across processes: eight worker processes (or eight clients of one
 //! process) share one Pleroma account whose token has expired, and exactly one refresh reaches
 //! the server (whose refresh tokens work once); every worker ends with the new token. Each
-//! store's lease (`CredentialStore::update_user`) is checked on its own, and PostgreSQL is
+//! store's lease (`CredentialStore::lease_user`) is checked on its own, and PostgreSQL is
 //! stopped around a refresh.
 //!
 //! The PostgreSQL tests are skipped (with a note) where PostgreSQL is not installed, unless
@@ -9,7 +9,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -19,7 +19,7 @@ use mastodon_auth_core::{
 };
 use mastodon_auth_http::HyperTransport;
 use mastodon_auth_store::{AccountsFile, MastodonPyFiles, MemoryStore, PostgresStore};
-use mastodon_auth_tests::{Fault, LocalInstance, PostgresServer, Profile, Worker};
+use mastodon_auth_tests::{Fault, LocalInstance, PostgresServer, Profile, Worker, store_contract};
 
 /// How long the token request of the winning worker is held, so that every other worker
 /// reaches its own refresh meanwhile.
@@ -355,146 +355,29 @@ async fn eight_clients_refresh_once_through_a_memory_store() {
 
 // ---- Each store's lease ----
 
-fn user(token: &str) -> UserCredentials {
-    let account: AccountKey = "alice@a.example".parse().unwrap();
-    UserCredentials::new(
-        "https://a.example".parse().unwrap(),
-        AccessToken::new(token),
-    )
-    .with_account(account)
-}
-
-/// `update_user` on two handles of the same credentials (two processes, as far as the store
-/// can tell), checked against what the trait documents: updates exclude each other and read
-/// what the one before stored; `Ok(None)` and errors store nothing; an update dropped
-/// unfinished releases the lease.
-async fn check_lease(a: Arc<dyn CredentialStore>, b: Arc<dyn CredentialStore>) {
-    let account = user("0").account.unwrap();
-    a.save_user(&user("0")).await.unwrap();
-
-    let inside = Arc::new(AtomicUsize::new(0));
-    let overlapped = Arc::new(AtomicBool::new(false));
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let (account, inside, overlapped) =
-                (account.clone(), inside.clone(), overlapped.clone());
-            tokio::spawn(async move {
-                store
-                    .update_user(
-                        &account,
-                        Box::new(move |current| {
-                            Box::pin(async move {
-                                if inside.fetch_add(1, Ordering::SeqCst) != 0 {
-                                    overlapped.store(true, Ordering::SeqCst);
-                                }
-                                let mut user = current.expect("alice is stored");
-                                let n: u32 = user.access_token.expose().parse().unwrap();
-                                // A request's worth of time with the lease held.
-                                tokio::time::sleep(Duration::from_millis(20)).await;
-                                user.access_token = AccessToken::new((n + 1).to_string());
-                                inside.fetch_sub(1, Ordering::SeqCst);
-                                Ok(Some(user))
-                            })
-                        }),
-                    )
-                    .await
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap().unwrap();
-    }
-    assert!(
-        !overlapped.load(Ordering::SeqCst),
-        "two updates held the lease at once"
-    );
-    let token = |store: Arc<dyn CredentialStore>| {
-        let account = account.clone();
-        async move {
-            let user = store.load_user(&account).await.unwrap().unwrap();
-            user.access_token.expose().to_owned()
-        }
-    };
-    assert_eq!(token(b.clone()).await, "8", "an update was lost");
-
-    a.update_user(&account, Box::new(|_| Box::pin(async { Ok(None) })))
-        .await
-        .unwrap();
-    let failed = a
-        .update_user(
-            &account,
-            Box::new(|current| {
-                Box::pin(async move {
-                    assert!(current.is_some());
-                    Err(Error::NotLoggedIn)
-                })
-            }),
-        )
-        .await;
-    assert!(matches!(failed, Err(Error::NotLoggedIn)), "{failed:?}");
-    assert_eq!(token(b.clone()).await, "8");
-
-    let (entered, entered_rx) = tokio::sync::oneshot::channel();
-    let stuck = {
-        let (a, account) = (a.clone(), account.clone());
-        tokio::spawn(async move {
-            a.update_user(
-                &account,
-                Box::new(move |_| {
-                    Box::pin(async move {
-                        let _ = entered.send(());
-                        std::future::pending::<Result<Option<UserCredentials>, Error>>().await
-                    })
-                }),
-            )
-            .await
-        })
-    };
-    entered_rx.await.unwrap();
-    stuck.abort();
-    let _ = stuck.await;
-    let after = tokio::time::timeout(
-        Duration::from_secs(60),
-        b.update_user(
-            &account,
-            Box::new(|current| Box::pin(async move { Ok(current) })),
-        ),
-    )
-    .await
-    .expect("the lease of a dropped update is released");
-    after.unwrap();
-    assert_eq!(token(a).await, "8");
-}
-
-/// An update replaces the account's credentials and leaves the active account alone.
+/// Saving through a lease replaces the account's credentials and leaves the active account
+/// alone (what these stores do; the trait leaves it to the store).
 async fn check_active_kept(store: Arc<dyn AccountDirectory>) {
+    let alice = UserCredentials::new("https://a.example".parse().unwrap(), AccessToken::new("a"))
+        .with_account("alice@a.example".parse().unwrap());
     let bob = UserCredentials::new("https://b.example".parse().unwrap(), AccessToken::new("b"))
         .with_account("bob@b.example".parse().unwrap());
+    store.save_user(&alice).await.unwrap();
     store.save_user(&bob).await.unwrap();
-    let alice = user("8").account.unwrap();
-    store
-        .update_user(
-            &alice,
-            Box::new(|current| {
-                Box::pin(async move {
-                    let mut user = current.unwrap();
-                    user.access_token = AccessToken::new("refreshed");
-                    Ok(Some(user))
-                })
-            }),
-        )
-        .await
-        .unwrap();
+    let key = alice.account.clone().unwrap();
+    let lease = store.lease_user(&key).await.unwrap();
+    let mut user = lease.current().cloned().unwrap();
+    user.access_token = AccessToken::new("refreshed");
+    lease.save(&user).await.unwrap();
     assert_eq!(store.active_user().await.unwrap(), bob.account);
-    let stored = store.load_user(&alice).await.unwrap().unwrap();
+    let stored = store.load_user(&key).await.unwrap().unwrap();
     assert_eq!(stored.access_token.expose(), "refreshed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_lease() {
     let store = MemoryStore::new();
-    check_lease(Arc::new(store.clone()), Arc::new(store.clone())).await;
+    store_contract::check_lease(&store, &store.clone()).await;
     check_active_kept(Arc::new(store)).await;
 }
 
@@ -502,11 +385,7 @@ async fn memory_store_lease() {
 async fn accounts_file_lease() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("accounts.json");
-    check_lease(
-        Arc::new(AccountsFile::open(&path)),
-        Arc::new(AccountsFile::open(&path)),
-    )
-    .await;
+    store_contract::check_lease(&AccountsFile::open(&path), &AccountsFile::open(&path)).await;
     check_active_kept(Arc::new(AccountsFile::open(&path))).await;
 }
 
@@ -515,7 +394,7 @@ async fn mastodon_py_files_lease() {
     let dir = tempfile::tempdir().unwrap();
     let files =
         |d: &Path| MastodonPyFiles::new(d.join("clientcred.secret"), d.join("usercred.secret"));
-    check_lease(Arc::new(files(dir.path())), Arc::new(files(dir.path()))).await;
+    store_contract::check_lease(&files(dir.path()), &files(dir.path())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -524,11 +403,7 @@ async fn postgres_store_lease() {
         return;
     };
     let connect = || PostgresStore::connect(pg.url());
-    check_lease(
-        Arc::new(connect().await.unwrap()),
-        Arc::new(connect().await.unwrap()),
-    )
-    .await;
+    store_contract::check_lease(&connect().await.unwrap(), &connect().await.unwrap()).await;
     check_active_kept(Arc::new(connect().await.unwrap())).await;
 }
 

@@ -850,8 +850,8 @@ pub enum StoreOperation {
     LoadUser,
     /// [`CredentialStore::save_user`](crate::CredentialStore::save_user).
     SaveUser,
-    /// [`CredentialStore::update_user`](crate::CredentialStore::update_user).
-    UpdateUser,
+    /// [`CredentialStore::lease_user`](crate::CredentialStore::lease_user).
+    LeaseUser,
     /// [`AccountDirectory::list_users`](crate::AccountDirectory::list_users) or
     /// [`active_user`](crate::AccountDirectory::active_user).
     ListUsers,
@@ -869,7 +869,7 @@ impl fmt::Display for StoreOperation {
             StoreOperation::SaveApp => "save an app",
             StoreOperation::LoadUser => "load a user",
             StoreOperation::SaveUser => "save a user",
-            StoreOperation::UpdateUser => "update a user",
+            StoreOperation::LeaseUser => "lease a user",
             StoreOperation::ListUsers => "list the accounts",
             StoreOperation::SetActiveUser => "switch the active account",
             StoreOperation::RemoveUser => "remove a user",
@@ -1090,7 +1090,7 @@ mod tests {
             StoreOperation::SaveApp,
             StoreOperation::LoadUser,
             StoreOperation::SaveUser,
-            StoreOperation::UpdateUser,
+            StoreOperation::LeaseUser,
             StoreOperation::ListUsers,
             StoreOperation::SetActiveUser,
             StoreOperation::RemoveUser,

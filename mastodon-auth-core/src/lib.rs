@@ -11,8 +11,8 @@
 //! - [`HttpTransport`] sends requests (`mastodon-auth-http` has the hyper + rustls one; any
 //!   async closure works too);
 //! - [`CredentialStore`] keeps credentials (`mastodon-auth-store`: memory, Mastodon.py files,
-//!   a multi-account file), and [`AccountDirectory`] lists and switches the accounts of a
-//!   store that keeps several;
+//!   a multi-account file), leasing an account ([`UserLease`]) while its token is refreshed,
+//!   and [`AccountDirectory`] lists and switches the accounts of a store that keeps several;
 //! - [`RateLimiter`] paces requests (`mastodon-auth-ratelimit`'s `Pacer`: wait / throw / pace).
 //!
 //! ```
@@ -94,10 +94,7 @@ pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, Password, PkceVerifier, RefreshToken,
 };
 pub use state::State;
-pub use store::{
-    AccountDirectory, AppCredentials, CredentialStore, UserCredentials, UserUpdate,
-    UserUpdateFuture,
-};
+pub use store::{AccountDirectory, AppCredentials, CredentialStore, UserCredentials, UserLease};
 pub use transport::{HttpTransport, RequestTimeout, TimeoutPhase, TlsFailure, TransportError};
 pub use version::{MastodonVersion, ServerSoftware, VersionParseError};
 

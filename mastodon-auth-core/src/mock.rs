@@ -27,7 +27,10 @@ mockall::mock! {
 }
 
 mockall::mock! {
-    /// A mock [`CredentialStore`](crate::CredentialStore).
+    /// A mock [`CredentialStore`](crate::CredentialStore). Its
+    /// [`lease_user`](crate::CredentialStore::lease_user) is the trait's default, which takes
+    /// no lease: it reads through `load_user` and its lease saves through `save_user`, so the
+    /// expectations of those two cover a refresh.
     pub CredentialStore {}
     #[async_trait::async_trait]
     impl crate::CredentialStore for CredentialStore {

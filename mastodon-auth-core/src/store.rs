@@ -1,12 +1,10 @@
 //! The pluggable credential store, and the credentials it keeps.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::SystemTime;
 
 use crate::account_key::AccountKey;
 use crate::client_credentials::{ClientCredentials, ClientId};
-use crate::error::{Error, StoreError};
+use crate::error::StoreError;
 use crate::instance_url::InstanceUrl;
 use crate::scope::Scopes;
 use crate::secret::{AccessToken, ClientSecret, RefreshToken};
@@ -211,17 +209,54 @@ mod epoch_secs {
     }
 }
 
-/// What [`CredentialStore::update_user`] runs while it holds an account's lease: given the
-/// stored credentials (`None` when the store holds none for the account), it returns those to
-/// store in their place (`None`: leave them as they are), or an error (then nothing is
-/// stored). It must not call the store itself: the store holds the account's lease, which may
-/// be the lock its other methods take.
-pub type UserUpdate<'a> =
-    Box<dyn FnOnce(Option<UserCredentials>) -> UserUpdateFuture<'a> + Send + 'a>;
+/// An account's *lease*, taken with [`CredentialStore::lease_user`]: while it is held, no
+/// other lease of the same account can be taken, in this process or, for a store shared by
+/// several processes, in any of them. It carries what the store held for the account when
+/// the lease was taken ([`current`](Self::current)), and stores new credentials before it is
+/// released ([`save`](Self::save)). Dropping it releases it without storing anything.
+///
+/// A lease is a guard: hold it in a local across the `.await`s of the work it protects (the
+/// client holds it across one token request), and let it drop, or save through it, when done.
+/// Whatever the lease holds (a lock-file handle, a database transaction, an async mutex's
+/// owned guard) is released in its `Drop`, so a lease is released on every path, including a
+/// future that is dropped unfinished.
+#[async_trait::async_trait]
+pub trait UserLease: Send {
+    /// The account's credentials as they were when the lease was taken (`None` when the store
+    /// held none). Under the lease nobody else can change them, so this is also what is stored
+    /// now, unless this lease has been used to store something else.
+    fn current(&self) -> Option<&UserCredentials>;
 
-/// The future a [`UserUpdate`] returns.
-pub type UserUpdateFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Option<UserCredentials>, Error>> + Send + 'a>>;
+    /// Stores `user` as the account's credentials, then releases the lease. The account of
+    /// the lease is the one stored, whatever `user.account` says; whether the account also
+    /// becomes the active one is the store's choice (see
+    /// [`CredentialStore::lease_user`]).
+    ///
+    /// # Errors
+    /// The store's errors; nothing is stored then, and the lease is released all the same.
+    async fn save(self: Box<Self>, user: &UserCredentials) -> Result<(), StoreError>;
+}
+
+/// The lease of [`CredentialStore::lease_user`]'s default implementation: no lease at all, the
+/// account loaded when it was taken and saved with [`CredentialStore::save_user`].
+struct Unleased<'a, S: ?Sized> {
+    store: &'a S,
+    current: Option<UserCredentials>,
+    account: AccountKey,
+}
+
+#[async_trait::async_trait]
+impl<S: CredentialStore + ?Sized> UserLease for Unleased<'_, S> {
+    fn current(&self) -> Option<&UserCredentials> {
+        self.current.as_ref()
+    }
+
+    async fn save(self: Box<Self>, user: &UserCredentials) -> Result<(), StoreError> {
+        let mut user = user.clone();
+        user.account = Some(self.account.clone());
+        self.store.save_user(&user).await
+    }
+}
 
 /// Keeps app and user credentials: what the client needs to start with saved credentials and
 /// to save the ones it obtains. Implementations live in `mastodon-auth-store` (memory,
@@ -231,7 +266,8 @@ pub type UserUpdateFuture<'a> =
 /// The client calls these methods: `load_app` and `load_user` / `load_active_user` when it is
 /// built from the store, `save_app` after registering an app, `save_user` when the
 /// credentials are saved ([`Mastodon::save_credentials`](crate::Mastodon::save_credentials)),
-/// and `update_user` to refresh an expiring token of a known account. Listing, switching and
+/// and `lease_user` to refresh an expiring token of a known account, or to read what another
+/// process stored after the server refused the token this one sent. Listing, switching and
 /// removing accounts is the job of [`AccountDirectory`], which stores of several named
 /// accounts add.
 ///
@@ -246,28 +282,49 @@ pub type UserUpdateFuture<'a> =
 /// Pleroma-family servers issue tokens that expire, with a refresh token that works once. When
 /// several processes share one account through a store, two of them must not refresh it at the
 /// same time: the second refresh spends a token the first already spent, the server refuses
-/// it, and that process is logged out. [`update_user`](Self::update_user) prevents this: it
-/// runs the refresh while holding a *lease* on the account that every process sharing the
-/// store respects, and the client compares the stored token with the one it was about to
-/// send, taking the stored one when another process got there first. The default
+/// it, and that process is logged out. [`lease_user`](Self::lease_user) prevents this: the
+/// client refreshes while holding a *lease* on the account that every process sharing the
+/// store respects, compares the stored token ([`UserLease::current`]) with the one it was
+/// about to send, taking the stored one when another process got there first, and stores the
+/// new credentials ([`UserLease::save`]) before the lease is released. The default
 /// implementation takes no lease; a store shared by several processes should override it.
 ///
 /// A store that keeps one app and one user in memory, with a lease for the tasks of one
 /// process:
 ///
 /// ```
-/// use std::sync::Mutex;
+/// use std::sync::{Arc, Mutex};
 /// use mastodon_auth_core::{
-///     AccountKey, AppCredentials, CredentialStore, Error, InstanceUrl, StoreError,
-///     UserCredentials, UserUpdate,
+///     AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError, UserCredentials,
+///     UserLease,
 /// };
 ///
 /// #[derive(Default)]
 /// struct OneOfEach {
 ///     app: Mutex<Option<AppCredentials>>,
-///     user: Mutex<Option<UserCredentials>>,
-///     /// Held across the refresh's `.await`: an async mutex, not a `std` one.
-///     lease: tokio::sync::Mutex<()>,
+///     user: Arc<Mutex<Option<UserCredentials>>>,
+///     /// Held across the refresh's `.await`s: an async mutex, not a `std` one.
+///     lease: Arc<tokio::sync::Mutex<()>>,
+/// }
+///
+/// /// The lease: the mutex's owned guard (released when the lease drops, whichever way),
+/// /// and what was stored when it was taken.
+/// struct Leased {
+///     _guard: tokio::sync::OwnedMutexGuard<()>,
+///     user: Arc<Mutex<Option<UserCredentials>>>,
+///     current: Option<UserCredentials>,
+/// }
+///
+/// #[async_trait::async_trait]
+/// impl UserLease for Leased {
+///     fn current(&self) -> Option<&UserCredentials> {
+///         self.current.as_ref()
+///     }
+///     async fn save(self: Box<Self>, user: &UserCredentials) -> Result<(), StoreError> {
+///         // Stored before `_guard` drops with `self`.
+///         *self.user.lock().unwrap() = Some(user.clone());
+///         Ok(())
+///     }
 /// }
 ///
 /// #[async_trait::async_trait]
@@ -291,16 +348,11 @@ pub type UserUpdateFuture<'a> =
 ///         *self.user.lock().unwrap() = Some(user.clone());
 ///         Ok(())
 ///     }
-///     async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
-///         // 1. The lease (released when `_lease` drops, whichever way this returns).
-///         let _lease = self.lease.lock().await;
-///         // 2. What is stored now, read under the lease.
+///     async fn lease_user(&self, account: &AccountKey) -> Result<Box<dyn UserLease + '_>, StoreError> {
+///         // 1. The lease, 2. then what is stored now, read under it.
+///         let guard = self.lease.clone().lock_owned().await;
 ///         let current = self.load_user(account).await?;
-///         // 3. Store what the update returns, before the lease goes.
-///         if let Some(user) = update(current).await? {
-///             *self.user.lock().unwrap() = Some(user);
-///         }
-///         Ok(())
+///         Ok(Box::new(Leased { _guard: guard, user: self.user.clone(), current }))
 ///     }
 /// }
 ///
@@ -310,16 +362,18 @@ pub type UserUpdateFuture<'a> =
 /// let user = UserCredentials::new("https://example.com".parse()?, "token".into())
 ///     .with_account(alice.clone());
 /// store.save_user(&user).await?;
-/// assert_eq!(store.load_active_user().await?, Some(user));
-/// store
-///     .update_user(&alice, Box::new(|current| Box::pin(async move {
-///         let mut user = current.expect("alice is stored");
-///         user.access_token = "new token".into();
-///         Ok(Some(user))
-///     })))
-///     .await?;
+///
+/// // A read-modify-write under the lease: what the client's refresh does.
+/// let lease = store.lease_user(&alice).await?;
+/// let mut refreshed = lease.current().cloned().expect("alice is stored");
+/// refreshed.access_token = "new token".into();
+/// lease.save(&refreshed).await?;
 /// let stored = store.load_user(&alice).await?.expect("still there");
 /// assert_eq!(stored.access_token.expose(), "new token");
+///
+/// // A read under the lease: look, then let it drop.
+/// let seen = store.lease_user(&alice).await?.current().cloned();
+/// assert_eq!(seen, Some(stored));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
@@ -340,40 +394,46 @@ pub trait CredentialStore: Send + Sync {
     /// Keeps `user` (replacing the same account's) and makes it the active account.
     async fn save_user(&self, user: &UserCredentials) -> Result<(), StoreError>;
 
-    /// Runs `update` on `account`'s stored credentials while holding the account's *lease*,
-    /// and stores what it returns before releasing the lease: a read-modify-write of one
-    /// account that no other `update_user` of the same account, in this process or in any
-    /// other sharing the store, can interleave with. The client refreshes expiring tokens
-    /// through it (see [Refreshing across processes](CredentialStore#refreshing-across-processes)).
+    /// Takes `account`'s *lease* and reads its credentials under it: the lease makes a
+    /// read-modify-write of one account ([`UserLease::current`], then [`UserLease::save`])
+    /// that no other lease of the same account, in this process or in any other sharing the
+    /// store, can interleave with. The client refreshes expiring tokens under it (see
+    /// [Refreshing across processes](CredentialStore#refreshing-across-processes)).
     ///
     /// An implementation:
-    /// 1. takes a lease that excludes every other `update_user` of `account`, here and in
-    ///    every process sharing the store (a lock file, a row or advisory lock in a
-    ///    database, a mutex for a store inside one process), waiting for it as long as it
-    ///    waits for its other locks. `update` makes a network request, so the lease is held
+    /// 1. takes a lease that excludes every other lease of `account`, here and in every
+    ///    process sharing the store (a lock file, a row or advisory lock in a database, a
+    ///    mutex for a store inside one process), waiting for it as long as it waits for its
+    ///    other locks. The client makes a network request under it, so the lease is held
     ///    across `.await` for up to a request's timeout: not a `std::sync::Mutex` guard;
-    /// 2. reads `account`'s credentials once it holds the lease and passes them to `update`
-    ///    (`None` when it has none);
-    /// 3. when `update` returns `Ok(Some(user))`, stores `user` as `account`'s before
-    ///    releasing the lease (it need not change the active account); on `Ok(None)` stores
-    ///    nothing; on `Err` stores nothing and returns the error;
-    /// 4. releases the lease on every path, including when the future it returned is dropped
-    ///    unfinished (the request that needed the refresh was cancelled): hold it in a guard
-    ///    that releases on drop.
+    /// 2. reads `account`'s credentials once it holds the lease, for
+    ///    [`current`](UserLease::current) (`None` when it has none);
+    /// 3. on [`save`](UserLease::save), stores the credentials as `account`'s before
+    ///    releasing the lease (it need not change the active account); on an error stores
+    ///    nothing;
+    /// 4. releases the lease on every path: when the lease is saved, when it is dropped
+    ///    without saving (which stores nothing), and when the future `lease_user` returned is
+    ///    dropped unfinished (the request that needed the refresh was cancelled) or the future
+    ///    of `save` is: hold what locks in a guard that releases on drop.
     ///
-    /// The default implementation takes no lease: it loads the user, runs `update` and saves
-    /// the result with [`save_user`](Self::save_user) (which also makes the account active).
-    /// Tasks of one client still refresh once between them, but two processes sharing such a
-    /// store can refresh the same token at once.
+    /// The default implementation takes no lease: it loads the user, and its lease saves with
+    /// [`save_user`](Self::save_user) (which also makes the account active). Tasks of one
+    /// client still refresh once between them, but two processes sharing such a store can
+    /// refresh the same token at once.
     ///
     /// # Errors
-    /// The store's own errors (as [`Error::Store`]), and `update`'s.
-    async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
+    /// The store's own errors: taking the lease, or reading the account under it, failed
+    /// (and nothing is held).
+    async fn lease_user(
+        &self,
+        account: &AccountKey,
+    ) -> Result<Box<dyn UserLease + '_>, StoreError> {
         let current = self.load_user(account).await?;
-        if let Some(user) = update(current).await? {
-            self.save_user(&user).await?;
-        }
-        Ok(())
+        Ok(Box::new(Unleased {
+            store: self,
+            current,
+            account: account.clone(),
+        }))
     }
 }
 

@@ -1,4 +1,4 @@
-//! Refreshing an expiring token through the store's lease (`CredentialStore::update_user`):
+//! Refreshing an expiring token through the store's lease (`CredentialStore::lease_user`):
 //! clients that share a store refresh once between them, take the token another one
 //! refreshed, and spend no refresh token when the store cannot lease the account.
 
@@ -11,7 +11,7 @@ use bytes::Bytes;
 use mastodon_auth_core::{
     AccessToken, AccountKey, AppCredentials, ClientCredentials, CredentialStore, Error,
     HttpTransport, InstanceUrl, Mastodon, RefreshToken, StoreError, TransportError,
-    UserCredentials, UserUpdate, VersionCheckMode,
+    UserCredentials, UserLease, VersionCheckMode,
 };
 
 const BASE: &str = "https://pleroma.example";
@@ -110,13 +110,13 @@ impl HttpTransport for Server {
     }
 }
 
-/// Credentials in memory with a lease per store, as `update_user` asks: what the leased stores
+/// Credentials in memory with a lease per store, as `lease_user` asks: what the leased stores
 /// of `mastodon-auth-store` do, in a form this crate's tests can hold.
 #[derive(Default)]
 struct Leased {
     users: Mutex<BTreeMap<AccountKey, UserCredentials>>,
     lease: tokio::sync::Mutex<()>,
-    /// `update_user` fails before reading, as a database that is down does.
+    /// `lease_user` fails before reading, as a database that is down does.
     down: bool,
 }
 
@@ -155,22 +155,44 @@ impl CredentialStore for Leased {
         self.users.lock().unwrap().insert(account, user.clone());
         Ok(())
     }
-    async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
+    async fn lease_user(
+        &self,
+        account: &AccountKey,
+    ) -> Result<Box<dyn UserLease + '_>, StoreError> {
         if self.down {
-            return Err(
-                StoreError::backend("test", std::io::Error::other("the database is down")).into(),
-            );
+            return Err(StoreError::backend(
+                "test",
+                std::io::Error::other("the database is down"),
+            ));
         }
-        let _lease = self.lease.lock().await;
+        let guard = self.lease.lock().await;
         let current = self.load_user(account).await?;
-        if let Some(user) = update(current).await? {
-            self.save_user(&user).await?;
-        }
-        Ok(())
+        Ok(Box::new(Lease {
+            _guard: guard,
+            store: self,
+            current,
+        }))
     }
 }
 
-/// The same credentials without a lease: the trait's default `update_user`.
+/// A lease of [`Leased`]: its mutex's guard, borrowed from the store.
+struct Lease<'a> {
+    _guard: tokio::sync::MutexGuard<'a, ()>,
+    store: &'a Leased,
+    current: Option<UserCredentials>,
+}
+
+#[async_trait::async_trait]
+impl UserLease for Lease<'_> {
+    fn current(&self) -> Option<&UserCredentials> {
+        self.current.as_ref()
+    }
+    async fn save(self: Box<Self>, user: &UserCredentials) -> Result<(), StoreError> {
+        self.store.save_user(user).await
+    }
+}
+
+/// The same credentials without a lease: the trait's default `lease_user`.
 #[derive(Default)]
 struct Plain(Leased);
 
@@ -271,7 +293,7 @@ async fn clients_sharing_a_leased_store_refresh_once() {
     assert_eq!(server.live_access(), "A1");
 }
 
-/// What the lease prevents: without it (the trait's default `update_user`), the clients all
+/// What the lease prevents: without it (the trait's default `lease_user`), the clients all
 /// refresh the same token and all but one are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_lease_the_clients_spend_the_refresh_token_twice() {
@@ -335,10 +357,10 @@ async fn no_refresh_token_is_spent_when_the_store_cannot_lease_the_account() {
     assert_eq!(c.access_token().unwrap().expose(), "A0");
 }
 
-/// A store without `update_user` of its own keeps working as before: the client refreshes and
+/// A store without `lease_user` of its own keeps working as before: the client refreshes and
 /// the store is given the new token.
 #[tokio::test]
-async fn the_default_update_user_refreshes_and_saves() {
+async fn the_default_lease_user_refreshes_and_saves() {
     let server = Server::new("A0", "R0");
     let store = Arc::new(Plain(Leased::with(user("A0", "R0", expired()))));
     let c = client(&server, &store).await;

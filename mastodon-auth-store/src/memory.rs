@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use mastodon_auth_core::{
-    AccountDirectory, AccountKey, AppCredentials, CredentialStore, Error, InstanceUrl, StoreError,
-    UserCredentials, UserUpdate,
+    AccountDirectory, AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError,
+    UserCredentials, UserLease,
 };
 
 #[derive(Debug, Default)]
@@ -15,7 +15,7 @@ struct Inner {
     active: Option<AccountKey>,
     /// The last saved user whose account was not known, like a Mastodon.py token file.
     unnamed: Option<UserCredentials>,
-    /// The lease of each account ever updated with `update_user`. Entries stay (removing one
+    /// The lease of each account ever leased with `lease_user`. Entries stay (removing one
     /// while a task holds it would let a second lease begin); they are as many as accounts.
     leases: BTreeMap<AccountKey, Arc<tokio::sync::Mutex<()>>>,
 }
@@ -23,8 +23,9 @@ struct Inner {
 /// Keeps credentials in memory, for tests and short-lived programs. Clones share the same
 /// credentials.
 ///
-/// [`update_user`](CredentialStore::update_user) holds a lock per account, so the clients of
-/// one process sharing the store refresh an account's token once between them.
+/// [`lease_user`](CredentialStore::lease_user) takes a lock per account, so the clients of
+/// one process sharing the store refresh an account's token once between them. Saving
+/// through the lease leaves the active account as it is.
 ///
 /// Users are kept per account. A user saved without an account (right after a log-in, before
 /// the account is known) becomes the active user without a name, like a Mastodon.py token
@@ -101,19 +102,45 @@ impl CredentialStore for MemoryStore {
         Ok(())
     }
 
-    async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
+    async fn lease_user(
+        &self,
+        account: &AccountKey,
+    ) -> Result<Box<dyn UserLease + '_>, StoreError> {
         let lease = self
             .inner()
             .leases
             .entry(account.clone())
             .or_default()
             .clone();
-        let _lease = lease.lock().await;
+        let guard = lease.lock_owned().await;
         let current = self.inner().users.get(account).cloned();
-        if let Some(mut user) = update(current).await? {
-            user.account = Some(account.clone());
-            self.inner().users.insert(account.clone(), user);
-        }
+        Ok(Box::new(MemoryLease {
+            _guard: guard,
+            store: self,
+            account: account.clone(),
+            current,
+        }))
+    }
+}
+
+/// A [`MemoryStore`] account's lease: the guard of the account's mutex, released on drop.
+struct MemoryLease<'a> {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    store: &'a MemoryStore,
+    account: AccountKey,
+    current: Option<UserCredentials>,
+}
+
+#[async_trait::async_trait]
+impl UserLease for MemoryLease<'_> {
+    fn current(&self) -> Option<&UserCredentials> {
+        self.current.as_ref()
+    }
+
+    async fn save(self: Box<Self>, user: &UserCredentials) -> Result<(), StoreError> {
+        let mut user = user.clone();
+        user.account = Some(self.account.clone());
+        self.store.inner().users.insert(self.account.clone(), user);
         Ok(())
     }
 }

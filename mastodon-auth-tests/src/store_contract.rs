@@ -17,7 +17,15 @@
 //!   whether it was there, and leaves the apps alone;
 //! - a user without an account name is either refused with [`StoreError::AccountRequired`]
 //!   or kept as the active user without appearing in the account list;
-//! - concurrent saves of different accounts are all kept.
+//! - concurrent saves of different accounts are all kept;
+//! - an account's lease ([`lease_user`](mastodon_auth_core::CredentialStore::lease_user))
+//!   reads what is stored (nothing for an unknown account), stores what is saved through it
+//!   before it is released, stores nothing when dropped, excludes every other lease of the
+//!   account while held (read-modify-writes under it lose no update), and is released when
+//!   dropped, when the future taking it is dropped while it waits, and when a future holding
+//!   it is dropped. When two stores of the factory share their data (what one saves the
+//!   other loads, as two processes on one database or file), leases taken through either
+//!   exclude each other: [`check_lease`] checks that on two handles a test opens itself.
 //!
 //! Each rule gets a store of its own from the factory and works on instances of its own
 //! (`caseN-<random>.store-contract.example`), so the factory may hand out stores over one
@@ -38,8 +46,8 @@ use std::future::Future;
 use std::time::{Duration, UNIX_EPOCH};
 
 use mastodon_auth_core::{
-    AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientCredentials, InstanceUrl,
-    RefreshToken, Scopes, StoreError, UserCredentials,
+    AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientCredentials, CredentialStore,
+    InstanceUrl, RefreshToken, Scopes, StoreError, UserCredentials,
 };
 
 /// What one rule found: `Err` says what the store did instead.
@@ -62,6 +70,66 @@ where
         broken.len(),
         broken.join("\n- ")
     );
+}
+
+/// Runs the lease rules of the contract on two handles of one store's data (two processes, as
+/// far as the store can tell: two connections to one database, the same file opened twice;
+/// or two clones of one in-memory store): leases taken through either exclude each other, and
+/// what one saves under its lease the other reads under its own. For a store of one account
+/// (a Mastodon.py token file) too: it needs no [`AccountDirectory`].
+///
+/// ```
+/// use mastodon_auth_store::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let store = MemoryStore::new();
+/// mastodon_auth_tests::store_contract::check_lease(&store, &store.clone()).await;
+/// # }
+/// ```
+///
+/// # Panics
+/// When the store breaks a rule; the message lists each broken rule and what the store did.
+pub async fn check_lease(first: &dyn CredentialStore, second: &dyn CredentialStore) {
+    let run = Run::new();
+    let mut broken = Vec::new();
+    let rules = lease_rules(first, second, &run, 0, &mut broken).await;
+    assert!(
+        broken.is_empty(),
+        "the store breaks {} of the {rules} lease rules of the credential store contract:\n- {}",
+        broken.len(),
+        broken.join("\n- ")
+    );
+}
+
+/// Runs the lease rules on `first` and `second` (the same store, or two handles of its data),
+/// numbering their namespaces after `before`; adds each broken one to `broken` and returns how
+/// many rules there are.
+async fn lease_rules(
+    first: &dyn CredentialStore,
+    second: &dyn CredentialStore,
+    run: &Run,
+    before: usize,
+    broken: &mut Vec<String>,
+) -> usize {
+    let mut rules = 0;
+    macro_rules! lease_rule {
+        ($($name:ident),+ $(,)?) => {$(
+            rules += 1;
+            let ns = run.namespace(before + rules);
+            if let Err(why) = $name(first, second, &ns).await {
+                broken.push(format!("{}: {why}", stringify!($name).replace('_', " ")));
+            }
+        )+};
+    }
+    lease_rule!(
+        a_lease_reads_what_is_stored,
+        a_lease_stores_what_is_saved_through_it,
+        a_dropped_lease_stores_nothing,
+        leases_of_an_account_exclude_each_other,
+        a_lease_is_released_when_its_futures_are_dropped,
+    );
+    rules
 }
 
 /// Each broken rule with what the store did, and how many rules there are.
@@ -98,6 +166,19 @@ where
         a_user_without_an_account_is_refused_or_kept_unnamed,
         concurrent_saves_are_all_kept,
     );
+    // The lease rules, with a second store when the factory's stores share their data.
+    let first = new_store().await;
+    let other = new_store().await;
+    rules += 1;
+    let shared = match shares_data(&first, &other, &run.namespace(rules)).await {
+        Ok(shared) => shared,
+        Err(why) => {
+            broken.push(format!("two stores of the factory: {why}"));
+            false
+        }
+    };
+    let second: &dyn CredentialStore = if shared { &other } else { &first };
+    rules += lease_rules(&first, second, &run, rules, &mut broken).await;
     (broken, rules)
 }
 
@@ -668,6 +749,269 @@ async fn concurrent_saves_are_all_kept(store: &dyn AccountDirectory, ns: &Namesp
     )
 }
 
+// ---- The lease ----
+
+/// How long a rule waits for a lease that must be free before it reports a lease that was
+/// never released (instead of hanging): a bound, not a measurement.
+const RELEASE_BOUND: Duration = Duration::from_secs(60);
+
+/// Whether what `first` saves, `second` loads: two handles of one store's data.
+async fn shares_data(
+    first: &dyn CredentialStore,
+    second: &dyn CredentialStore,
+    ns: &Namespace,
+) -> Result<bool, String> {
+    let probe = ns.user("probe", &format!("probe-{}", ns.host));
+    call("save_user", first.save_user(&probe).await)?;
+    let key = account("probe", &ns.instance());
+    let seen = call("load_user", second.load_user(&key).await)?;
+    Ok(seen.is_some_and(|u| u.access_token.expose() == probe.access_token.expose()))
+}
+
+/// Takes `account`'s lease through `store`, reporting a lease never released as such.
+async fn lease_within_bound<'s>(
+    store: &'s dyn CredentialStore,
+    account: &AccountKey,
+    what: &str,
+) -> Result<Box<dyn mastodon_auth_core::UserLease + 's>, String> {
+    match tokio::time::timeout(RELEASE_BOUND, store.lease_user(account)).await {
+        Ok(lease) => call("lease_user", lease),
+        Err(_) => Err(format!(
+            "{what}: the lease was still held after {} s",
+            RELEASE_BOUND.as_secs()
+        )),
+    }
+}
+
+/// The access token the account's lease reads through `store` (then released).
+async fn leased_token(
+    store: &dyn CredentialStore,
+    account: &AccountKey,
+    what: &str,
+) -> Result<Option<String>, String> {
+    let lease = lease_within_bound(store, account, what).await?;
+    Ok(lease.current().map(|u| u.access_token.expose().to_owned()))
+}
+
+/// The access token `store` loads for `account`.
+async fn loaded_token(
+    store: &dyn CredentialStore,
+    account: &AccountKey,
+) -> Result<Option<String>, String> {
+    let user = call("load_user", store.load_user(account).await)?;
+    Ok(user.map(|u| u.access_token.expose().to_owned()))
+}
+
+/// Whether `store` keeps users by account: a store of one user (a Mastodon.py token file)
+/// loads it whatever account is asked for.
+async fn keeps_accounts(store: &dyn CredentialStore, ns: &Namespace) -> Result<bool, String> {
+    Ok(loaded_token(store, &account("nobody", &ns.instance()))
+        .await?
+        .is_none())
+}
+
+async fn a_lease_reads_what_is_stored(
+    first: &dyn CredentialStore,
+    second: &dyn CredentialStore,
+    ns: &Namespace,
+) -> Outcome {
+    let alice = account("alice", &ns.instance());
+    call(
+        "save_user",
+        first.save_user(&ns.user("alice", "t-leased")).await,
+    )?;
+    expect_eq(
+        "current() of the lease",
+        leased_token(second, &alice, "lease_user").await?,
+        Some("t-leased".to_owned()),
+    )?;
+    if !keeps_accounts(first, ns).await? {
+        return Ok(());
+    }
+    let carol = account("carol", &ns.instance());
+    expect_eq(
+        "current() of an unknown account's lease",
+        leased_token(first, &carol, "lease_user of an unknown account").await?,
+        None,
+    )
+}
+
+async fn a_lease_stores_what_is_saved_through_it(
+    first: &dyn CredentialStore,
+    second: &dyn CredentialStore,
+    ns: &Namespace,
+) -> Outcome {
+    let alice = account("alice", &ns.instance());
+    call(
+        "save_user",
+        first.save_user(&ns.user("alice", "t-old")).await,
+    )?;
+    let lease = lease_within_bound(first, &alice, "lease_user").await?;
+    let mut refreshed = lease
+        .current()
+        .cloned()
+        .ok_or("current() of a lease of a stored account is None")?;
+    refreshed.access_token = AccessToken::new("t-new");
+    call("save through the lease", lease.save(&refreshed).await)?;
+    expect_eq(
+        "load_user after saving through the lease",
+        loaded_token(second, &alice).await?,
+        Some("t-new".to_owned()),
+    )?;
+    expect_eq(
+        "current() of the next lease",
+        leased_token(second, &alice, "lease_user after a save").await?,
+        Some("t-new".to_owned()),
+    )?;
+    if !keeps_accounts(first, ns).await? {
+        return Ok(());
+    }
+    // An account the store did not hold: saved through its lease, it is kept.
+    let bob = account("bob", &ns.instance());
+    let lease = lease_within_bound(first, &bob, "lease_user of an unknown account").await?;
+    call(
+        "save through an unknown account's lease",
+        lease.save(&ns.user("bob", "t-bob")).await,
+    )?;
+    expect_eq(
+        "load_user of an account first saved through its lease",
+        loaded_token(second, &bob).await?,
+        Some("t-bob".to_owned()),
+    )
+}
+
+async fn a_dropped_lease_stores_nothing(
+    first: &dyn CredentialStore,
+    second: &dyn CredentialStore,
+    ns: &Namespace,
+) -> Outcome {
+    let alice = account("alice", &ns.instance());
+    call(
+        "save_user",
+        first.save_user(&ns.user("alice", "t-kept")).await,
+    )?;
+    let lease = lease_within_bound(first, &alice, "lease_user").await?;
+    drop(lease);
+    expect_eq(
+        "load_user after a lease dropped unsaved",
+        loaded_token(second, &alice).await?,
+        Some("t-kept".to_owned()),
+    )?;
+    expect_eq(
+        "current() of a lease after one dropped unsaved",
+        leased_token(second, &alice, "lease_user after a dropped lease").await?,
+        Some("t-kept".to_owned()),
+    )
+}
+
+async fn leases_of_an_account_exclude_each_other(
+    first: &dyn CredentialStore,
+    second: &dyn CredentialStore,
+    ns: &Namespace,
+) -> Outcome {
+    let alice = account("alice", &ns.instance());
+    call("save_user", first.save_user(&ns.user("alice", "0")).await)?;
+    let inside = std::sync::atomic::AtomicUsize::new(0);
+    let overlapped = std::sync::atomic::AtomicBool::new(false);
+    // A read-modify-write of a counter under the lease, with a request's worth of time
+    // between the read and the write: without exclusion two of them read the same value and
+    // an increment is lost.
+    let increment = |through_second: bool| {
+        let store = if through_second { second } else { first };
+        let (alice, inside, overlapped) = (&alice, &inside, &overlapped);
+        async move {
+            let lease = lease_within_bound(store, alice, "lease_user (concurrent)").await?;
+            if inside.fetch_add(1, std::sync::atomic::Ordering::SeqCst) != 0 {
+                overlapped.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            let current = lease
+                .current()
+                .ok_or("current() of a lease of a stored account is None")?;
+            let n: u32 = current
+                .access_token
+                .expose()
+                .parse()
+                .map_err(|_| "current() of the lease is not the counter saved".to_owned())?;
+            let mut next = current.clone();
+            next.access_token = AccessToken::new((n + 1).to_string());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            inside.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            call(
+                "save through the lease (concurrent)",
+                lease.save(&next).await,
+            )
+        }
+    };
+    let results = tokio::join!(
+        increment(false),
+        increment(true),
+        increment(false),
+        increment(true),
+        increment(false),
+        increment(true),
+        increment(false),
+        increment(true),
+    );
+    for result in <[_; 8]>::from(results) {
+        result?;
+    }
+    expect_eq(
+        "two leases of one account held at once",
+        overlapped.load(std::sync::atomic::Ordering::SeqCst),
+        false,
+    )?;
+    expect_eq(
+        "the counter after eight increments under the lease (an update was lost)",
+        leased_token(first, &alice, "lease_user after the increments").await?,
+        Some("8".to_owned()),
+    )
+}
+
+async fn a_lease_is_released_when_its_futures_are_dropped(
+    first: &dyn CredentialStore,
+    second: &dyn CredentialStore,
+    ns: &Namespace,
+) -> Outcome {
+    let alice = account("alice", &ns.instance());
+    call("save_user", first.save_user(&ns.user("alice", "t")).await)?;
+
+    // A lease taken while another is held waits; the waiting future dropped (the request
+    // that needed it cancelled) leaves nothing taken.
+    let held = lease_within_bound(first, &alice, "lease_user").await?;
+    let waited = tokio::time::timeout(Duration::from_millis(100), second.lease_user(&alice)).await;
+    if waited.is_ok() {
+        return Err("a second lease of the account was taken while the first was held".into());
+    }
+    drop(held);
+    drop(
+        lease_within_bound(
+            first,
+            &alice,
+            "lease_user after a waiting lease was dropped",
+        )
+        .await?,
+    );
+
+    // A future holding the lease, dropped unfinished: the lease goes with it.
+    let (entered, entered_rx) = tokio::sync::oneshot::channel::<()>();
+    let holder = async {
+        let lease = second.lease_user(&alice).await;
+        let _ = entered.send(());
+        std::future::pending::<()>().await;
+        drop(lease);
+    };
+    tokio::select! {
+        () = holder => {}
+        _ = entered_rx => {}
+    }
+    let token = leased_token(first, &alice, "lease_user after its holder was dropped").await?;
+    expect_eq(
+        "current() after a holder was dropped",
+        token,
+        Some("t".to_owned()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use mastodon_auth_core::CredentialStore;
@@ -704,6 +1048,12 @@ mod tests {
             user.access_token = AccessToken::new(user.access_token.expose().trim());
             self.0.save_user(&user).await
         }
+        async fn lease_user(
+            &self,
+            account: &AccountKey,
+        ) -> Result<Box<dyn mastodon_auth_core::UserLease + '_>, StoreError> {
+            self.0.lease_user(account).await
+        }
     }
 
     #[mastodon_auth_core::async_trait]
@@ -727,7 +1077,7 @@ mod tests {
     #[tokio::test]
     async fn the_suite_names_each_broken_rule_and_what_the_store_did() {
         let (broken, rules) = broken_rules(|| async { Sloppy(MemoryStore::new()) }).await;
-        assert_eq!(rules, 12);
+        assert_eq!(rules, 18);
         assert_eq!(broken.len(), 2, "{broken:#?}");
         assert_eq!(
             broken[0],
@@ -742,8 +1092,63 @@ mod tests {
         );
     }
 
+    /// A store without a lease of its own (the trait's default, which takes none).
+    struct Unleased(MemoryStore);
+
+    #[mastodon_auth_core::async_trait]
+    impl CredentialStore for Unleased {
+        async fn load_app(
+            &self,
+            instance: &InstanceUrl,
+        ) -> Result<Option<AppCredentials>, StoreError> {
+            self.0.load_app(instance).await
+        }
+        async fn save_app(&self, app: &AppCredentials) -> Result<(), StoreError> {
+            self.0.save_app(app).await
+        }
+        async fn load_user(
+            &self,
+            account: &AccountKey,
+        ) -> Result<Option<UserCredentials>, StoreError> {
+            self.0.load_user(account).await
+        }
+        async fn load_active_user(&self) -> Result<Option<UserCredentials>, StoreError> {
+            self.0.load_active_user().await
+        }
+        async fn save_user(&self, user: &UserCredentials) -> Result<(), StoreError> {
+            self.0.save_user(user).await
+        }
+    }
+
     #[tokio::test]
-    #[should_panic(expected = "the store breaks 2 of the 12 rules")]
+    async fn leases_that_do_not_exclude_each_other_are_reported() {
+        let store = Unleased(MemoryStore::new());
+        let run = Run::new();
+        let mut broken = Vec::new();
+        let rules = lease_rules(&store, &store, &run, 0, &mut broken).await;
+        assert_eq!(rules, 5);
+        assert_eq!(broken.len(), 2, "{broken:#?}");
+        assert!(
+            broken[0].starts_with("leases of an account exclude each other: "),
+            "{}",
+            broken[0]
+        );
+        assert_eq!(
+            broken[1],
+            "a lease is released when its futures are dropped: a second lease of the account \
+             was taken while the first was held"
+        );
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "the store breaks 2 of the 5 lease rules")]
+    async fn check_lease_fails_the_test_of_a_store_without_a_lease() {
+        let store = Unleased(MemoryStore::new());
+        check_lease(&store, &store).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "the store breaks 2 of the 18 rules")]
     async fn check_fails_the_test_of_a_broken_store() {
         check(|| async { Sloppy(MemoryStore::new()) }).await;
     }

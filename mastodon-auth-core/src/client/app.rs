@@ -75,8 +75,8 @@ impl CreateApp<'_> {
             call = call.param("website", website);
         }
         // As in Mastodon.py: only a User-Agent, no token, no language, no pacing.
-        call = call.oauth().anonymous().without_language();
-        let reply = self.client.call(call).await?;
+        call = call.oauth().without_language();
+        let reply = self.client.call_anonymous(call).await?;
         let app: RegisteredApp = reply.json()?;
         let client = app.client_credentials();
         {

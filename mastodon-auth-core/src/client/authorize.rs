@@ -56,10 +56,9 @@ impl Mastodon {
             MetadataCache::Absent => return Ok(None),
             MetadataCache::Unknown => {}
         }
-        let call = Call::api(Method::GET, &OAUTH_SERVER_METADATA)
-            .anonymous()
-            .unpaced();
-        let cache = match self.call(call).await {
+        // Anonymous, so that a refresh (which needs the token endpoint) can ask for it.
+        let call = Call::api(Method::GET, &OAUTH_SERVER_METADATA).unpaced();
+        let cache = match self.call_anonymous(call).await {
             Ok(reply) => match OAuthServerInfo::from_json(&reply.body) {
                 Some(info) => MetadataCache::Known(Arc::new(info)),
                 None => MetadataCache::Absent,

@@ -49,7 +49,7 @@ impl LoginGrant {
     fn grant_type(&self) -> &'static str {
         match self {
             LoginGrant::AuthorizationCode(_) => "authorization_code",
-            LoginGrant::Password { .. } => "password",
+            LoginGrant::Password { .. } => PASSWORD,
             LoginGrant::RefreshToken { .. } => "refresh_token",
             LoginGrant::ClientCredentials { .. } => "client_credentials",
         }
@@ -68,7 +68,7 @@ impl LoginGrant {
 /// The token request for `grant`, with the fields in the order Mastodon.py sends them, so
 /// recorded traffic matches.
 fn token_request(endpoint: String, grant: &LoginGrant, client: &ClientCredentials) -> Call {
-    let mut call = Call::new(Method::POST, endpoint).oauth().anonymous();
+    let mut call = Call::new(Method::POST, endpoint).oauth();
     match grant {
         LoginGrant::Password {
             username, password, ..
@@ -101,6 +101,35 @@ fn token_request(endpoint: String, grant: &LoginGrant, client: &ClientCredential
         call = call.param("code_verifier", v.expose());
     }
     call.param("scope", grant.scopes().to_string())
+}
+
+/// `grant_type` of the password grant.
+const PASSWORD: &str = "password";
+
+/// What to do instead of `grant`, which the server does not offer. For the password grant
+/// [`log_in`](Mastodon::log_in) says more ([`password_unsupported_message`]).
+fn unsupported_grant_message(grant: &LoginGrant) -> &'static str {
+    match grant {
+        LoginGrant::Password { .. } => password_unsupported_message(false),
+        LoginGrant::AuthorizationCode(_) => {
+            "Authorization code flow is not supported by this instance. Please obtain a token in some other way."
+        }
+        LoginGrant::RefreshToken { .. } => {
+            "Refresh tokens are not supported by this instance (Mastodon never issues them)."
+        }
+        LoginGrant::ClientCredentials { .. } => {
+            "The client credentials grant is not supported by this instance."
+        }
+    }
+}
+
+/// Why the server lacks the password grant: Mastodon removed it in 4.4.0 (`gone`).
+fn password_unsupported_message(gone: bool) -> &'static str {
+    if gone {
+        "Password flow is no longer supported in Mastodon 4.4.0 and later. Please use the code flow instead."
+    } else {
+        "Password flow is not supported by this instance. Please use the code flow instead."
+    }
 }
 
 /// The token endpoint's answer, checked.
@@ -175,7 +204,20 @@ impl Mastodon {
     /// will not use.
     pub async fn log_in(&self, grant: LoginGrant) -> Result<AccessToken, Error> {
         let requested = grant.scopes().clone();
-        let (token, granted) = self.obtain_token(grant).await?;
+        let (token, granted) = match self.obtain_token(grant).await {
+            // Why the server lacks the password grant depends on its version: asked here, not
+            // in `obtain_token`, which a refresh runs under the store's lease.
+            Err(Error::UnsupportedGrant {
+                grant: PASSWORD, ..
+            }) => {
+                let gone = self.verify_minimum_version("4.4.0").await.unwrap_or(false);
+                return Err(Error::UnsupportedGrant {
+                    grant: PASSWORD,
+                    message: password_unsupported_message(gone).into(),
+                });
+            }
+            result => result?,
+        };
         if let Some(granted) = granted
             && !granted.covers(&requested)
         {
@@ -194,6 +236,9 @@ impl Mastodon {
     /// grant, obtains a token and makes it the client's. Returns it with the scopes the server
     /// says it granted, unchecked: an automatic refresh takes what the server grants, and sends
     /// no other request while other tasks (and, through the store, other processes) wait for it.
+    ///
+    /// The refresh in `call.rs` runs this, so it sends only anonymous requests
+    /// ([`call_anonymous`](Self::call_anonymous)), which never refresh: no cycle of futures.
     pub(super) async fn obtain_token(
         &self,
         grant: LoginGrant,
@@ -205,7 +250,7 @@ impl Mastodon {
         {
             return Err(Error::UnsupportedGrant {
                 grant: grant.grant_type(),
-                message: self.unsupported_grant_message(&grant).await,
+                message: unsupported_grant_message(&grant).into(),
             });
         }
         let client = self.require_client("logging in")?;
@@ -216,7 +261,7 @@ impl Mastodon {
         let requested = grant.scopes().clone();
         let is_refresh = matches!(grant, LoginGrant::RefreshToken { .. });
         let call = token_request(endpoint, &grant, &client);
-        let reply = self.call(call).await?;
+        let reply = self.call_anonymous(call).await?;
         let issued = IssuedToken::parse(&reply)?;
         let granted = issued.granted.clone();
         let token = self.adopt_token(issued, requested, is_refresh, &reply)?;
@@ -255,27 +300,6 @@ impl Mastodon {
             state.account = None;
         }
         Ok(issued.access)
-    }
-
-    async fn unsupported_grant_message(&self, grant: &LoginGrant) -> String {
-        match grant {
-            LoginGrant::Password { .. } => {
-                if self.verify_minimum_version("4.4.0").await.unwrap_or(false) {
-                    "Password flow is no longer supported in Mastodon 4.4.0 and later. Please use the code flow instead."
-                        .into()
-                } else {
-                    "Password flow is not supported by this instance. Please use the code flow instead.".into()
-                }
-            }
-            LoginGrant::AuthorizationCode(_) => {
-                "Authorization code flow is not supported by this instance. Please obtain a token in some other way."
-                    .into()
-            }
-            LoginGrant::RefreshToken { .. } => {
-                "Refresh tokens are not supported by this instance (Mastodon never issues them).".into()
-            }
-            LoginGrant::ClientCredentials { .. } => "The client credentials grant is not supported by this instance.".into(),
-        }
     }
 
     /// Revokes the client's access token and forgets it (Mastodon.py's

@@ -1,10 +1,26 @@
 //! The client: configuration, state, and every flow of Mastodon.py's "Authentication & Setup".
+//!
+//! Where each part of `impl Mastodon` is:
+//!
+//! - `mod.rs`: the client's state and its accessors, `persistable_login_credentials`,
+//!   `save_credentials`;
+//! - `builder.rs`: `Mastodon::builder` and `build` (settings, credentials from the store);
+//! - `call.rs`: `call` and `call_anonymous`, and `send`, the loop every request goes
+//!   through; the token refresh it starts (`bearer_token`, `refreshed`, `replacement_for`);
+//! - `request.rs`: `Call` (a request described before it is sent), `Reply`, error mapping;
+//! - `template.rs`: what every request shares (URLs, headers, the timeout);
+//! - `app.rs`: `create_app`;
+//! - `authorize.rs`: `oauth_authorization_server_info`, `auth_request_url`, the callback;
+//! - `login.rs`: `log_in` (and `obtain_token`, which the refresh uses too),
+//!   `revoke_access_token`;
+//! - `verify.rs`: `app_verify_credentials`, `account_verify_credentials`, `oauth_userinfo`,
+//!   the version checks.
 
 mod app;
 mod authorize;
 mod builder;
+mod call;
 mod login;
-mod refresh;
 mod request;
 mod template;
 mod verify;
@@ -71,7 +87,7 @@ struct Inner {
     config: Config,
     state: Mutex<State>,
     /// Serialises token refreshes so that concurrent requests refresh once (the store's lease
-    /// does the same between processes; see `refresh.rs`).
+    /// does the same between processes; see `call.rs`).
     refresh: tokio::sync::Mutex<()>,
 }
 

@@ -1,22 +1,13 @@
-//! The one path every request takes: language, authentication, pacing, sending, rate-limit
-//! feedback, error mapping, and redacted debug logging.
-
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+//! A request described before it is sent ([`Call`]), its successful answer ([`Reply`]), and
+//! what an error answer becomes. The loop that sends a `Call` is in `call.rs`.
 
 use bytes::Bytes;
 use http::{Method, StatusCode, Uri, header};
 use serde::de::DeserializeOwned;
 
 use super::template::{ApiPath, Endpoint};
-use super::{Mastodon, Token};
 use crate::error::{ApiError, Error, MalformedResponse};
-use crate::form;
-use crate::ratelimit::{NoRateLimit, RateLimitInfo, RateLimitKey, RateLimiter, Verdict};
 use crate::redact;
-
-/// Tokens this close to their expiry are refreshed before use.
-const REFRESH_MARGIN: Duration = Duration::from_secs(30);
 
 /// How long a body excerpt in an error may be.
 const EXCERPT_CHARS: usize = 120;
@@ -28,19 +19,9 @@ pub(super) struct Call {
     pub endpoint: Endpoint,
     /// Query parameters for GET, form fields otherwise; in order.
     pub params: Vec<(&'static str, String)>,
-    pub auth: Auth,
     pub pacing: Pacing,
     pub secrets: Secrets,
     pub language: Language,
-}
-
-/// Whether a request carries the user's token.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Auth {
-    /// Send the current bearer token (refreshing it first when it is about to expire).
-    Bearer,
-    /// Send no token.
-    Anonymous,
 }
 
 /// Whether a request goes through the rate limiter.
@@ -70,8 +51,8 @@ pub(super) enum Language {
 }
 
 impl Call {
-    /// A request to an absolute URL (without query): with the token, paced, nothing secret,
-    /// with the language.
+    /// A request to an absolute URL (without query): paced, nothing secret, with the language.
+    /// Whether it carries the user's token is up to the method that sends it (`call.rs`).
     pub(super) fn new(method: Method, url: String) -> Self {
         Self::to(method, Endpoint::Url(url))
     }
@@ -87,7 +68,6 @@ impl Call {
             method,
             endpoint,
             params: Vec::new(),
-            auth: Auth::Bearer,
             pacing: Pacing::Paced,
             secrets: Secrets::None,
             language: Language::Sent,
@@ -115,14 +95,6 @@ impl Call {
         }
     }
 
-    /// Without the user's token.
-    pub(super) fn anonymous(self) -> Self {
-        Self {
-            auth: Auth::Anonymous,
-            ..self
-        }
-    }
-
     /// Without the client's `lang`.
     pub(super) fn without_language(self) -> Self {
         Self {
@@ -143,6 +115,34 @@ pub(super) struct Reply {
 }
 
 impl Reply {
+    /// The answer to `call` (sent to `uri`): a reply for a success, an error for anything
+    /// else (the client never follows a redirect).
+    pub(super) fn from_answer(
+        call: Call,
+        uri: Uri,
+        parts: &http::response::Parts,
+        body: Bytes,
+    ) -> Result<Self, Error> {
+        let endpoint = || endpoint_label(&call.method, &uri);
+        if parts.status.is_redirection() {
+            return Err(Error::UnexpectedRedirect {
+                status: parts.status.as_u16(),
+                endpoint: endpoint(),
+                location_host: location_host(&parts.headers, &uri),
+            });
+        }
+        if !parts.status.is_success() {
+            return Err(api_error(parts.status, &body, endpoint()).into());
+        }
+        Ok(Reply {
+            status: parts.status,
+            body,
+            method: call.method,
+            uri,
+            secrets: call.secrets,
+        })
+    }
+
     /// Parses the body as `T`, or says precisely what is wrong with it.
     pub(super) fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         self.json_or_scan(|_| None)
@@ -201,7 +201,7 @@ fn excerpt(body: &[u8]) -> String {
 }
 
 /// Method and path of a request, for messages (never the query).
-fn endpoint_label(method: &Method, uri: &Uri) -> String {
+pub(super) fn endpoint_label(method: &Method, uri: &Uri) -> String {
     format!("{method} {}", uri.path())
 }
 
@@ -230,131 +230,6 @@ pub(super) fn api_error(status: StatusCode, body: &[u8], endpoint: String) -> Ap
         _ => {}
     }
     err
-}
-
-impl Mastodon {
-    /// Sends `call` and returns a successful (< 400) reply.
-    pub(super) async fn call(&self, call: Call) -> Result<Reply, Error> {
-        let mut token = match call.auth {
-            Auth::Bearer => self.bearer_token().await?,
-            Auth::Anonymous => None,
-        };
-        let language = match call.language {
-            Language::Sent => self.state().language.clone(),
-            Language::Omitted => None,
-        };
-        let params = call.params.iter().map(|(k, v)| (*k, v.as_str()));
-        let encoded = form::encode(params.chain(language.as_deref().map(|l| ("lang", l))));
-        let template = &self.inner.template;
-        // What the debug log shows of the request, redacted once for every attempt, before
-        // the form moves into the body.
-        let logged = self.inner.config.debug_requests.then(|| {
-            // The URL carries no query of its own (the base URL and the metadata's
-            // endpoints are refused with one); the parameters, query or form, are logged
-            // with their secret values redacted.
-            (
-                redact::url(&template.url(&call.endpoint)),
-                redact::form(&encoded),
-            )
-        });
-        let (uri, body) = if call.method == Method::GET || call.method == Method::HEAD {
-            (template.uri(&call.endpoint, &encoded)?, Bytes::new())
-        } else {
-            (template.uri(&call.endpoint, "")?, Bytes::from(encoded))
-        };
-        let mut key = token.as_ref().map_or(RateLimitKey::ANONYMOUS, |t| t.key);
-        // OAuth endpoints are not paced (as in Mastodon.py): `NoRateLimit` turns their 429
-        // into an error at once, through the same path as the configured limiter.
-        let limiter: &dyn RateLimiter = match call.pacing {
-            Pacing::Paced => self.inner.limiter.as_ref(),
-            Pacing::Unpaced => &NoRateLimit,
-        };
-        limiter.before_request(key).await?;
-        let mut resent = false;
-        loop {
-            let request = template.request(
-                call.method.clone(),
-                uri.clone(),
-                body.clone(),
-                token.as_deref().map(|t| &t.bearer),
-            );
-            if let Some((url, params)) = &logged {
-                tracing::debug!(
-                    target: "mastodon_auth::request",
-                    method = %call.method,
-                    url = %url,
-                    params = %params,
-                    "sending request"
-                );
-            }
-            let response = self.inner.transport.send(request).await?;
-            let (parts, resp_body) = response.into_parts();
-            if logged.is_some() {
-                tracing::debug!(
-                    target: "mastodon_auth::request",
-                    status = parts.status.as_u16(),
-                    endpoint = %endpoint_label(&call.method, &uri),
-                    bytes = resp_body.len(),
-                    ratelimit_remaining = ?parts.headers.get("x-ratelimit-remaining"),
-                    "received response"
-                );
-            }
-            let info = RateLimitInfo::from_headers(&parts.headers);
-            // On `Retry` the limiter has already waited (and charged its budget): resend.
-            if limiter.after_response(key, parts.status, info).await? == Verdict::Retry {
-                continue;
-            }
-            // Refused because another process (or task) refreshed while this request was on
-            // its way, revoking the token it carried: once, with the token that replaced it.
-            if !resent
-                && matches!(
-                    parts.status,
-                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-                )
-                && let Some(sent) = &token
-                && let Some(newer) = self.replacement_for(sent).await
-            {
-                resent = true;
-                key = newer.key;
-                token = Some(newer);
-                limiter.before_request(key).await?;
-                continue;
-            }
-            let endpoint = || endpoint_label(&call.method, &uri);
-            if parts.status.is_redirection() {
-                return Err(Error::UnexpectedRedirect {
-                    status: parts.status.as_u16(),
-                    endpoint: endpoint(),
-                    location_host: location_host(&parts.headers, &uri),
-                });
-            }
-            if !parts.status.is_success() {
-                return Err(api_error(parts.status, &resp_body, endpoint()).into());
-            }
-            return Ok(Reply {
-                status: parts.status,
-                body: resp_body,
-                method: call.method,
-                uri,
-                secrets: call.secrets,
-            });
-        }
-    }
-
-    /// The token to send, refreshed first (once, however many tasks and processes ask: see
-    /// `refresh.rs`) when it is about to expire and a refresh token is at hand.
-    async fn bearer_token(&self) -> Result<Option<Arc<Token>>, Error> {
-        let Some(token) = self.state().token.clone() else {
-            return Ok(None);
-        };
-        let expiring = token
-            .expires_at
-            .is_some_and(|at| at <= SystemTime::now() + REFRESH_MARGIN);
-        if !expiring || token.refresh.is_none() {
-            return Ok(Some(token));
-        }
-        self.refreshed(token).await.map(Some)
-    }
 }
 
 #[cfg(test)]

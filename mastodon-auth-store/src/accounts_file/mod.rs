@@ -5,8 +5,8 @@ mod document;
 use std::path::{Path, PathBuf};
 
 use mastodon_auth_core::{
-    AccountDirectory, AccountKey, AppCredentials, CredentialStore, Error, InstanceUrl, StoreError,
-    UserCredentials, UserUpdate,
+    AccountDirectory, AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError,
+    UserCredentials, UserLease,
 };
 
 use crate::atomic::{self, FileLock, LockWait};
@@ -37,9 +37,10 @@ pub use document::FORMAT_VERSION;
 /// When the file is a symbolic link, the file it points to is the one rewritten (and its
 /// lock is beside it): the link stays.
 ///
-/// [`update_user`](CredentialStore::update_user) (the client's token refresh) holds the same
+/// [`lease_user`](CredentialStore::lease_user) (the client's token refresh) holds the same
 /// lock while the refresh request is in flight, so processes sharing the file refresh an
-/// account once between them; other changes to the file wait for it meanwhile.
+/// account once between them; other changes to the file wait for it meanwhile. Saving
+/// through the lease leaves the active account as it is.
 ///
 /// ```
 /// use mastodon_auth_core::{AccessToken, AccountDirectory, CredentialStore, UserCredentials};
@@ -191,26 +192,57 @@ impl CredentialStore for AccountsFile {
         .await
     }
 
-    async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
-        // The file's lock is the lease: held in this future across the update's request, and
-        // released when it drops, whichever way this returns (or if it is dropped unfinished).
-        let lease = self.lock().await?;
+    async fn lease_user(
+        &self,
+        account: &AccountKey,
+    ) -> Result<Box<dyn UserLease + '_>, StoreError> {
+        // The file's lock is the lease: held by the lease across the client's request, and
+        // released when it drops (or when this future is dropped once the lock is taken).
+        let lock = self.lock().await?;
         let current = self.load_user(account).await?;
-        let Some(mut user) = update(current).await? else {
-            return Ok(());
-        };
+        Ok(Box::new(FileLease {
+            lock,
+            store: self,
+            account: account.clone(),
+            current,
+        }))
+    }
+}
+
+/// An [`AccountsFile`] account's lease: the file's lock.
+struct FileLease<'a> {
+    lock: FileLock,
+    store: &'a AccountsFile,
+    account: AccountKey,
+    current: Option<UserCredentials>,
+}
+
+#[async_trait::async_trait]
+impl UserLease for FileLease<'_> {
+    fn current(&self) -> Option<&UserCredentials> {
+        self.current.as_ref()
+    }
+
+    async fn save(self: Box<Self>, user: &UserCredentials) -> Result<(), StoreError> {
+        let FileLease {
+            lock,
+            store,
+            account,
+            ..
+        } = *self;
+        let mut user = user.clone();
         user.account = Some(account.clone());
         let key = account.to_string();
-        let path = self.path.clone();
-        atomic::blocking(&self.path, move || {
-            let _lease = lease;
+        let path = store.path.clone();
+        atomic::blocking(&store.path, move || {
+            // Released once the file is rewritten.
+            let _lock = lock;
             rewrite(&path, move |doc| {
                 doc.put_user(key, user);
                 Ok(((), true))
             })
         })
-        .await?;
-        Ok(())
+        .await
     }
 }
 

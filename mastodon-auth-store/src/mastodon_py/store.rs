@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mastodon_auth_core::{
-    AccessToken, AccountKey, AppCredentials, CredentialStore, Error, InstanceUrl, StoreError,
-    StoreOperation, UserCredentials, UserUpdate,
+    AccessToken, AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError,
+    StoreOperation, UserCredentials, UserLease,
 };
 
 use super::format::{
     ClientFile, UserFile, parse_client_file, parse_user_file, render_client_file, render_user_file,
 };
-use crate::atomic::{self, LockWait, corrupt};
+use crate::atomic::{self, FileLock, LockWait, corrupt};
 
 /// A Mastodon.py client file and/or user file as a [`CredentialStore`], so credentials can be
 /// shared with Python scripts in both directions.
@@ -36,7 +36,7 @@ use crate::atomic::{self, LockWait, corrupt};
 /// that is a symbolic link stays one: the file it points to is rewritten. A UTF-8 byte order
 /// mark at the start of a file is ignored.
 ///
-/// [`update_user`](CredentialStore::update_user) (the client's token refresh) holds the user
+/// [`lease_user`](CredentialStore::lease_user) (the client's token refresh) holds the user
 /// file's lock while the refresh request is in flight. The files have no place for a refresh
 /// token or an expiry, so a process that loads them has nothing to refresh with: for
 /// expiring tokens shared by several processes, prefer `AccountsFile` or a database.
@@ -367,26 +367,62 @@ impl CredentialStore for MastodonPyFiles {
         Ok(())
     }
 
-    async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
-        let path = self.user_file(StoreOperation::UpdateUser)?;
-        // The user file's lock is the lease, held in this future across the update's request
+    async fn lease_user(
+        &self,
+        account: &AccountKey,
+    ) -> Result<Box<dyn UserLease + '_>, StoreError> {
+        let path = self.user_file(StoreOperation::LeaseUser)?;
+        // The user file's lock is the lease, held by the lease across the client's request
         // and released when it drops.
-        let lease = {
+        let lock = {
             let (path, lock_wait) = (path.clone(), self.lock_wait.clone());
             atomic::blocking(&path.clone(), move || atomic::lock(&path, &lock_wait)).await?
         };
+        // One user, whatever its name (see the trait's documentation).
         let current = self.load_active_user().await?;
-        let Some(mut user) = update(current).await? else {
-            return Ok(());
-        };
-        user.account = Some(account.clone());
-        let contents = self.user_file_contents(&user, &path)?;
+        Ok(Box::new(UserFileLease {
+            lock,
+            store: self,
+            path,
+            account: account.clone(),
+            current,
+        }))
+    }
+}
+
+/// A [`MastodonPyFiles`] user's lease: the user file's lock.
+struct UserFileLease<'a> {
+    lock: FileLock,
+    store: &'a MastodonPyFiles,
+    path: PathBuf,
+    account: AccountKey,
+    current: Option<UserCredentials>,
+}
+
+#[async_trait::async_trait]
+impl UserLease for UserFileLease<'_> {
+    fn current(&self) -> Option<&UserCredentials> {
+        self.current.as_ref()
+    }
+
+    async fn save(self: Box<Self>, user: &UserCredentials) -> Result<(), StoreError> {
+        let UserFileLease {
+            lock,
+            store,
+            path,
+            account,
+            ..
+        } = *self;
+        let mut user = user.clone();
+        user.account = Some(account);
+        let contents = store.user_file_contents(&user, &path)?;
         atomic::blocking(&path.clone(), move || {
-            let _lease = lease;
+            // Released once the file is replaced.
+            let _lock = lock;
             replace_locked(&path, &contents, parse_user)
         })
         .await?;
-        self.remember(&user);
+        store.remember(&user);
         Ok(())
     }
 }

@@ -11,8 +11,7 @@ use std::time::{Duration, SystemTime};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use mastodon_auth_core::{
     AccessToken, AccountDirectory, AccountKey, AppCredentials, ClientCredentials, ClientSecret,
-    CredentialStore, Error, InstanceUrl, RefreshToken, Scopes, StoreError, UserCredentials,
-    UserUpdate,
+    CredentialStore, InstanceUrl, RefreshToken, Scopes, StoreError, UserCredentials, UserLease,
 };
 use tokio_postgres::Row;
 
@@ -166,10 +165,11 @@ fn describe(config: &tokio_postgres::Config) -> String {
 ///   `mastodon_auth_schema_version`, applied under an advisory lock, so processes that start
 ///   together migrate once). A database from a newer library is refused, not touched.
 /// - Every write is one transaction: a user saved and made active together, or neither.
-/// - [`update_user`](CredentialStore::update_user) (the client's token refresh) runs in a
+/// - [`lease_user`](CredentialStore::lease_user) (the client's token refresh) opens a
 ///   transaction holding an advisory lock on the account, so the processes sharing the
 ///   database refresh an account once between them. The lock goes with the transaction: at
-///   commit, at rollback, and when the connection or the database dies.
+///   commit (saving through the lease, which leaves the active account alone), at rollback
+///   (dropping the lease), and when the connection or the database dies.
 /// - A database that is down gives [`StoreError::Backend`] with a [`PostgresError`]; the pool
 ///   replaces broken connections, so operations succeed again as soon as it is back.
 /// - Secrets are stored as they are (protect the database as you would the credential
@@ -404,42 +404,140 @@ impl CredentialStore for PostgresStore {
         Ok(())
     }
 
-    async fn update_user(&self, account: &AccountKey, update: UserUpdate<'_>) -> Result<(), Error> {
-        let action = "update a user";
+    async fn lease_user(
+        &self,
+        account: &AccountKey,
+    ) -> Result<Box<dyn UserLease + '_>, StoreError> {
+        let action = "lease a user";
         let err = |e: tokio_postgres::Error| StoreError::from(PostgresError::query(action, &e));
-        let mut client = self.client(action).await?;
-        // Dropped unfinished (the future cancelled, an error), the transaction rolls back and
-        // the lease goes with it.
-        let tx = client.transaction().await.map_err(err)?;
-        let lease = tx
+        // From here on, dropped unfinished (the future cancelled, an error) the transaction
+        // rolls back and the lease goes with it.
+        let tx = OpenTransaction::begin(self.client(action).await?)
+            .await
+            .map_err(err)?;
+        let client = tx.client();
+        let lease = client
             .prepare_cached(&format!(
                 "SELECT pg_advisory_xact_lock({USER_LEASE}, hashtext($1))"
             ))
             .await
             .map_err(err)?;
-        tx.execute(&lease, &[&account.as_str()])
+        client
+            .execute(&lease, &[&account.as_str()])
             .await
             .map_err(err)?;
-        // Read under the lease: whatever another process's update committed is seen here.
-        let select = tx
+        // Read under the lease: whatever another process's lease saved is seen here.
+        let select = client
             .prepare_cached(&format!(
                 "SELECT {USER_COLUMNS} FROM mastodon_auth_users WHERE account = $1"
             ))
             .await
             .map_err(err)?;
-        let rows = tx.query(&select, &[&account.as_str()]).await.map_err(err)?;
+        let rows = client
+            .query(&select, &[&account.as_str()])
+            .await
+            .map_err(err)?;
         let current = rows.first().map(user_from_row).transpose()?;
-        if let Some(user) = update(current).await? {
-            upsert_user(&tx, action, account, &user).await?;
+        Ok(Box::new(PostgresLease {
+            tx,
+            account: account.clone(),
+            current,
+        }))
+    }
+}
+
+/// A [`PostgresStore`] account's lease: a transaction holding the account's advisory lock.
+struct PostgresLease {
+    tx: OpenTransaction,
+    account: AccountKey,
+    current: Option<UserCredentials>,
+}
+
+#[async_trait::async_trait]
+impl UserLease for PostgresLease {
+    fn current(&self) -> Option<&UserCredentials> {
+        self.current.as_ref()
+    }
+
+    async fn save(self: Box<Self>, user: &UserCredentials) -> Result<(), StoreError> {
+        let action = "save a leased user";
+        upsert_user(self.tx.client(), action, &self.account, user).await?;
+        self.tx
+            .commit()
+            .await
+            .map_err(|e| PostgresError::query(action, &e).into())
+    }
+}
+
+/// A pooled connection with a transaction open (`BEGIN` sent), rolled back unless it is
+/// committed. A lease's transaction holds the account's advisory lock: the connection must
+/// never go back to the pool with it open, or the lock would stay taken.
+///
+/// (`tokio_postgres::Transaction` rolls back on drop too, but it borrows its connection, so a
+/// lease could not own both.)
+struct OpenTransaction {
+    /// `None` only once dropped.
+    client: Option<deadpool_postgres::Object>,
+    committed: bool,
+}
+
+impl OpenTransaction {
+    async fn begin(client: deadpool_postgres::Object) -> Result<Self, tokio_postgres::Error> {
+        // The guard first: a `BEGIN` cancelled half-way is rolled back as well.
+        let tx = Self {
+            client: Some(client),
+            committed: false,
+        };
+        tx.client().batch_execute("BEGIN").await?;
+        Ok(tx)
+    }
+
+    fn client(&self) -> &deadpool_postgres::Object {
+        match &self.client {
+            Some(client) => client,
+            // Taken in `drop` alone, after which nothing can call this.
+            None => unreachable!("an open transaction's connection is taken only when it drops"),
         }
-        tx.commit().await.map_err(err)?;
+    }
+
+    async fn commit(mut self) -> Result<(), tokio_postgres::Error> {
+        // Dropped while `COMMIT` is on its way, the guard still rolls back: after a commit
+        // that went through, that `ROLLBACK` changes nothing.
+        self.client().batch_execute("COMMIT").await?;
+        self.committed = true;
         Ok(())
+    }
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if self.committed {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            // Back to the pool once rolled back: queued after whatever the connection is
+            // doing (a lock still being waited for is taken, then released).
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if client.batch_execute("ROLLBACK").await.is_err() {
+                        // A connection that cannot roll back is closed (the server then rolls
+                        // back), never reused.
+                        drop(deadpool_postgres::Object::take(client));
+                    }
+                });
+            }
+            // No runtime to roll back on: close the connection, which rolls back too.
+            Err(_) => drop(deadpool_postgres::Object::take(client)),
+        }
     }
 }
 
 /// Writes `user` as `account`'s row in `tx` (the active account is left alone).
 async fn upsert_user(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &impl deadpool_postgres::GenericClient,
     action: &'static str,
     account: &AccountKey,
     user: &UserCredentials,

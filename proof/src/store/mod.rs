@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use mastodon_auth::{
     AccountDirectory, AccountKey, AppCredentials, CredentialStore, InstanceUrl, StoreError,
-    UserCredentials, async_trait,
+    UserCredentials, UserLease, async_trait,
 };
 use rusqlite::Connection;
 
@@ -24,6 +24,12 @@ pub const BACKEND: &str = "sqlite";
 /// database never stalls the async runtime; each change is one transaction. Clones share one
 /// connection. Several processes can share the file: SQLite locks it, and a call waits up to
 /// 5 s for another process's write.
+///
+/// [`lease_user`](CredentialStore::lease_user) (the client's token refresh) takes a lock that
+/// the store's clones share, so the clients of one process refresh a token once between them.
+/// It does not reach other processes: SQLite's own lock on the file would stop every other
+/// writer for as long as the refresh request takes. For expiring tokens shared by several
+/// processes, prefer a store whose lease spans them (`AccountsFile`, `PostgresStore`).
 ///
 /// Failures of the database itself (a file that is not a database, a full disk, a locked
 /// file, a value that cannot be read back) are [`StoreError::Backend`] named
@@ -48,6 +54,8 @@ pub const BACKEND: &str = "sqlite";
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     path: Option<PathBuf>,
+    /// The lease of [`lease_user`](CredentialStore::lease_user), one for every account.
+    lease: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -92,6 +100,7 @@ impl SqliteStore {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path,
+            lease: Arc::default(),
         })
     }
 
@@ -174,6 +183,42 @@ impl CredentialStore for SqliteStore {
         let user = user.clone();
         self.with(move |conn| sql::save_user(conn, &account, &user))
             .await
+    }
+
+    async fn lease_user(
+        &self,
+        account: &AccountKey,
+    ) -> Result<Box<dyn UserLease + '_>, StoreError> {
+        let guard = Arc::clone(&self.lease).lock_owned().await;
+        let current = self.load_user(account).await?;
+        Ok(Box::new(SqliteLease {
+            _guard: guard,
+            store: self,
+            account: account.clone(),
+            current,
+        }))
+    }
+}
+
+/// A [`SqliteStore`] account's lease: the store's lock, released on drop.
+struct SqliteLease<'a> {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    store: &'a SqliteStore,
+    account: AccountKey,
+    current: Option<UserCredentials>,
+}
+
+#[async_trait]
+impl UserLease for SqliteLease<'_> {
+    fn current(&self) -> Option<&UserCredentials> {
+        self.current.as_ref()
+    }
+
+    async fn save(self: Box<Self>, user: &UserCredentials) -> Result<(), StoreError> {
+        let mut user = user.clone();
+        user.account = Some(self.account.clone());
+        // Saved as `save_user` saves, which makes the account active: the trait allows it.
+        self.store.save_user(&user).await
     }
 }
 
