@@ -6,11 +6,8 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use mastodon_auth_core::{
-    AccessToken, AccountKey, ClientSecret, CredentialStore, InstanceUrl, RateLimitInfo,
-    RateLimitKey, RateLimitMethod, RateLimiter, StoreError, UserCredentials,
-};
-use mastodon_auth_ratelimit::Pacer;
+use mastodon_auth_core::{AccessToken, AccountKey, ClientSecret, CredentialStore, InstanceUrl, RateLimitInfo, RateLimitKey, RateLimiter, StoreError, UserCredentials};
+use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
 use mastodon_auth_store::{AccountsFile, MemoryStore};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

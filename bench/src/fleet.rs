@@ -6,10 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mastodon_auth_core::{
-    AccessToken, CredentialStore, Mastodon, NoRateLimit, RateLimitMethod, RateLimiter,
-};
-use mastodon_auth_ratelimit::RedisRateLimiter;
+use mastodon_auth_core::{AccessToken, CredentialStore, Mastodon, NoRateLimit, RateLimiter};
+use mastodon_auth_ratelimit::{RateLimitMethod, RedisRateLimiter};
 use mastodon_auth_store::PostgresStore;
 use mastodon_auth_tests::{PostgresServer, RedisServer, ServiceError};
 use tokio::task::JoinSet;
@@ -92,7 +90,6 @@ pub(crate) async fn limiter_contenders(
             .transport(transport.clone())
             .shared_rate_limiter(limiter)
             .access_token(token.clone())
-            .allow_http(https.plain_http)
             .build()
     };
     let shared = RedisRateLimiter::builder(redis.url(), RateLimitMethod::Wait)

@@ -151,7 +151,6 @@ impl ServerProcess {
                 self.http_url.clone()
             },
             ca_pem: self.ca_pem.clone(),
-            plain_http: !https,
         }
     }
 

@@ -38,11 +38,6 @@
 
 #![forbid(unsafe_code)]
 
-/// The time a request may take unless configured otherwise: Mastodon.py's `request_timeout`
-/// default, 300 s. The client sends it with every request; transports use it for requests
-/// that carry none.
-pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
-
 /// The `User-Agent` the client (and the transport, for requests without one) sends:
 /// `mastodon-auth/<version>`.
 pub const DEFAULT_USER_AGENT: &str = concat!("mastodon-auth/", env!("CARGO_PKG_VERSION"));
@@ -61,6 +56,7 @@ pub mod redact;
 mod scope;
 mod secret;
 mod store;
+mod text;
 mod transport;
 mod version;
 
@@ -76,19 +72,20 @@ pub use error::{
 };
 pub use instance_url::{InstanceUrl, is_loopback_host};
 pub use metadata::OAuthServerInfo;
-pub use ratelimit::{
-    NoRateLimit, RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter, Verdict,
-};
+pub use ratelimit::{NoRateLimit, RateLimitInfo, RateLimitKey, RateLimiter, Verdict};
 pub use redact::SECRET_PARAMETERS;
 pub use scope::{DEFAULT_SCOPES, KNOWN_SCOPES, SCOPE_SETS, Scope, Scopes};
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, Password, PkceVerifier, RefreshToken,
 };
+pub use text::is_bidi_control;
 pub use store::{
     AccountDirectory, AccountKey, AppCredentials, CredentialStore, UserCredentials, UserUpdate,
     UserUpdateFuture,
 };
-pub use transport::{HttpTransport, RequestTimeout, TimeoutPhase, TlsFailure, TransportError};
+pub use transport::{
+    AllowHttp, HttpTransport, RequestTimeout, TimeoutPhase, TlsFailure, TransportError,
+};
 pub use version::{MastodonVersion, ServerSoftware};
 
 // What implementing a trait of this crate takes (the trait attribute, the request and response

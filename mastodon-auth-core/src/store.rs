@@ -10,6 +10,7 @@ use crate::error::{AccountKeyProblem, Error, StoreError};
 use crate::instance_url::{InstanceUrl, ascii_host, split_port};
 use crate::scope::Scopes;
 use crate::secret::{AccessToken, ClientSecret, RefreshToken};
+use crate::text::is_bidi_control;
 
 /// A registered application: what `create_app` returns and what a store keeps per instance.
 ///
@@ -249,12 +250,6 @@ impl AccountKey {
     pub fn as_str(&self) -> &str {
         &self.key
     }
-}
-
-/// The bidirectional-text controls (Unicode's `Bidi_Control` property): embeddings and
-/// overrides (U+202A–U+202E), isolates (U+2066–U+2069) and marks (U+200E, U+200F, U+061C).
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 impl fmt::Display for AccountKey {

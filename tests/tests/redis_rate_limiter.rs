@@ -16,12 +16,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use common::worker::Worker;
 use http::StatusCode;
-use mastodon_auth_core::{
-    AccessToken, Error, HttpTransport, LoginGrant, Mastodon, RateLimitError, RateLimitInfo,
-    RateLimitKey, RateLimitMethod, RateLimiter, TransportError, Verdict,
-};
+use mastodon_auth_core::{AccessToken, Error, HttpTransport, LoginGrant, Mastodon, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, TransportError, Verdict};
+use mastodon_auth_ratelimit::{Quota, RateLimitMethod, RedisRateLimiter, RetryBudget, Unreachable};
 use mastodon_auth_http::HyperTransport;
-use mastodon_auth_ratelimit::{Quota, RedisRateLimiter, RetryBudget, Unreachable};
 use mastodon_auth_tests::{Approval, LocalInstance, RedisServer};
 use tokio::task::JoinSet;
 
@@ -99,7 +96,7 @@ async fn two_limiters_spend_one_quota() {
 
 /// A burst of 40, then one request an hour: every test below runs within the first hour.
 fn forty_an_hour() -> Quota {
-    Quota::per_hour(NonZeroU32::MIN).allow_burst(NonZeroU32::new(40).unwrap())
+    Quota::per_hour(NonZeroU32::MIN).with_burst(NonZeroU32::new(40).unwrap())
 }
 
 /// Script calls Redis has run since its statistics were last reset (`CONFIG RESETSTAT`).
@@ -300,7 +297,7 @@ async fn slots_ahead_are_spent_from_the_shared_quota_and_leave_half_the_burst() 
         return;
     };
     let hundred_an_hour =
-        Quota::per_hour(NonZeroU32::MIN).allow_burst(NonZeroU32::new(100).unwrap());
+        Quota::per_hour(NonZeroU32::MIN).with_burst(NonZeroU32::new(100).unwrap());
     let build = |ahead| {
         Arc::new(
             RedisRateLimiter::builder(redis.url(), RateLimitMethod::Throw)

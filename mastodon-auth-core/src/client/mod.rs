@@ -11,7 +11,7 @@ mod verify;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 pub use app::CreateApp;
 pub use authorize::{AuthRequestBuilder, AuthorizedCode, PendingAuthorization};
@@ -25,7 +25,7 @@ use crate::ratelimit::RateLimiter;
 use crate::scope::Scopes;
 use crate::secret::{AccessToken, ClientSecret, RefreshToken};
 use crate::store::{AccountKey, AppCredentials, CredentialStore, UserCredentials};
-use crate::transport::HttpTransport;
+use crate::transport::{HttpTransport, RequestTimeout};
 use crate::version::MastodonVersion;
 
 /// The out-of-band redirect URI: the server shows the code for the person to copy.
@@ -75,7 +75,7 @@ struct Inner {
 
 #[derive(Debug, Clone)]
 struct Config {
-    request_timeout: Duration,
+    request_timeout: RequestTimeout,
     user_agent: Option<http::HeaderValue>,
     debug_requests: bool,
     version_check_mode: VersionCheckMode,
