@@ -6,13 +6,18 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use mastodon_auth_core::{AccessToken, AccountKey, ClientSecret, CredentialStore, InstanceUrl, RateLimitInfo, RateLimitKey, RateLimiter, StoreError, UserCredentials};
+use mastodon_auth_core::{
+    AccessToken, AccountKey, ClientSecret, CredentialStore, InstanceUrl, RateLimitInfo,
+    RateLimitKey, RateLimiter, StoreError, UserCredentials,
+};
 use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
 use mastodon_auth_store::{AccountsFile, MemoryStore};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{BoxError, ROLE_ENV, alloc};
+use crate::alloc;
+use crate::child::ROLE_ENV;
+use crate::runtime::BoxError;
 
 /// Accounts per measurement.
 pub(crate) const ACCOUNTS: usize = 10_000;

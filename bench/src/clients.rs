@@ -12,14 +12,16 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use mastodon_auth_core::{AccessToken, Account, HttpTransport, LoginGrant, Mastodon, OOB_REDIRECT_URI, Scopes};
-use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
+use mastodon_auth_core::{
+    AccessToken, Account, HttpTransport, LoginGrant, Mastodon, OOB_REDIRECT_URI, Scopes,
+};
 use mastodon_auth_http::HyperTransport;
+use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 
-use crate::BoxError;
 use crate::child::LineChild;
+use crate::runtime::BoxError;
 
 /// The endpoint every contender calls.
 pub(crate) const VERIFY_PATH: &str = "/api/v1/accounts/verify_credentials";

@@ -20,8 +20,8 @@ use mastodon_auth_core::{HttpTransport, TransportError};
 use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
 use mastodon_auth_tests::{Approval, LocalInstance};
 
-use crate::BoxError;
 use crate::clients::{Target, log_in, unthrottled_pacer};
+use crate::runtime::BoxError;
 
 pub(crate) const LIMIT: u32 = 300;
 pub(crate) const WINDOWS: u32 = 2;

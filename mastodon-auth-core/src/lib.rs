@@ -78,11 +78,11 @@ pub use scope::{DEFAULT_SCOPES, KNOWN_SCOPES, SCOPE_SETS, Scope, Scopes};
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, Password, PkceVerifier, RefreshToken,
 };
-pub use text::is_bidi_control;
 pub use store::{
     AccountDirectory, AccountKey, AppCredentials, CredentialStore, UserCredentials, UserUpdate,
     UserUpdateFuture,
 };
+pub use text::is_bidi_control;
 pub use transport::{
     AllowHttp, HttpTransport, RequestTimeout, TimeoutPhase, TlsFailure, TransportError,
 };

@@ -115,10 +115,11 @@ impl Default for RequestTimeout {
 /// The one switch for plain HTTP is the client's
 /// [`MastodonBuilder::allow_http`](crate::MastodonBuilder::allow_http): the client checks the
 /// URLs it is given (the OAuth endpoints a server's metadata names) and marks each request
-/// it sends with `AllowHttp` when the switch is on. A transport refuses plain HTTP to any
-/// host that is not loopback (`localhost`, `127.0.0.0/8`, `[::1]`, see
-/// [`is_loopback_host`](crate::is_loopback_host)) unless the request carries this marker,
-/// so HTTPS stays the default however a request is made, with or without a client.
+/// it sends with `AllowHttp` when the switch is on. A transport should refuse plain HTTP to
+/// any host that is not loopback (`localhost`, `127.0.0.0/8`, `[::1]`, see
+/// [`is_loopback_host`](crate::is_loopback_host)) unless the request carries this marker
+/// (`mastodon-auth-http`'s `HyperTransport` does), so HTTPS stays the default however a
+/// request is made, with or without a client.
 ///
 /// ```
 /// use mastodon_auth_core::AllowHttp;

@@ -5,19 +5,19 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use governor::NotUntil;
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::StateStore;
-use governor::NotUntil;
 use mastodon_auth_core::{
     Error, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, Verdict,
 };
 
 use crate::budget::{RetryBudget, Run};
 use crate::clock::{Clock, GovernorClock, TokioClock};
-use crate::{Quota, RateLimitMethod};
 use crate::state::PacerState;
 use crate::wait::{WaitObserver, WaitReason};
+use crate::{Quota, RateLimitMethod};
 
 /// Everything kept per key: the header state, the current run of 429s and the quota's
 /// theoretical arrival time.

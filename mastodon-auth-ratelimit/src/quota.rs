@@ -147,7 +147,10 @@ mod tests {
     fn governor_gets_the_same_quota() {
         let q = Quota::window(300, Duration::from_secs(300)).expect("valid");
         let g = q.to_governor();
-        assert_eq!((g.burst_size(), g.replenish_interval()), (q.burst(), q.interval()));
+        assert_eq!(
+            (g.burst_size(), g.replenish_interval()),
+            (q.burst(), q.interval())
+        );
         let n = NonZeroU32::new(7).expect("not zero");
         let g = Quota::per_second(n).to_governor();
         let reference = governor::Quota::per_second(n);

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, StatusCode};
-use mastodon_auth_core::{HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, Verdict};
+use mastodon_auth_core::{
+    HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, Verdict,
+};
 use mastodon_auth_ratelimit::{Clock, FakeClock, Pacer, RateLimitMethod, RetryBudget, WaitReason};
 
 const KEY: RateLimitKey = RateLimitKey::ANONYMOUS;

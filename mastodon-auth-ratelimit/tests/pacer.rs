@@ -5,7 +5,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, StatusCode};
-use mastodon_auth_core::{AccessToken, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, Verdict};
+use mastodon_auth_core::{
+    AccessToken, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, Verdict,
+};
 use mastodon_auth_ratelimit::{Clock, FakeClock, Pacer, PacerState, RateLimitMethod, RetryBudget};
 
 const KEY: RateLimitKey = RateLimitKey::ANONYMOUS;

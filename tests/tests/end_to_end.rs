@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mastodon_auth_core::{Error, LoginGrant, Mastodon, MastodonBuilder, Password, RateLimitKey, Scopes, TransportError};
-use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
+use mastodon_auth_core::{
+    Error, LoginGrant, Mastodon, MastodonBuilder, Password, RateLimitKey, Scopes, TransportError,
+};
 use mastodon_auth_http::HyperTransport;
+use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
 use mastodon_auth_store::AccountsFile;
 use mastodon_auth_tests::{Approval, Fault, LocalInstance, Profile};
 

@@ -16,9 +16,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use common::worker::Worker;
 use http::StatusCode;
-use mastodon_auth_core::{AccessToken, Error, HttpTransport, LoginGrant, Mastodon, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, TransportError, Verdict};
-use mastodon_auth_ratelimit::{Quota, RateLimitMethod, RedisRateLimiter, RetryBudget, Unreachable};
+use mastodon_auth_core::{
+    AccessToken, Error, HttpTransport, LoginGrant, Mastodon, RateLimitError, RateLimitInfo,
+    RateLimitKey, RateLimiter, TransportError, Verdict,
+};
 use mastodon_auth_http::HyperTransport;
+use mastodon_auth_ratelimit::{Quota, RateLimitMethod, RedisRateLimiter, RetryBudget, Unreachable};
 use mastodon_auth_tests::{Approval, LocalInstance, RedisServer};
 use tokio::task::JoinSet;
 
