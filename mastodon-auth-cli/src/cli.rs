@@ -8,15 +8,19 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap_complete::ArgValueCandidates;
 
 mod accounts;
+mod completion;
 mod context;
 mod failure;
 mod login;
 mod output;
 mod process;
+mod secret_input;
 mod server_info;
 mod status;
+mod suggest;
 mod trust;
 
 use context::Context;
@@ -37,7 +41,7 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR", env = CONFIG_ENV)]
     config: Option<PathBuf>,
     /// Act as this account instead of the active one.
-    #[arg(long = "as", global = true, value_name = "USER@INSTANCE")]
+    #[arg(long = "as", global = true, value_name = "USER@INSTANCE", add = ArgValueCandidates::new(completion::accounts))]
     as_account: Option<String>,
     /// Machine-readable output (JSON on stdout).
     #[arg(long, global = true)]
@@ -62,6 +66,7 @@ enum Command {
     /// Make an account the active one.
     Use {
         /// The account, as user@instance.
+        #[arg(add = ArgValueCandidates::new(completion::accounts))]
         account: String,
     },
     /// Ask the server who the active account is.
@@ -73,6 +78,7 @@ enum Command {
     /// Revoke an account's token and forget the account.
     Logout {
         /// The account (default: the active one).
+        #[arg(add = ArgValueCandidates::new(completion::accounts))]
         account: Option<String>,
         /// Forget the account without revoking its token (when the server cannot be reached).
         #[arg(long)]
@@ -83,9 +89,12 @@ enum Command {
         /// The instance.
         instance: String,
     },
-    /// Print a shell completion script.
+    /// Print the shell code that completes subcommands, flags and account names.
     ///
-    /// For example: `mastodon-auth completions bash > ~/.local/share/bash-completion/completions/mastodon-auth`
+    /// The code asks this binary what may come next. For example, in ~/.bashrc:
+    /// `source <(mastodon-auth completions bash)`; zsh: `source <(mastodon-auth completions
+    /// zsh)` in ~/.zshrc; fish: `mastodon-auth completions fish | source` in
+    /// ~/.config/fish/config.fish.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
@@ -159,6 +168,7 @@ fn command() -> clap::Command {
 #[must_use]
 pub(crate) fn main() -> ExitCode {
     process::quiet_panics();
+    completion::answer_if_asked();
     let cli = match command()
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m))
@@ -233,9 +243,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     "completions prints a shell script: --json does not apply",
                 ));
             }
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut command(), "mastodon-auth", &mut script);
-            output::raw(&script)
+            // The shell calls back this very binary, wherever it was started from.
+            let completer = std::env::current_exe()
+                .ok()
+                .and_then(|p| p.to_str().map(str::to_owned))
+                .unwrap_or_else(|| "mastodon-auth".to_owned());
+            output::raw(&completion::registration(shell, &completer))
         }
     }
 }

@@ -60,6 +60,26 @@ pub(crate) struct Http2KeepAlive {
     pub(crate) while_idle: bool,
 }
 
+impl Http2KeepAlive {
+    /// A zero interval would PING without pause, and a zero timeout would close every
+    /// connection at its first PING (a new connection per request): both are refused.
+    fn check(&self) -> Result<(), BuildError> {
+        if self.interval == Some(Duration::ZERO) {
+            return Err(BuildError::ZeroDuration {
+                setting: "http2_keep_alive_interval",
+                instead: "None to turn pings off",
+            });
+        }
+        if self.timeout.is_zero() {
+            return Err(BuildError::ZeroDuration {
+                setting: "http2_keep_alive_timeout",
+                instead: "a few seconds",
+            });
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Debug for HyperTransportBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("HyperTransportBuilder");
@@ -254,7 +274,7 @@ impl HyperTransportBuilder {
     }
 
     /// How often to send an HTTP/2 PING on an open connection (default 30 s; `None` turns
-    /// pings off). A connection whose PING is not answered within
+    /// pings off; zero is refused by [`build`](Self::build)). A connection whose PING is not answered within
     /// [`http2_keep_alive_timeout`](Self::http2_keep_alive_timeout) is closed, so one silently
     /// dropped by a NAT or a firewall is found out before a request waits on it.
     pub fn http2_keep_alive_interval(mut self, interval: Option<Duration>) -> Self {
@@ -262,7 +282,8 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// How long to wait for the answer to a PING before closing the connection (default 10 s).
+    /// How long to wait for the answer to a PING before closing the connection (default 10 s;
+    /// zero is refused by [`build`](Self::build)).
     pub fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
         self.http2_keep_alive.timeout = timeout;
         self
@@ -340,6 +361,7 @@ impl HyperTransportBuilder {
             connect_timeout: self.connect_timeout,
         };
         let keep_alive = self.http2_keep_alive;
+        keep_alive.check()?;
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())

@@ -49,6 +49,14 @@ pub enum BuildError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A duration setting that must be longer than zero is zero.
+    #[error("{setting} cannot be zero: use {instead}")]
+    ZeroDuration {
+        /// The builder method.
+        setting: &'static str,
+        /// What to write instead.
+        instead: &'static str,
+    },
     /// rustls refused the TLS configuration.
     #[error("TLS configuration failed: {message}")]
     Tls {

@@ -64,3 +64,33 @@ fn keep_alive_settings_show_in_debug() {
     let shown = format!("{transport:?}");
     assert!(shown.contains("interval: None"), "{shown}");
 }
+
+/// Issue 22: a zero interval (a PING storm) or a zero timeout (a new connection per request)
+/// used to be accepted.
+#[test]
+fn a_zero_keep_alive_interval_or_timeout_is_refused_with_what_to_write_instead() {
+    let interval = HyperTransport::builder()
+        .http2_keep_alive_interval(Some(Duration::ZERO))
+        .build()
+        .expect_err("zero interval");
+    assert_eq!(
+        interval.to_string(),
+        "http2_keep_alive_interval cannot be zero: use None to turn pings off"
+    );
+    let timeout = HyperTransport::builder()
+        .http2_keep_alive_timeout(Duration::ZERO)
+        .build()
+        .expect_err("zero timeout");
+    assert!(
+        timeout
+            .to_string()
+            .starts_with("http2_keep_alive_timeout cannot be zero"),
+        "{timeout}"
+    );
+    assert!(
+        HyperTransport::builder()
+            .http2_keep_alive_interval(None)
+            .build()
+            .is_ok()
+    );
+}

@@ -3,7 +3,7 @@
 use mastodon_auth::{AccountDirectory, AccountKey, UserCredentials};
 use serde_json::json;
 
-use super::context::{Context, parse_account};
+use super::context::Context;
 use super::failure::{Failure, exit_for};
 use super::output::note;
 
@@ -16,19 +16,20 @@ pub(super) async fn list(ctx: &Context) -> Result<(), Failure> {
         .iter()
         .map(|k| json!({ "account": k.as_str(), "active": is_active(k) }))
         .collect();
-    let lines: Vec<String> = if keys.is_empty() {
-        vec!["No accounts yet: run `mastodon-auth login --instance URL`.".into()]
-    } else {
-        keys.iter()
-            .map(|k| format!("{} {k}", if is_active(k) { "*" } else { " " }))
-            .collect()
-    };
+    if keys.is_empty() && !ctx.out.json {
+        // A hint, not a listing: stdout stays empty for `accounts | wc -l`.
+        note("No accounts yet: run `mastodon-auth login --instance URL`.");
+    }
+    let lines: Vec<String> = keys
+        .iter()
+        .map(|k| format!("{} {k}", if is_active(k) { "*" } else { " " }))
+        .collect();
     ctx.out.say(&serde_json::Value::Array(value), &lines)
 }
 
 /// `use`: makes an account the active one.
 pub(super) async fn switch(ctx: &Context, account: &str) -> Result<(), Failure> {
-    let key = parse_account(account)?;
+    let key = ctx.resolve_account(account).await?;
     ctx.store.set_active_user(&key).await?;
     ctx.out.say(
         &json!({ "active": key.as_str() }),
@@ -84,15 +85,36 @@ pub(super) async fn logout(
         .clone()
         .ok_or_else(|| Failure::other("the stored account has no name"))?;
     let revoked = !local && revoke(ctx, &user, &key).await?;
+    let was_active = ctx.store.active_user().await?.as_ref() == Some(&key);
     ctx.store.remove_user(&key).await?;
-    let text = if revoked {
+    // With the active account gone, the next stored one takes its place, so that `token` and
+    // `whoami` go on working for the accounts that are left.
+    let now_active = match ctx.store.active_user().await? {
+        Some(active) => Some(active),
+        None if was_active => match ctx.store.list_users().await?.into_iter().next() {
+            Some(next) => {
+                ctx.store.set_active_user(&next).await?;
+                Some(next)
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let mut text = vec![if revoked {
         format!("Logged out {key}")
     } else {
         format!("Forgot {key}; its token was not revoked")
-    };
+    }];
+    if let Some(next) = now_active.as_ref().filter(|_| was_active) {
+        text.push(format!("Now using {next}"));
+    }
     ctx.out.say(
-        &json!({ "logged_out": key.as_str(), "revoked": revoked }),
-        &[text],
+        &json!({
+            "logged_out": key.as_str(),
+            "revoked": revoked,
+            "active": now_active.as_ref().map(AccountKey::as_str),
+        }),
+        &text,
     )
 }
 

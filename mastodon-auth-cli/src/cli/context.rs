@@ -9,13 +9,13 @@ use std::time::Duration;
 use mastodon_auth::ratelimit::RetryBudget;
 use mastodon_auth::store::atomic::LockWait;
 use mastodon_auth::{
-    AccountKey, AccountsFile, CredentialStore, HyperTransport, InstanceUrl, Mastodon,
-    MastodonBuilder, Pacer, RateLimitMethod, UserCredentials,
+    AccountDirectory, AccountKey, AccountsFile, CredentialStore, HyperTransport, InstanceUrl,
+    Mastodon, MastodonBuilder, Pacer, RateLimitMethod, UserCredentials,
 };
 
 use super::failure::{Exit, Failure};
 use super::output::{self, Output};
-use super::trust;
+use super::{suggest, trust};
 
 /// A person at a terminal waits out a short rate limit, not a storm: two retries and two
 /// minutes at most, then exit 5 with the server's rate limit named.
@@ -26,6 +26,9 @@ const ANNOUNCE_WAITS_OVER: Duration = Duration::from_secs(2);
 
 /// The `User-Agent` of every request this tool sends.
 pub(crate) const USER_AGENT: &str = concat!("mastodon-auth-cli/", env!("CARGO_PKG_VERSION"));
+
+/// The accounts file, in the config folder.
+pub(crate) const ACCOUNTS_FILE: &str = "accounts.json";
 
 /// `<platform config folder>/mastodon-auth`, e.g. `~/.config/mastodon-auth` on Linux.
 pub(crate) fn default_config_dir() -> Option<PathBuf> {
@@ -40,7 +43,8 @@ pub(crate) struct Context {
     verbose: bool,
     /// `--ca-cert`: read only when a connection is made.
     ca_cert: Option<PathBuf>,
-    as_account: Option<AccountKey>,
+    /// `--as`, as typed: resolved against the stored accounts when a command needs the user.
+    as_account: Option<String>,
     /// One transport per instance for the whole run, so that the clients and requests of one
     /// command (`status`'s accounts, `server-info`'s probes) share its connections and its
     /// trust roots are read once.
@@ -62,7 +66,7 @@ impl Context {
         })?;
         Ok(Self {
             out: Output { json },
-            store: Arc::new(AccountsFile::open(config.join("accounts.json")).lock_wait(
+            store: Arc::new(AccountsFile::open(config.join(ACCOUNTS_FILE)).lock_wait(
                 LockWait::new().on_wait(|file| {
                     output::note(&format!(
                         "waiting for {} (held by another mastodon-auth)…",
@@ -73,7 +77,7 @@ impl Context {
             config,
             verbose,
             ca_cert,
-            as_account: as_account.map(parse_account).transpose()?,
+            as_account: as_account.map(str::to_owned),
             transports: Mutex::default(),
         })
     }
@@ -168,29 +172,83 @@ impl Context {
 
     /// The account named (or given with `--as`), else the active one.
     pub(crate) async fn user(&self, account: Option<&str>) -> Result<UserCredentials, Failure> {
-        let key = match account {
-            Some(account) => Some(parse_account(account)?),
-            None => self.as_account.clone(),
-        };
-        match key {
-            Some(key) => self
-                .store
-                .load_user(&key)
-                .await?
-                .ok_or_else(|| unknown_account(&key)),
-            None => self.store.load_active_user().await?.ok_or_else(|| {
-                Failure::new(
-                    Exit::Auth,
-                    "not logged in: run `mastodon-auth login --instance URL` first",
+        let Some(typed) = account.or(self.as_account.as_deref()) else {
+            if let Some(user) = self.store.load_active_user().await? {
+                return Ok(user);
+            }
+            let known = self.store.list_users().await?;
+            let message = if known.is_empty() {
+                "not logged in: run `mastodon-auth login --instance URL` first".to_owned()
+            } else {
+                format!(
+                    "no account is active: `mastodon-auth use ACCOUNT` picks one of {}",
+                    list(&known)
                 )
-            }),
+            };
+            return Err(Failure::new(Exit::Auth, message));
+        };
+        let key = self.resolve_account(typed).await?;
+        self.store
+            .load_user(&key)
+            .await?
+            .ok_or_else(|| unknown_account(&key))
+    }
+
+    /// The stored account `typed` names: `user@instance`, or a user name alone when one stored
+    /// account has it. Otherwise a usage error that says what was meant, when a stored
+    /// account is one typo away.
+    pub(crate) async fn resolve_account(&self, typed: &str) -> Result<AccountKey, Failure> {
+        let known = self.store.list_users().await?;
+        if let Ok(key) = AccountKey::parse(typed) {
+            if known.contains(&key) {
+                return Ok(key);
+            }
+        } else {
+            let name = typed.strip_prefix('@').unwrap_or(typed);
+            let same_name: Vec<AccountKey> = known
+                .iter()
+                .filter(|k| k.username().eq_ignore_ascii_case(name))
+                .cloned()
+                .collect();
+            match same_name.as_slice() {
+                [one] => return Ok(one.clone()),
+                [] => {}
+                several => {
+                    return Err(Failure::usage(format!(
+                        "{name} has accounts on several instances: say which, {}",
+                        list(several)
+                    )));
+                }
+            }
         }
+        let meant = suggest::closest(typed, known.iter().map(AccountKey::as_str)).or_else(|| {
+            let name = typed
+                .split('@')
+                .find(|part| !part.is_empty())
+                .unwrap_or(typed);
+            suggest::closest(name, known.iter().map(AccountKey::username))
+                .and_then(|user| known.iter().find(|k| k.username() == user))
+                .map(AccountKey::as_str)
+        });
+        Err(Failure::usage(match meant {
+            Some(meant) => format!("no account {typed}: did you mean {meant}?"),
+            None if known.is_empty() => {
+                format!(
+                    "no account {typed}: none is stored yet; run `mastodon-auth login --instance URL`"
+                )
+            }
+            None => format!("no account {typed}: `mastodon-auth accounts` lists them"),
+        }))
     }
 }
 
-/// Parses `user@instance` given on the command line.
-pub(crate) fn parse_account(account: &str) -> Result<AccountKey, Failure> {
-    AccountKey::parse(account).map_err(|e| Failure::usage(e.to_string()))
+/// `a, b or c`.
+fn list(keys: &[AccountKey]) -> String {
+    let keys: Vec<&str> = keys.iter().map(AccountKey::as_str).collect();
+    match keys.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => keys.concat(),
+    }
 }
 
 pub(crate) fn unknown_account(key: &AccountKey) -> Failure {

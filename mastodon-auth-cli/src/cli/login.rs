@@ -1,7 +1,6 @@
 //! `login`: register once per instance, authorize (browser, out of band, password, or a token
 //! made in the web interface), keep the account, and give back what it replaces.
 
-use std::io::{BufRead, IsTerminal};
 use std::time::Duration;
 
 use mastodon_auth::browser;
@@ -15,6 +14,8 @@ use serde_json::json;
 use super::context::Context;
 use super::failure::{Exit, Failure};
 use super::output::note;
+use super::secret_input::read_secret_line;
+use super::suggest;
 
 /// The app name registered with each instance.
 const APP_NAME: &str = "mastodon-auth";
@@ -35,11 +36,26 @@ pub(super) fn known_scopes(list: &str) -> Result<Scopes, Failure> {
         .map(mastodon_auth::Scope::as_str)
         .collect();
     if !unknown.is_empty() {
+        let named: Vec<String> = unknown
+            .iter()
+            .map(
+                |typed| match suggest::closest(typed, KNOWN_SCOPES.iter().copied()) {
+                    Some(meant) => format!("{typed} (did you mean {meant}?)"),
+                    None => (*typed).to_owned(),
+                },
+            )
+            .collect();
+        // The groups alone: the sixty fine-grained scopes on one line would bury the hint.
+        let groups: Vec<&str> = KNOWN_SCOPES
+            .iter()
+            .copied()
+            .filter(|s| !s.contains(':') || matches!(*s, "admin:read" | "admin:write"))
+            .collect();
         return Err(Failure::usage(format!(
-            "unknown scope{} {}; known scopes: {}",
+            "unknown scope{} {}; the scopes are {}, and parts of them such as read:accounts",
             if unknown.len() > 1 { "s" } else { "" },
-            unknown.join(", "),
-            KNOWN_SCOPES.join(" ")
+            named.join(", "),
+            groups.join(" ")
         )));
     }
     if scopes.is_empty() {
@@ -261,25 +277,6 @@ pub(super) async fn with_token(ctx: &Context, instance: &str) -> Result<(), Fail
     finish(ctx, &instance, Kept { user, replaced }).await
 }
 
-/// Reads one line from stdin (prompting when it is a terminal), without echoing it anywhere.
-fn read_secret_line(what: &str) -> Result<String, Failure> {
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        note(&format!("Enter the {what}:"));
-    }
-    let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Failure::usage(format!("cannot read the {what} from stdin: {e}")))?;
-    // Only the line end goes: a password may begin or end with a space.
-    let line = line.trim_end_matches(['\r', '\n']);
-    if line.is_empty() {
-        return Err(Failure::usage(format!("no {what} on stdin")));
-    }
-    Ok(line.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,7 +287,10 @@ mod tests {
         assert_eq!(e.exit(), Exit::Usage);
         let text = e.message().unwrap();
         assert!(
-            text.starts_with("unknown scopes wrte, admin:raed; known scopes: read "),
+            text.starts_with(
+                "unknown scopes wrte (did you mean write?), admin:raed (did you mean admin:read?); \
+                 the scopes are read profile write follow push admin:read admin:write, and parts"
+            ),
             "{text}"
         );
         assert!(known_scopes("read write:statuses push").is_ok());

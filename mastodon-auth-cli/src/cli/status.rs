@@ -2,14 +2,20 @@
 
 use std::collections::HashMap;
 
+use futures_util::future::join_all;
 use mastodon_auth::{
     AccountDirectory, AccountKey, CredentialStore, InstanceUrl, Scopes, UserCredentials,
 };
 use serde_json::json;
+use tokio::sync::Semaphore;
 
 use super::context::Context;
 use super::failure::{Exit, Failure};
 use super::output;
+
+/// How many instances `status` checks at once: enough that a slow instance does not hold up
+/// the others, few enough that a long account list does not open a connection per account.
+const INSTANCES_AT_ONCE: usize = 8;
 
 /// What the instance said about a token.
 enum Token {
@@ -43,15 +49,46 @@ pub(super) async fn status(ctx: &Context) -> Result<(), Failure> {
             "not logged in to any instance: run `mastodon-auth login --instance URL`",
         ));
     }
-    let mut versions = HashMap::new();
-    let mut reports = Vec::new();
-    for key in keys {
+    // Loaded first, in the store's order (a local file), then checked: every instance at
+    // once up to a bound, so that one slow or unreachable instance does not hold up the rest;
+    // the accounts of one instance one after another, the version asked once.
+    let mut groups: Vec<Vec<(usize, AccountKey, UserCredentials)>> = Vec::new();
+    let mut group_of: HashMap<String, usize> = HashMap::new();
+    for (order, key) in keys.into_iter().enumerate() {
         // An account another process removed meanwhile is simply not reported.
         if let Some(user) = ctx.store.load_user(&key).await? {
-            let is_active = active.as_ref() == Some(&key);
-            reports.push(check(ctx, key, user, is_active, &mut versions).await?);
+            let group = *group_of
+                .entry(user.instance.to_string())
+                .or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+            groups[group].push((order, key, user));
         }
     }
+    let permits = Semaphore::new(INSTANCES_AT_ONCE);
+    let checks = groups.into_iter().map(|group| {
+        let (permits, active) = (&permits, &active);
+        async move {
+            let _permit = permits.acquire().await;
+            let mut versions = HashMap::new();
+            let mut reports = Vec::new();
+            for (order, key, user) in group {
+                let is_active = active.as_ref() == Some(&key);
+                reports.push((
+                    order,
+                    check(ctx, key, user, is_active, &mut versions).await?,
+                ));
+            }
+            Ok::<_, Failure>(reports)
+        }
+    });
+    let mut reports = Vec::new();
+    for group in join_all(checks).await {
+        reports.extend(group?);
+    }
+    reports.sort_by_key(|(order, _)| *order);
+    let reports: Vec<Report> = reports.into_iter().map(|(_, report)| report).collect();
     let value = reports.iter().map(Report::json).collect();
     let lines: Vec<String> = reports.iter().flat_map(Report::lines).collect();
     ctx.out.say(&serde_json::Value::Array(value), &lines)?;

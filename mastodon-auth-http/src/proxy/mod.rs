@@ -4,13 +4,13 @@
 mod endpoint;
 mod environment;
 mod handshake;
+mod no_proxy;
 
 use std::fmt;
 use std::sync::Arc;
 
 use http::uri::Scheme;
 use http::{HeaderValue, Uri};
-use hyper_util::client::proxy::matcher::Matcher;
 
 pub(crate) use endpoint::{Login, Protocol, ProxyEndpoint};
 pub(crate) use environment::Variables;
@@ -18,6 +18,7 @@ pub(crate) use handshake::{socks5, tunnel};
 
 use crate::error::{BuildError, ProxyOrigin};
 use mastodon_auth_core::is_loopback_host;
+use no_proxy::NoProxy;
 
 /// The proxy configuration as the builder collects it; checked by [`ProxySettings::routes`].
 #[derive(Clone, Default)]
@@ -97,10 +98,8 @@ impl ProxySettings {
 
 /// Which proxy, if any, each target goes through.
 pub(crate) struct Routes {
-    /// hyper-util's implementation of curl's `NO_PROXY` rules (domain suffixes, IP addresses
-    /// and CIDR ranges, `*`), fed with the endpoints' credential-free URLs: it decides
-    /// *whether* a target is proxied; the endpoints below say *how*.
-    matcher: Matcher,
+    /// Whether a target is proxied at all ([`NoProxy`]); the endpoints below say how.
+    no_proxy: NoProxy,
     http: Option<Arc<ProxyEndpoint>>,
     https: Option<Arc<ProxyEndpoint>>,
 }
@@ -110,7 +109,8 @@ impl fmt::Debug for Routes {
         f.debug_struct("Routes")
             .field("https", &self.https)
             .field("http", &self.http)
-            .finish_non_exhaustive()
+            .field("no_proxy", &self.no_proxy)
+            .finish()
     }
 }
 
@@ -121,20 +121,12 @@ impl Routes {
         https: Option<Arc<ProxyEndpoint>>,
         no_proxy: &str,
     ) -> Option<Routes> {
-        // curl's `*` exempts every target; hyper-util's matcher applies it to names only,
-        // not to IP addresses.
-        if no_proxy.split(',').any(|entry| entry.trim() == "*") {
+        let no_proxy = NoProxy::parse(no_proxy);
+        if no_proxy.exempts_every_target() {
             return None;
         }
-        let mut matcher = Matcher::builder().no(no_proxy);
-        if let Some(proxy) = &http {
-            matcher = matcher.http(proxy.url());
-        }
-        if let Some(proxy) = &https {
-            matcher = matcher.https(proxy.url());
-        }
         Some(Routes {
-            matcher: matcher.build(),
+            no_proxy,
             http,
             https,
         })
@@ -147,7 +139,9 @@ impl Routes {
     /// `golang.org/x/net/http/httpproxy` never proxies loopback targets). This also keeps
     /// plain-HTTP loopback traffic, allowed because it never leaves the machine, on it.
     pub(crate) fn proxy_for(&self, target: &Uri) -> Option<&Arc<ProxyEndpoint>> {
-        self.matcher.intercept(target)?;
+        if self.no_proxy.exempts(target) {
+            return None;
+        }
         let proxy = match target.scheme_str()? {
             "https" => self.https.as_ref(),
             "http" => self.http.as_ref(),
@@ -237,6 +231,31 @@ mod tests {
             assert_eq!(proxy_for(&settings, exempt), None, "{exempt}");
         }
         for proxied in ["https://notinternal.example/", "https://11.0.0.1/"] {
+            assert!(proxy_for(&settings, proxied).is_some(), "{proxied}");
+        }
+    }
+
+    /// Issue 22: `host.`, `host:port`, `*.domain` and `[v6]` entries were not honoured, and
+    /// the request went to the proxy.
+    #[test]
+    fn no_proxy_honours_trailing_dots_ports_wildcards_and_bracketed_ipv6() {
+        let settings = captured(&[
+            ("HTTPS_PROXY", "http://proxy.example:3128"),
+            (
+                "NO_PROXY",
+                "dotted.example., ported.example:8443, *.wild.example, [fd00::1]",
+            ),
+        ]);
+        for exempt in [
+            "https://dotted.example/",
+            "https://ported.example:8443/",
+            "https://api.wild.example/",
+            "https://wild.example/",
+            "https://[fd00::1]/",
+        ] {
+            assert_eq!(proxy_for(&settings, exempt), None, "{exempt}");
+        }
+        for proxied in ["https://ported.example/", "https://[fd00::2]/"] {
             assert!(proxy_for(&settings, proxied).is_some(), "{proxied}");
         }
     }
