@@ -62,7 +62,7 @@ async fn loopback_login_then_accounts_whoami_status_token_logout() {
     let (_, token_json, _) = env.run(&["token", "--json"], "").await;
     assert_eq!(
         parse(&token_json),
-        json!({ "account": alice.as_str(), "instance": base, "access_token": token })
+        json!({ "account": alice.as_str(), "instance": base, "access_token": token, "storage": "file" })
     );
     env.assert_no_secret(&[&out, &err, &accounts, &who, &e1, &status, &e2]);
 
@@ -91,7 +91,7 @@ async fn login_without_a_display_prints_the_url_and_completes_when_it_is_visited
     let alice = alice_at(&env.base());
     let mut cmd = env.command(&["login", "--instance", &env.base()]);
     cmd.env("BROWSER", "false");
-    let login = Login::start(cmd).await;
+    let login = Login::start_after(cmd, "Could not open a browser").await;
     assert!(
         login
             .url
@@ -127,7 +127,7 @@ async fn login_hands_the_url_to_the_browser_command() {
     std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let mut cmd = env.command(&["login", "--instance", &env.base()]);
     cmd.env("BROWSER", &opener);
-    let login = Login::start(cmd).await;
+    let login = Login::start_after(cmd, "Opened your browser.").await;
     let opened = loop {
         if let Ok(url) = std::fs::read_to_string(&seen) {
             break url;
@@ -519,8 +519,8 @@ async fn two_accounts_use_and_as() {
     assert_eq!(
         parse(&accounts),
         json!([
-            { "account": alice_ip.as_str(), "active": false },
-            { "account": alice_named.as_str(), "active": true },
+            { "account": alice_ip.as_str(), "active": false, "storage": "file" },
+            { "account": alice_named.as_str(), "active": true, "storage": "file" },
         ])
     );
     let (code, out, _) = env.run(&["use", &alice_ip, "--json"], "").await;

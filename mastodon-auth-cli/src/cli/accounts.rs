@@ -3,7 +3,7 @@
 use mastodon_auth::{AccountDirectory, AccountKey, UserCredentials};
 use serde_json::json;
 
-use super::context::Context;
+use super::context::{Context, TOKEN_ENV};
 use super::failure::{Failure, exit_for};
 use super::output::note;
 
@@ -14,7 +14,7 @@ pub(super) async fn list(ctx: &Context) -> Result<(), Failure> {
     let is_active = |key: &AccountKey| active.as_ref() == Some(key);
     let value = keys
         .iter()
-        .map(|k| json!({ "account": k.as_str(), "active": is_active(k) }))
+        .map(|k| json!({ "account": k.as_str(), "active": is_active(k), "storage": "file" }))
         .collect();
     if keys.is_empty() && !ctx.out.json {
         // A hint, not a listing: stdout stays empty for `accounts | wc -l`.
@@ -29,6 +29,7 @@ pub(super) async fn list(ctx: &Context) -> Result<(), Failure> {
 
 /// `use`: makes an account the active one.
 pub(super) async fn switch(ctx: &Context, account: &str) -> Result<(), Failure> {
+    ctx.refuse_while_environment("use")?;
     let key = ctx.resolve_account(account).await?;
     ctx.store.set_active_user(&key).await?;
     ctx.out.say(
@@ -62,12 +63,17 @@ pub(super) async fn whoami(ctx: &Context) -> Result<(), Failure> {
 /// is what the command is for.
 pub(super) async fn token(ctx: &Context) -> Result<(), Failure> {
     let user = ctx.user(None).await?;
+    let from_env = ctx.environment_in_effect(None);
+    if from_env && !ctx.out.json {
+        note(&format!("The token in effect is {TOKEN_ENV}'s."));
+    }
     let token = user.access_token.expose();
     ctx.out.say(
         &json!({
             "account": user.account.as_ref().map(AccountKey::as_str),
             "instance": user.instance.as_str(),
             "access_token": token,
+            "storage": if from_env { "environment" } else { "file" },
         }),
         &[token],
     )
@@ -79,6 +85,9 @@ pub(super) async fn logout(
     account: Option<&str>,
     local: bool,
 ) -> Result<(), Failure> {
+    if account.is_none() {
+        ctx.refuse_while_environment("logout")?;
+    }
     let user = ctx.user(account).await?;
     let key = user
         .account

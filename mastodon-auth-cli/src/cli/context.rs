@@ -9,8 +9,8 @@ use std::time::Duration;
 use mastodon_auth::ratelimit::RetryBudget;
 use mastodon_auth::store::atomic::LockWait;
 use mastodon_auth::{
-    AccountDirectory, AccountKey, AccountsFile, CredentialStore, HyperTransport, InstanceUrl,
-    Mastodon, MastodonBuilder, Pacer, RateLimitMethod, UserCredentials,
+    AccessToken, AccountDirectory, AccountKey, AccountsFile, CredentialStore, HyperTransport,
+    InstanceUrl, Mastodon, MastodonBuilder, Pacer, RateLimitMethod, UserCredentials,
 };
 
 use super::failure::{Exit, Failure};
@@ -26,6 +26,12 @@ const ANNOUNCE_WAITS_OVER: Duration = Duration::from_secs(2);
 
 /// The `User-Agent` of every request this tool sends.
 pub(crate) const USER_AGENT: &str = concat!("mastodon-auth-cli/", env!("CARGO_PKG_VERSION"));
+
+/// A token that overrides the stored accounts for every command that uses one (CI,
+/// containers), like `GH_TOKEN` for `gh`.
+pub(crate) const TOKEN_ENV: &str = "MASTODON_AUTH_TOKEN";
+/// The instance of [`TOKEN_ENV`]'s token (default: the active account's instance).
+pub(crate) const INSTANCE_ENV: &str = "MASTODON_AUTH_INSTANCE";
 
 /// The accounts file, in the config folder.
 pub(crate) const ACCOUNTS_FILE: &str = "accounts.json";
@@ -45,6 +51,8 @@ pub(crate) struct Context {
     ca_cert: Option<PathBuf>,
     /// `--as`, as typed: resolved against the stored accounts when a command needs the user.
     as_account: Option<String>,
+    /// [`TOKEN_ENV`] and [`INSTANCE_ENV`], when the token is set.
+    from_env: Option<(AccessToken, Option<String>)>,
     /// One transport per instance for the whole run, so that the clients and requests of one
     /// command (`status`'s accounts, `server-info`'s probes) share its connections and its
     /// trust roots are read once.
@@ -78,6 +86,14 @@ impl Context {
             verbose,
             ca_cert,
             as_account: as_account.map(str::to_owned),
+            from_env: std::env::var(TOKEN_ENV)
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .map(|token| {
+                    let instance = std::env::var(INSTANCE_ENV).ok().filter(|i| !i.is_empty());
+                    (AccessToken::new(token), instance)
+                }),
             transports: Mutex::default(),
         })
     }
@@ -145,13 +161,16 @@ impl Context {
 
     /// A client for a stored account, backed by the accounts file (so a refreshed token is
     /// kept).
+    /// A user without an account name is not the store's (the environment's token): its
+    /// client is [detached](Self::detached_client).
     pub(crate) async fn account_client(&self, user: &UserCredentials) -> Result<Mastodon, Failure> {
-        let mut builder = self
+        let Some(key) = &user.account else {
+            return self.detached_client(user).await;
+        };
+        let builder = self
             .builder(&user.instance)?
-            .shared_store(self.store.clone());
-        if let Some(key) = &user.account {
-            builder = builder.account(key.clone());
-        }
+            .shared_store(self.store.clone())
+            .account(key.clone());
         Ok(builder.build().await?)
     }
 
@@ -170,8 +189,53 @@ impl Context {
         Ok(builder.build().await?)
     }
 
-    /// The account named (or given with `--as`), else the active one.
+    /// Whether the token in effect is [`TOKEN_ENV`]'s (no account named on the command line).
+    pub(crate) fn environment_in_effect(&self, account: Option<&str>) -> bool {
+        self.from_env.is_some() && account.or(self.as_account.as_deref()).is_none()
+    }
+
+    /// [`TOKEN_ENV`]'s token, for [`INSTANCE_ENV`]'s instance or the active account's; the
+    /// account is not known until the server says.
+    pub(crate) async fn environment_user(&self) -> Result<Option<UserCredentials>, Failure> {
+        let Some((token, instance)) = &self.from_env else {
+            return Ok(None);
+        };
+        let instance = match instance {
+            Some(instance) => InstanceUrl::parse(instance)
+                .map_err(|e| Failure::usage(format!("{INSTANCE_ENV}: {e}")))?,
+            None => match self.store.load_active_user().await? {
+                Some(active) => active.instance,
+                None => {
+                    return Err(Failure::usage(format!(
+                        "{TOKEN_ENV} is set: set {INSTANCE_ENV} to its instance too \
+                         (no account is active to take it from)"
+                    )));
+                }
+            },
+        };
+        Ok(Some(UserCredentials::new(instance, token.clone())))
+    }
+
+    /// Refuses a command that would act on the stored active account while [`TOKEN_ENV`]
+    /// overrides it: it would not change what is in effect.
+    pub(crate) fn refuse_while_environment(&self, command: &str) -> Result<(), Failure> {
+        if self.environment_in_effect(None) {
+            return Err(Failure::usage(format!(
+                "{TOKEN_ENV} is set and overrides the stored accounts, so `{command}` would not \
+                 change the token in effect: unset it first (or name an account with --as)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The account named (or given with `--as`), else [`TOKEN_ENV`]'s token, else the active
+    /// account.
     pub(crate) async fn user(&self, account: Option<&str>) -> Result<UserCredentials, Failure> {
+        if self.environment_in_effect(account)
+            && let Some(user) = self.environment_user().await?
+        {
+            return Ok(user);
+        }
         let Some(typed) = account.or(self.as_account.as_deref()) else {
             if let Some(user) = self.store.load_active_user().await? {
                 return Ok(user);

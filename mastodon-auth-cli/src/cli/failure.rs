@@ -65,6 +65,8 @@ pub(crate) fn exit_code_help() -> String {
     }
     help.push_str(
         "\nEnvironment:\n  MASTODON_AUTH_CONFIG  the config folder (as --config)\n  \
+         MASTODON_AUTH_TOKEN   a token that overrides the stored accounts (CI, containers)\n  \
+         MASTODON_AUTH_INSTANCE  its instance (default: the active account's)\n  \
          BROWSER               the browser command(s) for login, `:`-separated\n  \
          RUST_LOG              more logging, as tracing's env filter",
     );

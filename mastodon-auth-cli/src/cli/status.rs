@@ -17,6 +17,24 @@ use super::output;
 /// the others, few enough that a long account list does not open a connection per account.
 const INSTANCES_AT_ONCE: usize = 8;
 
+/// Where a token is kept.
+#[derive(Clone, Copy)]
+enum Storage {
+    /// The accounts file.
+    File,
+    /// `MASTODON_AUTH_TOKEN`.
+    Environment,
+}
+
+impl Storage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Environment => "environment",
+        }
+    }
+}
+
 /// What the instance said about a token.
 enum Token {
     /// It works; the account's display name.
@@ -29,7 +47,10 @@ enum Token {
 
 /// One account's report.
 struct Report {
-    key: AccountKey,
+    /// The stored account, or what the server said of the environment's token.
+    key: Option<AccountKey>,
+    /// Where its token is kept.
+    storage: Storage,
     instance: InstanceUrl,
     active: bool,
     token: Token,
@@ -39,8 +60,13 @@ struct Report {
 
 pub(super) async fn status(ctx: &Context) -> Result<(), Failure> {
     let keys = ctx.store.list_users().await?;
-    let active = ctx.store.active_user().await?;
-    if keys.is_empty() {
+    // The environment's token, when set, is the one in effect: reported first, as active.
+    let from_env = ctx.environment_user().await?;
+    let active = match from_env {
+        Some(_) => None,
+        None => ctx.store.active_user().await?,
+    };
+    if keys.is_empty() && from_env.is_none() {
         if ctx.out.json {
             output::raw(b"[]\n")?;
         }
@@ -75,15 +101,20 @@ pub(super) async fn status(ctx: &Context) -> Result<(), Failure> {
             let mut reports = Vec::new();
             for (order, key, user) in group {
                 let is_active = active.as_ref() == Some(&key);
-                reports.push((
-                    order,
-                    check(ctx, key, user, is_active, &mut versions).await?,
-                ));
+                let report = check(ctx, Some(key), user, is_active, &mut versions).await?;
+                // After the environment's token, which comes first.
+                reports.push((order + 1, report));
             }
             Ok::<_, Failure>(reports)
         }
     });
     let mut reports = Vec::new();
+    if let Some(user) = from_env {
+        let mut versions = HashMap::new();
+        let mut report = check(ctx, None, user, true, &mut versions).await?;
+        report.storage = Storage::Environment;
+        reports.push((0, report));
+    }
     for group in join_all(checks).await {
         reports.extend(group?);
     }
@@ -107,7 +138,7 @@ pub(super) async fn status(ctx: &Context) -> Result<(), Failure> {
 /// Checks one account; the instance's version is asked once per instance.
 async fn check(
     ctx: &Context,
-    key: AccountKey,
+    key: Option<AccountKey>,
     user: UserCredentials,
     active: bool,
     versions: &mut HashMap<String, Option<String>>,
@@ -137,7 +168,8 @@ async fn check(
         version
     };
     Ok(Report {
-        key,
+        key: key.or_else(|| client.account()),
+        storage: Storage::File,
         instance: user.instance,
         active,
         token,
@@ -154,7 +186,8 @@ impl Report {
             Token::Unchecked(f) => ("unchecked", f.message(), None),
         };
         json!({
-            "account": self.key.as_str(),
+            "account": self.key.as_ref().map(AccountKey::as_str),
+            "storage": self.storage.as_str(),
             "instance": self.instance.as_str(),
             "active": self.active,
             "token": token,
@@ -174,8 +207,16 @@ impl Report {
                 format!("not checked: {}", f.message().unwrap_or("unknown failure"))
             }
         };
+        let name = self
+            .key
+            .as_ref()
+            .map_or_else(|| "an unknown account".to_owned(), ToString::to_string);
+        let kept = match self.storage {
+            Storage::File => "",
+            Storage::Environment => ", from MASTODON_AUTH_TOKEN",
+        };
         vec![
-            format!("{}{}", self.key, if self.active { " (active)" } else { "" }),
+            format!("{name}{}{kept}", if self.active { " (active)" } else { "" }),
             format!(
                 "  instance: {}, {}",
                 self.instance,

@@ -38,6 +38,8 @@ pub fn binary(config: &Path) -> Command {
         .env_remove("RUST_LOG")
         .env_remove("RUST_BACKTRACE")
         .env_remove("MASTODON_AUTH_CONFIG")
+        .env_remove("MASTODON_AUTH_TOKEN")
+        .env_remove("MASTODON_AUTH_INSTANCE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -187,19 +189,30 @@ pub struct Login {
 
 impl Login {
     /// Starts `cmd` and waits for the "Open this URL to authorize: …" line.
-    pub async fn start(mut cmd: Command) -> Self {
+    pub async fn start(cmd: Command) -> Self {
+        Self::start_after(cmd, "").await
+    }
+
+    /// Starts `cmd` and waits for the "Open this URL to authorize: …" line and then for a
+    /// line beginning with `also` (the browser opener reports beside the wait).
+    pub async fn start_after(mut cmd: Command, also: &'static str) -> Self {
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (found, url) = oneshot::channel();
         let stderr = tokio::spawn(async move {
             let mut found = Some(found);
+            let mut seen_url = None;
             let mut all = String::new();
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = line.strip_prefix("Open this URL to authorize: ")
+                if let Some(url) = line.strip_prefix("Open this URL to authorize: ") {
+                    seen_url = Some(url.to_owned());
+                }
+                if let Some(url) = seen_url.as_ref()
+                    && (also.is_empty() || line.starts_with(also))
                     && let Some(found) = found.take()
                 {
-                    let _ = found.send(url.to_owned());
+                    let _ = found.send(url.clone());
                 }
                 all.push_str(&line);
                 all.push('\n');

@@ -6,15 +6,12 @@
 //! Skipped (with a note) where `redis-server` is not installed, unless
 //! `MASTODON_AUTH_REQUIRE_SERVICES=1`.
 
-mod common;
-
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use common::worker::Worker;
 use http::StatusCode;
 use mastodon_auth_core::{
     AccessToken, Error, HttpTransport, LoginGrant, Mastodon, RateLimitError, RateLimitInfo,
@@ -22,7 +19,7 @@ use mastodon_auth_core::{
 };
 use mastodon_auth_http::HyperTransport;
 use mastodon_auth_ratelimit::{Quota, RateLimitMethod, RedisRateLimiter, RetryBudget, Unreachable};
-use mastodon_auth_tests::{Approval, LocalInstance, RedisServer};
+use mastodon_auth_tests::{Approval, LocalInstance, RedisServer, Worker};
 use tokio::task::JoinSet;
 
 fn limiter(redis: &RedisServer, method: RateLimitMethod) -> RedisRateLimiter {
@@ -77,7 +74,7 @@ async fn two_limiters_spend_one_quota() {
     };
     let (a, b) = (build(), build());
     let key = RateLimitKey::for_token(&AccessToken::new("shared token"));
-    // window_quota(3, 60 s) is a burst of 1 and one request every 20 s.
+    // Quota::window(3, 60 s) is a burst of 1 and one request every 20 s.
     a.before_request(key).await.expect("first request");
     match b.before_request(key).await {
         Err(RateLimitError::QuotaExhausted { wait }) => {

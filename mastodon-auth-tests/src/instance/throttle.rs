@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use crate::clock;
-use crate::reply::Reply;
-use crate::state::{State, Throttle};
+use super::clock;
+use super::state::{State, Throttle};
+use crate::server::reply::Reply;
 
 /// One throttle a request matched, after counting the request.
 #[derive(Debug, Clone, Copy)]

@@ -6,10 +6,10 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use crate::clock;
-use crate::fault::FaultRule;
-use crate::profile::Profile;
-use crate::record::RecordedRequest;
+use super::clock;
+use super::fault::FaultRule;
+use super::profile::Profile;
+use super::record::RecordedRequest;
 
 /// The account that signs in through [`LocalInstance::approve`](crate::LocalInstance::approve)
 /// and the password grant.
@@ -83,6 +83,8 @@ pub(crate) struct Config {
     /// Whether each request is kept for [`LocalInstance::requests`](crate::LocalInstance::requests).
     pub(crate) record_requests: bool,
     pub(crate) user: TestUser,
+    /// `GET /oauth/authorize` approves at once, without the sign-in and approval pages.
+    pub(crate) auto_approve: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +159,8 @@ pub(crate) struct State {
     pub(crate) throttles: HashMap<String, (u64, u32)>,
     /// Added to the wall clock, so tests can expire codes and tokens without waiting.
     pub(crate) clock_offset: Duration,
+    /// The session cookies of browsers that signed in.
+    pub(crate) sessions: Vec<String>,
 }
 
 impl State {

@@ -21,7 +21,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use crate::reply::{Body, Reply};
+pub(crate) mod reply;
+
+use reply::{Body, Reply};
 
 pub(crate) type RespBody = BoxBody<Bytes, io::Error>;
 

@@ -11,7 +11,7 @@ use hyper::{Request, Response};
 use serde_yaml_ng::Value as Y;
 
 use crate::instance::StartError;
-use crate::reply::Reply;
+use crate::server::reply::Reply;
 use crate::server::{self, DropConnection, Handler, RespBody, ServerTask};
 
 /// The origin the cassettes were recorded against; the replay server puts its own in its place.
@@ -355,12 +355,12 @@ impl fmt::Debug for ReplayedRequest {
         let headers: Vec<(String, String)> = self
             .headers
             .iter()
-            .map(|(k, v)| (k.clone(), crate::record::redact_header(k, v)))
+            .map(|(k, v)| (k.clone(), crate::instance::record::redact_header(k, v)))
             .collect();
         let form: Vec<(String, String)> = self
             .form()
             .iter()
-            .map(|(k, v)| (k.clone(), crate::record::redact_param(k, v)))
+            .map(|(k, v)| (k.clone(), crate::instance::record::redact_param(k, v)))
             .collect();
         f.debug_struct("ReplayedRequest")
             .field("method", &self.method)
@@ -551,7 +551,9 @@ impl Handler for ReplayHandler {
                 Reply {
                     status: resp.status,
                     headers,
-                    body: crate::reply::Body::Full(resp.body.replace(RECORDED_ORIGIN, base).into()),
+                    body: server::reply::Body::Full(
+                        resp.body.replace(RECORDED_ORIGIN, base).into(),
+                    ),
                 }
             }
         };

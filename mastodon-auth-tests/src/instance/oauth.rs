@@ -7,13 +7,13 @@ use base64::Engine as _;
 use serde_json::Value as J;
 use sha2::{Digest, Sha256};
 
-use crate::apps::split_scopes;
-use crate::handler::Req;
-use crate::params::Params;
-use crate::random;
-use crate::reply::{Reply, object, www_authenticate};
-use crate::state::{App, Grant, Shared, State, Token, now};
-use crate::uri;
+use super::apps::split_scopes;
+use super::handler::Req;
+use super::params::Params;
+use super::random;
+use super::state::{App, Grant, Shared, State, Token, now};
+use super::uri;
+use crate::server::reply::{Reply, object, www_authenticate};
 
 /// How long an authorization code stays valid (Doorkeeper's default).
 const GRANT_LIFETIME: Duration = Duration::from_secs(600);
@@ -171,6 +171,12 @@ pub(crate) fn authorize(
     } else {
         deny(request)
     })
+}
+
+/// Whether an authorization URL passes every check of `GET /oauth/authorize` (the approval
+/// page is shown only then).
+pub(crate) fn check(shared: &Shared, st: &State, url: &str) -> Result<(), AuthorizeError> {
+    validate(shared, st, url).map(|_| ())
 }
 
 /// Doorkeeper's checks, in its order (`Doorkeeper::OAuth::PreAuthorization`).

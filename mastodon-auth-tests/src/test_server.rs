@@ -2,6 +2,10 @@
 //! server that never answers, bytes that are not HTTP, a body without end, and a relay that a
 //! test can freeze like a NAT that silently dropped a connection.
 
+mod proxy;
+
+pub use proxy::{ConnectProxy, ProxyBehaviour, ProxyProtocol, ProxyRequest};
+
 use std::convert::Infallible;
 use std::fmt;
 use std::io;

@@ -2,11 +2,11 @@
 
 use serde_json::Value as J;
 
-use crate::apps;
-use crate::handler::Req;
-use crate::profile::MetadataKind;
-use crate::reply::{Reply, object, www_authenticate};
-use crate::state::{Shared, State, Token, now};
+use super::apps;
+use super::handler::Req;
+use super::profile::MetadataKind;
+use super::state::{Shared, State, Token, now};
+use crate::server::reply::{Reply, object, www_authenticate};
 
 /// Who a request authenticated as (Doorkeeper's view of the bearer token).
 #[derive(Debug, Clone)]

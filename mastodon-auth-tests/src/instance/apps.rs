@@ -2,13 +2,13 @@
 
 use serde_json::Value as J;
 
-use crate::handler::Req;
-use crate::params::Value;
-use crate::profile::{AppShape, Profile};
-use crate::random;
-use crate::reply::{Reply, object};
-use crate::state::{App, Shared, State};
-use crate::uri;
+use super::handler::Req;
+use super::params::Value;
+use super::profile::{AppShape, Profile};
+use super::random;
+use super::state::{App, Shared, State};
+use super::uri;
+use crate::server::reply::{Reply, object};
 
 /// The VAPID public key recorded from the Mastodon 4.7.3 test server.
 pub(crate) const VAPID_KEY: &str =

@@ -1,8 +1,6 @@
-//! Shared helpers for the integration tests: a raw hyper client that trusts the test CA, JSON
-//! shape comparison that keeps key order, and worker processes ([`worker`]).
+//! Shared helpers for the integration tests: a raw hyper client that trusts the test CA, and JSON
+//! shape comparison that keeps key order.
 #![allow(dead_code)]
-
-pub(crate) mod worker;
 
 use std::fmt;
 use std::sync::Arc;

@@ -11,18 +11,40 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use tokio_rustls::TlsAcceptor;
 
-use crate::fault::{self, Fault, FaultRule};
-use crate::handler::{self, Req};
-use crate::oauth::{self, Approval, AuthorizeError};
-use crate::params::Params;
-use crate::profile::Profile;
-use crate::record::{RecordedRequest, redact_header, redact_param};
-use crate::reply::{Body, Reply};
+// The server's parts: one module per endpoint family, plus the state they share.
+mod api;
+mod apps;
+mod clock;
+mod fault;
+mod handler;
+mod oauth;
+mod params;
+mod profile;
+mod random;
+mod sign_in;
+// The replay server redacts what it records the same way.
+pub(crate) mod record;
+mod state;
+mod throttle;
+mod uri;
+mod visit;
+
+pub use fault::Fault;
+pub use oauth::{Approval, AuthorizeError};
+pub use profile::Profile;
+pub use record::{REDACTED, RecordedRequest};
+pub use state::TestUser;
+pub use visit::visit_loopback;
+
+use crate::server::reply::{Body, Reply};
 use crate::server::{self, DropConnection, Handler, RespBody, ServerTask};
-use crate::state::{Config, Shared, TestUser, Throttle, now};
-use crate::throttle;
 use crate::tls;
 use crate::tls::CertificateError;
+use fault::FaultRule;
+use handler::Req;
+use params::Params;
+use record::{redact_header, redact_param};
+use state::{Config, Shared, Throttle, now};
 
 /// Request bodies above this are refused (413); nothing in the auth API comes close.
 const MAX_BODY: usize = 1 << 20;
@@ -72,6 +94,8 @@ pub struct LocalInstanceBuilder {
     token_lifetime: Duration,
     version: Option<String>,
     record_requests: bool,
+    auto_approve: bool,
+    port: u16,
 }
 
 impl Default for LocalInstanceBuilder {
@@ -90,6 +114,8 @@ impl Default for LocalInstanceBuilder {
             token_lifetime: Duration::from_secs(600),
             version: None,
             record_requests: true,
+            auto_approve: false,
+            port: 0,
         }
     }
 }
@@ -155,6 +181,23 @@ impl LocalInstanceBuilder {
         self
     }
 
+    /// Approve every authorization at once, as if the test user had signed in and pressed
+    /// "Authorize": `GET /oauth/authorize` redirects straight to the app. For scripts that
+    /// drive a login over HTTP without a browser. Without it (the default) a browser gets
+    /// Mastodon's sign-in page (the [`user`](LocalInstance::user)'s e-mail and password) and
+    /// then the approval page.
+    pub fn auto_approve(mut self, auto_approve: bool) -> Self {
+        self.auto_approve = auto_approve;
+        self
+    }
+
+    /// Listens on this port of `127.0.0.1` instead of a free one (a development server
+    /// people point a client at again and again); 0 picks a free one.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
     /// Overrides the `version` the instance documents report (for version-parsing tests),
     /// e.g. `"4.5.0-beta.1"` or `"4.3.0+glitch"`.
     pub fn version(mut self, version: impl Into<String>) -> Self {
@@ -168,7 +211,7 @@ impl LocalInstanceBuilder {
     /// [`StartError`] when the port cannot be bound or TLS cannot be set up.
     pub async fn start(self) -> Result<LocalInstance, StartError> {
         let pki = tls::generate()?;
-        let listener_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let listener_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         // The base URL contains the port, which is known only after binding; the handler
         // reads the configuration through this cell, filled before the first request.
         let cell = Arc::new(InstanceHandler {
@@ -194,6 +237,7 @@ impl LocalInstanceBuilder {
             token_lifetime: self.token_lifetime,
             record_requests: self.record_requests,
             user: TestUser::default(),
+            auto_approve: self.auto_approve,
         };
         let shared = Arc::new(Shared::new(config));
         // Set exactly once, right here; nothing else writes the cell.

@@ -7,22 +7,19 @@
 //! The PostgreSQL tests are skipped (with a note) where PostgreSQL is not installed, unless
 //! `MASTODON_AUTH_REQUIRE_SERVICES=1`.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use common::worker::Worker;
 use mastodon_auth_core::{
     AccessToken, AccountDirectory, AccountKey, CredentialStore, Error, HttpTransport, LoginGrant,
     Mastodon, Password, RateLimitKey, StoreError, TransportError, UserCredentials,
 };
 use mastodon_auth_http::HyperTransport;
 use mastodon_auth_store::{AccountsFile, MastodonPyFiles, MemoryStore, PostgresStore};
-use mastodon_auth_tests::{Fault, LocalInstance, PostgresServer, Profile};
+use mastodon_auth_tests::{Fault, LocalInstance, PostgresServer, Profile, Worker};
 
 /// How long the token request of the winning worker is held, so that every other worker
 /// reaches its own refresh meanwhile.

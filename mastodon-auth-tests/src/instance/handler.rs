@@ -2,13 +2,14 @@
 
 use std::net::IpAddr;
 
-use crate::api::{self, Auth};
-use crate::apps;
-use crate::oauth;
-use crate::params::Params;
-use crate::reply::{Reply, html_escape};
-use crate::state::{Shared, State, ip_bucket, now};
-use crate::throttle::{self, Hit};
+use super::api::{self, Auth};
+use super::apps;
+use super::oauth;
+use super::params::Params;
+use super::sign_in;
+use super::state::{Shared, State, ip_bucket, now};
+use super::throttle::{self, Hit};
+use crate::server::reply::{Reply, html_escape};
 
 /// A request with its body read and its parameters parsed.
 #[derive(Debug)]
@@ -69,7 +70,7 @@ fn throttle_hits(shared: &Shared, st: &mut State, req: &Req, auth: &Auth) -> Vec
     let now = now(st);
     let ip = ip_bucket(req.peer);
     let mut hits = Vec::new();
-    let mut push = |st: &mut State, key: String, t: crate::state::Throttle| {
+    let mut push = |st: &mut State, key: String, t: super::state::Throttle| {
         let hit = throttle::count(st, now, key, t);
         hits.push((hit, t.limit));
     };
@@ -112,14 +113,10 @@ fn dispatch(shared: &Shared, st: &mut State, req: &Req, auth: &Auth) -> Reply {
         }
         ("GET" | "POST", "/oauth/userinfo") if profile.userinfo() => api::userinfo(shared, auth),
         ("GET", "/.well-known/oauth-authorization-server") => api::metadata(shared),
-        ("GET", "/oauth/authorize") => {
-            // Nobody is ever signed in over HTTP: LocalInstance::approve is the way in.
-            Reply::redirect(&format!("{}/auth/sign_in", shared.config.base_url))
-        }
-        ("GET", "/auth/sign_in") => Reply::html(
-            200,
-            "<!DOCTYPE html><html><head><title>Log in - Mastodon</title></head><body><form action=\"/auth/sign_in\" method=\"post\"><input name=\"user[email]\"><input name=\"user[password]\" type=\"password\"><button>Log in</button></form></body></html>",
-        ),
+        ("GET", "/oauth/authorize") => sign_in::authorize_page(shared, st, req),
+        ("POST", "/oauth/authorize") => sign_in::decide(shared, st, req),
+        ("GET", "/auth/sign_in") => sign_in::sign_in_form(None),
+        ("POST", "/auth/sign_in") => sign_in::sign_in(shared, st, req),
         ("GET", "/oauth/authorize/native") => {
             let code = req.params.str("code").unwrap_or("");
             Reply::html(
