@@ -8,14 +8,16 @@ use std::time::{Duration, Instant};
 
 use mastodon_auth_core::{
     AccessToken, AccountKey, ClientCredentials, CredentialStore, InstanceUrl, RateLimitInfo,
-    RateLimitKey, RateLimitMethod, RateLimiter, StoreError, UserCredentials,
+    RateLimitKey, RateLimiter, StoreError, UserCredentials,
 };
-use mastodon_auth_ratelimit::Pacer;
+use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
 use mastodon_auth_store::{AccountsFile, MemoryStore};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{BoxError, ROLE_ENV, alloc};
+use crate::alloc;
+use crate::child::ROLE_ENV;
+use crate::runtime::BoxError;
 
 /// Accounts per measurement.
 pub(crate) const ACCOUNTS: usize = 10_000;

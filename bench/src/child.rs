@@ -6,7 +6,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use crate::BoxError;
+use crate::runtime::BoxError;
+
+/// Selects what this process does: unset for the bench itself, or `server`, `coldstart`,
+/// `accounts` for the child processes it starts.
+pub(crate) const ROLE_ENV: &str = "MASTODON_AUTH_BENCH_ROLE";
 
 pub(crate) struct LineChild {
     child: Child,

@@ -13,16 +13,16 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use mastodon_auth_core::{
-    AccessToken, Account, AuthorizationRequest, HttpTransport, LoginGrant, Mastodon,
-    RateLimitMethod, RedirectUri, Scopes,
+    AccessToken, Account, AuthorizationRequest, HttpTransport, LoginGrant, Mastodon, RedirectUri,
+    Scopes,
 };
 use mastodon_auth_http::HyperTransport;
-use mastodon_auth_ratelimit::Pacer;
+use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 
-use crate::BoxError;
 use crate::child::LineChild;
+use crate::runtime::BoxError;
 
 /// The endpoint every contender calls.
 pub(crate) const VERIFY_PATH: &str = "/api/v1/accounts/verify_credentials";
@@ -30,12 +30,11 @@ pub(crate) const VERIFY_PATH: &str = "/api/v1/accounts/verify_credentials";
 /// One instance as the contenders see it.
 #[derive(Clone)]
 pub(crate) struct Target {
-    /// Base URL, no trailing slash.
+    /// Base URL, no trailing slash: `https://` or `http://` on 127.0.0.1, which needs no
+    /// `allow_http`.
     pub base_url: String,
     /// The CA to trust (unused over plain HTTP).
     pub ca_pem: String,
-    /// Whether the URL is plain HTTP.
-    pub plain_http: bool,
 }
 
 impl Target {
@@ -43,7 +42,6 @@ impl Target {
     pub(crate) fn transport(&self) -> Result<HyperTransport, BoxError> {
         Ok(HyperTransport::builder()
             .add_root_pem(self.ca_pem.as_bytes())
-            .allow_http(self.plain_http)
             .build()?)
     }
 
@@ -56,8 +54,7 @@ impl Target {
     ) -> Result<Mastodon, BoxError> {
         let mut builder = Mastodon::builder(&self.base_url)
             .transport(transport)
-            .rate_limiter(pacer)
-            .allow_http(self.plain_http);
+            .rate_limiter(pacer);
         if let Some(token) = token {
             builder = builder.access_token(token.clone());
         }
@@ -220,7 +217,7 @@ impl TransportOnly {
         );
         request
             .extensions_mut()
-            .insert(mastodon_auth_core::RequestTimeout(Duration::from_secs(300)));
+            .insert(mastodon_auth_core::RequestTimeout::DEFAULT);
         let response = self
             .transport
             .send(request)

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use mastodon_auth_core::{AccessToken, Mastodon};
 use mastodon_auth_http::HyperTransport;
 
-use crate::{BoxError, ROLE_ENV};
+use crate::child::ROLE_ENV;
+use crate::runtime::BoxError;
 
 const URL_ENV: &str = "MASTODON_AUTH_BENCH_URL";
 const CA_ENV: &str = "MASTODON_AUTH_BENCH_CA_FILE";

@@ -6,30 +6,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mastodon_auth_core::{
-    AccessToken, CredentialStore, Mastodon, NoRateLimit, RateLimitMethod, RateLimiter,
-};
-use mastodon_auth_ratelimit::RedisRateLimiter;
+use mastodon_auth_core::{AccessToken, CredentialStore, Mastodon, NoRateLimit, RateLimiter};
+use mastodon_auth_ratelimit::{RateLimitMethod, RedisRateLimiter};
 use mastodon_auth_store::PostgresStore;
 use mastodon_auth_tests::{PostgresServer, RedisServer, ServiceError};
 use tokio::task::JoinSet;
 
 use crate::accounts;
 use crate::clients::{self, Contender, Target};
+use crate::plan::{Plan, QUICK, modes};
+use crate::report::{Table, micros};
+use crate::runtime::{BoxError, runtime};
 use crate::server::ServerProcess;
+use crate::stack::{Stack, compare};
+use crate::targets;
 use crate::throughput::{self, Mode, Sample};
-use crate::{BoxError, Plan, QUICK, Stack, Table, compare, micros, modes, runtime};
 
 /// Targets of issue 14.
-mod target {
-    /// The shared limiter's rate against no limiter, 64 requests in flight.
-    pub(super) const REDIS_RATE_VS_NONE: f64 = 0.9;
-    /// Round trips to Redis per request.
-    pub(super) const REDIS_ROUND_TRIPS_PER_REQUEST: f64 = 1.0;
-    /// `PostgresStore` load or save of one account.
-    pub(super) const STORE_OP_MS: f64 = 2.0;
-}
-
 /// Accounts in the stores for the credential-store rows.
 const STORE_SIZES: [usize; 2] = [10_000, 100_000];
 
@@ -92,7 +85,6 @@ pub(crate) async fn limiter_contenders(
             .transport(transport.clone())
             .shared_rate_limiter(limiter)
             .access_token(token.clone())
-            .allow_http(https.plain_http)
             .build()
     };
     let shared = RedisRateLimiter::builder(redis.url(), RateLimitMethod::Wait)
@@ -152,8 +144,8 @@ async fn limiter_rows(
             });
             let (target, verdict) = match (*name, mode, ratio) {
                 ("RedisRateLimiter", Mode::InFlight(_), Some(r)) => (
-                    format!("≥ {} of none", target::REDIS_RATE_VS_NONE),
-                    Some(r.median >= target::REDIS_RATE_VS_NONE),
+                    format!("≥ {} of none", targets::REDIS_RATE_VS_NONE),
+                    Some(r.median >= targets::REDIS_RATE_VS_NONE),
                 ),
                 _ => (String::new(), None),
             };
@@ -184,8 +176,8 @@ async fn limiter_rows(
                 per_request(|c| c.inside_scripts),
                 micros(server_cpu)
             ),
-            &format!("≤ {}", target::REDIS_ROUND_TRIPS_PER_REQUEST),
-            Some(round_trips <= target::REDIS_ROUND_TRIPS_PER_REQUEST),
+            &format!("≤ {}", targets::REDIS_ROUND_TRIPS_PER_REQUEST),
+            Some(round_trips <= targets::REDIS_ROUND_TRIPS_PER_REQUEST),
         );
     }
     Ok(())
@@ -321,8 +313,8 @@ fn store_lines(
             &label,
             format!("{:>9.3} ms", ms(d)),
             versus,
-            &format!("< {} ms", target::STORE_OP_MS),
-            Some(ms(d) < target::STORE_OP_MS),
+            &format!("< {} ms", targets::STORE_OP_MS),
+            Some(ms(d) < targets::STORE_OP_MS),
         ),
         Err(e) => table.line(&label, "   failed".to_owned(), e.clone(), "", Some(false)),
     }

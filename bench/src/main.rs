@@ -21,7 +21,8 @@
 //! - authenticated `GET /api/v1/accounts/verify_credentials` per second and client CPU per
 //!   request, sequential and with 64 in flight, for (a) a bare hyper-util client with the same
 //!   TLS setup, (a′) the same client parsing the answer with `serde_json` into the `Account`
-//!   the full stack returns (information: how much of the gap is parsing), (b) the full stack
+//!   the full stack returns (what a user would write by hand; b/a′ CPU has a target of its
+//!   own), (b) the full stack
 //!   (`Mastodon` + `HyperTransport` + `Pacer` in wait mode without quota + JSON parsing), (c)
 //!   megalodon 1.3 (feature `megalodon`) and Mastodon.py (when
 //!   `python3 -c "import mastodon"` works). The instances run in a child process (this
@@ -39,6 +40,9 @@
 //!   throw-away `redis-server` and PostgreSQL (skipped with a note when not installed).
 //!
 //! The whole run takes well under 5 minutes on 2 cores (build time aside).
+//!
+//! This file runs the rows; `plan.rs` says how much each sends, `stack.rs` holds the
+//! contenders and their rounds, `report.rs` the table and `targets.rs` what PASS means.
 
 mod accounts;
 mod alloc;
@@ -49,68 +53,31 @@ mod cpu;
 mod fleet;
 mod micro;
 mod pace;
+mod plan;
+mod report;
+mod runtime;
 mod server;
+mod stack;
+mod targets;
 mod throughput;
 
-use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use clients::{Bare, Contender, Python, Target};
-use throughput::{Mode, Sample};
+use child::ROLE_ENV;
+use clients::{Contender, Python, Target};
+use plan::{COLD_STARTS, FLEET, FULL, IN_FLIGHT, Plan, QUICK, modes};
+use report::{Table, micros};
+use runtime::{BoxError, runtime};
+use stack::{Stack, compare};
+use throughput::Mode;
 
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;
 
-/// Selects what this process does: unset for the bench itself, or `server`, `coldstart`,
-/// `accounts` for the child processes it starts.
-pub const ROLE_ENV: &str = "MASTODON_AUTH_BENCH_ROLE";
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The information row that tells how much of the gap between (a) and (b) is parsing.
+/// The (a′) row: the bare client parsing the answer as a user would by hand; b/a′ CPU is
+/// measured against it.
 const PARSED_LABEL: &str = "(a′) bare + serde_json into the same account struct";
-
-/// Concurrency of the "in flight" rows.
-const IN_FLIGHT: usize = 64;
-/// Cold starts measured (after one unmeasured start that warms the page cache).
-const COLD_STARTS: usize = 10;
-
-/// Sizes of the throughput measurement.
-#[derive(Debug, Clone, Copy)]
-struct Plan {
-    rounds: usize,
-    sequential: usize,
-    in_flight_total: usize,
-    python: usize,
-}
-
-/// Many short rounds rather than a few long ones: the ratios are taken within a round, and
-/// the more rounds, the less one disturbed round moves their median.
-const FULL: Plan = Plan {
-    rounds: 15,
-    sequential: 2_000,
-    in_flight_total: 4_096,
-    python: 200,
-};
-
-/// The fleet rows keep the longer blocks they were first measured with: a
-/// `RedisRateLimiter` hands out slots taken ahead for 250 ms, and a block of a tenth of a
-/// second would weigh how its first calls fill up.
-const FLEET: Plan = Plan {
-    rounds: 15,
-    sequential: 5_000,
-    in_flight_total: 10_240,
-    python: 0,
-};
-
-const QUICK: Plan = Plan {
-    rounds: 2,
-    sequential: 500,
-    in_flight_total: 1_024,
-    python: 50,
-};
 
 fn main() -> ExitCode {
     match std::env::var(ROLE_ENV).as_deref() {
@@ -182,23 +149,6 @@ fn run(plan: Plan, fleet: Plan) -> Result<(), BoxError> {
     table.accounts(&report);
     print!("{}", table.render());
     Ok(())
-}
-
-/// The multi-thread runtime of the bench's parts that have one (the bench itself, the server
-/// child): two worker threads.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-}
-
-/// The two throughput modes and how many requests each measures.
-fn modes(plan: Plan) -> [(Mode, usize); 2] {
-    [
-        (Mode::Sequential, plan.sequential),
-        (Mode::InFlight(IN_FLIGHT), plan.in_flight_total),
-    ]
 }
 
 /// (a) against (b) over HTTPS, with the rows that split the gap between them.
@@ -396,117 +346,6 @@ fn profile(who: &str, scheme: &str, mode: &str, blocks: Option<usize>) -> Result
     })
 }
 
-/// The contenders of one instance, logged in with one token.
-struct Stack {
-    token: mastodon_auth_core::AccessToken,
-    bare: Contender,
-    transport: Contender,
-    full: Contender,
-}
-
-impl Stack {
-    async fn log_in(
-        target: &Target,
-        approve: impl FnOnce(&str) -> Result<String, BoxError>,
-    ) -> Result<Self, BoxError> {
-        let transport = target.transport()?;
-        let setup = target
-            .client(transport.clone(), clients::unthrottled_pacer(), None)
-            .await?;
-        let token = clients::log_in(&setup, approve).await?;
-        let full = target
-            .client(
-                transport.clone(),
-                clients::unthrottled_pacer(),
-                Some(&token),
-            )
-            .await?;
-        Ok(Self {
-            bare: Contender::Bare(Arc::new(Bare::new(target, &token)?)),
-            transport: Contender::Transport(Arc::new(clients::TransportOnly::new(
-                target, transport, &token,
-            )?)),
-            full: Contender::Full(full),
-            token,
-        })
-    }
-
-    /// The contender a `--profile` argument names.
-    #[cfg_attr(not(feature = "megalodon"), allow(unused_variables))]
-    fn contender(&self, who: &str, target: &Target) -> Result<Contender, BoxError> {
-        Ok(match who {
-            #[cfg(feature = "megalodon")]
-            "megalodon" => clients::megalodon(target, &self.token)?,
-            "bare+json" => self.bare_parsed(),
-            "bare" => self.bare.clone(),
-            "transport" => self.transport.clone(),
-            "full" => self.full.clone(),
-            "bare+timeout" => match &self.bare {
-                Contender::Bare(bare) => Contender::BareWithTimeout(bare.clone()),
-                other => other.clone(),
-            },
-            other => {
-                return Err(format!(
-                    "unknown contender {other:?}: bare, bare+json, bare+timeout, transport, full, \
-                     megalodon (with the feature) or limiter:no|pacer|redis"
-                )
-                .into());
-            }
-        })
-    }
-
-    /// (a′): the bare client, parsing what it receives.
-    fn bare_parsed(&self) -> Contender {
-        match &self.bare {
-            Contender::Bare(bare) => Contender::BareParsed(bare.clone()),
-            other => other.clone(),
-        }
-    }
-
-    async fn bare_version(&self) -> Result<http::Version, BoxError> {
-        match &self.bare {
-            Contender::Bare(bare) => Ok(bare.verify().await?),
-            _ => Err("the bare contender is not a bare client".into()),
-        }
-    }
-}
-
-/// Per contender (in the order given, then Mastodon.py), the samples of every round.
-async fn compare(
-    contenders: &[(&'static str, Contender)],
-    mut python: Option<&mut Python>,
-    mode: Mode,
-    requests: usize,
-    plan: Plan,
-) -> Result<Vec<(&'static str, Vec<Sample>)>, BoxError> {
-    // Warm up: open connections, fill pools and caches.
-    for (_, c) in contenders {
-        throughput::block(c, mode, requests / 5).await?;
-    }
-    if let Some(py) = python.as_deref_mut() {
-        throughput::python_block(py, plan.python / 5)?;
-    }
-    let slots = contenders.len() + usize::from(python.is_some());
-    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); slots];
-    for round in 0..plan.rounds {
-        for slot in throughput::rotation(slots, round) {
-            let sample = match contenders.get(slot) {
-                Some((_, c)) => throughput::block(c, mode, requests).await?,
-                None => match python.as_deref_mut() {
-                    Some(py) => throughput::python_block(py, plan.python)?,
-                    None => continue,
-                },
-            };
-            samples[slot].push(sample);
-        }
-    }
-    let mut names: Vec<&'static str> = contenders.iter().map(|(n, _)| *n).collect();
-    if python.is_some() {
-        names.push("(d) Mastodon.py");
-    }
-    Ok(names.into_iter().zip(samples).collect())
-}
-
 fn cold_starts(
     url: &str,
     ca_file: &std::path::Path,
@@ -516,348 +355,4 @@ fn cold_starts(
     (0..COLD_STARTS)
         .map(|_| coldstart::measure(url, ca_file, token))
         .collect()
-}
-
-/// A contender's name, its median (rate, CPU per request), and its block size.
-type Medians<'a> = (&'a str, Option<(f64, Duration)>, usize);
-
-/// Targets of the project (issue 8).
-mod target {
-    pub(crate) const RATE_VS_BARE: f64 = 0.95;
-    pub(crate) const CPU_VS_BARE: f64 = 1.1;
-    pub(crate) const RATE_VS_PYTHON: f64 = 19.0;
-    pub(crate) const PACE_FRACTION: f64 = 0.95;
-    pub(crate) const COLD_START_MS: f64 = 50.0;
-    pub(crate) const BYTES_PER_IDLE_ACCOUNT: f64 = 1024.0;
-}
-
-fn verdict(pass: bool) -> &'static str {
-    if pass { "PASS" } else { "MISS" }
-}
-
-/// The one table: rows of label, value, detail, target and verdict, with section headings.
-#[derive(Default)]
-struct Table {
-    notes: Vec<String>,
-    rows: Vec<Row>,
-}
-
-enum Row {
-    Heading(String),
-    Line {
-        label: String,
-        value: String,
-        detail: String,
-        target: String,
-        verdict: String,
-    },
-}
-
-impl Table {
-    fn note(&mut self, note: String) {
-        self.notes.push(note);
-    }
-
-    fn heading(&mut self, text: String) {
-        self.rows.push(Row::Heading(text));
-    }
-
-    fn line(
-        &mut self,
-        label: &str,
-        value: String,
-        detail: String,
-        target: &str,
-        verdict: Option<bool>,
-    ) {
-        self.rows.push(Row::Line {
-            label: label.to_owned(),
-            value,
-            detail,
-            target: target.to_owned(),
-            verdict: verdict.map_or_else(String::new, |v| self::verdict(v).to_owned()),
-        });
-    }
-
-    fn throughput(
-        &mut self,
-        transport: &str,
-        mode: Mode,
-        requests: usize,
-        results: &[(&'static str, Vec<Sample>)],
-        primary: bool,
-    ) {
-        self.heading(format!(
-            "{transport}, {mode}, {requests} requests per block"
-        ));
-        let medians: Vec<Medians<'_>> = results
-            .iter()
-            .map(|(name, s)| {
-                (
-                    *name,
-                    throughput::medians(s),
-                    s.first().map_or(0, |x| x.requests),
-                )
-            })
-            .collect();
-        let samples = |prefix: &str| {
-            results
-                .iter()
-                .find(|(n, _)| n.starts_with(prefix))
-                .map(|(_, s)| s.as_slice())
-        };
-        for (name, m, block) in &medians {
-            let Some((rate, cpu)) = m else { continue };
-            let value = format!("{rate:>9.0} req/s");
-            let mut detail = format!("{:>7.1} µs CPU/req", micros(*cpu));
-            if name.starts_with("(d)") {
-                let _ = write!(detail, " ({block}/block, incl. interpreter)");
-            }
-            self.line(name, value, detail, "", None);
-        }
-        if let (Some(a), Some(b)) = (samples("(a)"), samples("(b)")) {
-            let suffix = if primary { "" } else { " (HTTP)" };
-            if let Some(rate) = throughput::paired(b, a, Sample::rate) {
-                self.line(
-                    &format!("    b/a rate{suffix}"),
-                    format!("{:>9.3}", rate.median),
-                    middle_half(rate),
-                    &format!("≥ {}", target::RATE_VS_BARE),
-                    Some(rate.median >= target::RATE_VS_BARE),
-                );
-            }
-            if let Some(cpu) = throughput::paired(b, a, Sample::cpu_seconds) {
-                self.line(
-                    &format!("    b/a CPU per request{suffix}"),
-                    format!("{:>9.3}", cpu.median),
-                    middle_half(cpu),
-                    &format!("≤ {}", target::CPU_VS_BARE),
-                    Some(cpu.median <= target::CPU_VS_BARE),
-                );
-            }
-        }
-        if let (Some(b), Some(c)) = (samples("(b)"), samples("(c)"))
-            && let (Some(rate), Some(cpu)) = (
-                throughput::paired(b, c, Sample::rate),
-                throughput::paired(b, c, Sample::cpu_seconds),
-            )
-        {
-            self.line(
-                "    b/c rate",
-                format!("{:>9.3}", rate.median),
-                format!("CPU/req b/c {:.3}", cpu.median),
-                "",
-                None,
-            );
-        }
-        if let (Some(b), Some(d)) = (samples("(b)"), samples("(d)"))
-            && let Some(rate) = throughput::paired(b, d, Sample::rate)
-        {
-            self.line(
-                "    b/d rate (vs Mastodon.py)",
-                format!("{:>9.1}", rate.median),
-                String::new(),
-                &format!("≥ {}", target::RATE_VS_PYTHON),
-                Some(rate.median >= target::RATE_VS_PYTHON),
-            );
-        }
-    }
-
-    fn pace(&mut self, r: &pace::PaceResult, info_only: bool) {
-        if !info_only {
-            self.heading(format!(
-                "pace (factor 1.1, no client quota), {} windows of {} requests",
-                pace::WINDOWS,
-                pace::LIMIT,
-            ));
-        }
-        let mut detail = format!(
-            "{} ok, {} × 429, {} errors in {:.1} s",
-            r.ok,
-            r.too_many,
-            r.errors,
-            r.elapsed.as_secs_f64()
-        );
-        if let Some(e) = &r.first_error {
-            let _ = write!(detail, "; first error: {e}");
-        }
-        let fraction = r.fraction();
-        let label = format!(
-            "  {:?} windows, {}",
-            r.run.window,
-            if r.run.keep_date {
-                "headers as sent"
-            } else {
-                "Date removed"
-            }
-        );
-        let clean = r.too_many == 0 && r.errors == 0;
-        if info_only {
-            // Not a target: 1-second header resolution is a third of a 3-second window.
-            self.line(&label, format!("{fraction:>9.3}"), detail, "info", None);
-        } else {
-            self.line(
-                &label,
-                format!("{fraction:>9.3}"),
-                detail,
-                &format!("≥ {}, no 429", target::PACE_FRACTION),
-                Some(fraction >= target::PACE_FRACTION && clean),
-            );
-        }
-    }
-
-    fn cold_start(&mut self, starts: &[(Duration, u64)]) {
-        self.heading(format!(
-            "cold start: spawn → HTTPS client → verify_credentials → exit, median of {}",
-            starts.len()
-        ));
-        let mut walls: Vec<Duration> = starts.iter().map(|s| s.0).collect();
-        walls.sort();
-        let peak = starts.iter().map(|s| s.1).max().unwrap_or(0);
-        let (Some(min), Some(max), Some(median)) =
-            (walls.first(), walls.last(), walls.get(walls.len() / 2))
-        else {
-            return;
-        };
-        let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
-        self.line(
-            "  wall time",
-            format!("{:>9.1} ms", ms(median)),
-            format!("min {:.1} ms, max {:.1} ms", ms(min), ms(max)),
-            &format!("< {} ms", target::COLD_START_MS),
-            Some(ms(median) < target::COLD_START_MS),
-        );
-        self.line(
-            "  peak RSS (VmHWM)",
-            format!("{:>9.1} MiB", kib_to_mib(peak)),
-            String::new(),
-            "",
-            None,
-        );
-    }
-
-    fn accounts(&mut self, r: &accounts::Report) {
-        self.heading(format!("{} accounts", accounts::ACCOUNTS));
-        for file in std::iter::once(&r.file).chain(r.file_fit.as_ref()) {
-            let label = format!("  AccountsFile, {} accounts", file.accounts);
-            let size = format!("file {:.2} MiB", kib_to_mib(file.file_bytes / 1024));
-            for (name, result) in [("load_user", &file.load), ("save_user", &file.save)] {
-                let (value, detail) = match result {
-                    Ok(d) => (
-                        format!("{:>9.2} ms", d.as_secs_f64() * 1000.0),
-                        size.clone(),
-                    ),
-                    Err(e) => ("  refused".to_owned(), e.clone()),
-                };
-                self.line(&format!("{label}: {name}"), value, detail, "", None);
-            }
-        }
-        self.line(
-            "  MemoryStore heap per account",
-            format!("{:>9.0} B", r.memory_store_bytes),
-            format!(
-                "save {:.2} µs, load {:.2} µs",
-                micros(r.memory_store_save),
-                micros(r.memory_store_load)
-            ),
-            "",
-            None,
-        );
-        self.line(
-            "  Pacer heap per key (default quota)",
-            format!("{:>9.0} B", r.pacer_bytes),
-            String::new(),
-            "",
-            None,
-        );
-        let idle = r.memory_store_bytes + r.pacer_bytes;
-        self.line(
-            "  idle account: MemoryStore + Pacer",
-            format!("{idle:>9.0} B"),
-            String::new(),
-            "< 1 KiB",
-            Some(idle < target::BYTES_PER_IDLE_ACCOUNT),
-        );
-    }
-
-    fn render(&self) -> String {
-        let width = |f: fn(&Row) -> usize| self.rows.iter().map(f).max().unwrap_or(0);
-        let lw = width(|r| match r {
-            Row::Line { label, .. } => label.chars().count(),
-            Row::Heading(_) => 0,
-        });
-        let vw = width(|r| match r {
-            Row::Line { value, .. } => value.chars().count(),
-            Row::Heading(_) => 0,
-        });
-        let dw = width(|r| match r {
-            Row::Line { detail, .. } => detail.chars().count(),
-            Row::Heading(_) => 0,
-        });
-        let tw = width(|r| match r {
-            Row::Line { target, .. } => target.chars().count(),
-            Row::Heading(_) => 0,
-        });
-        let pad = |s: &str, w: usize| {
-            let n = w.saturating_sub(s.chars().count());
-            format!("{s}{}", " ".repeat(n))
-        };
-        let total = lw + vw + dw + tw + 4 * 2 + 6;
-        let mut out = String::new();
-        let _ = writeln!(out);
-        for n in &self.notes {
-            let _ = writeln!(out, "{n}");
-        }
-        let _ = writeln!(out, "{}", "─".repeat(total));
-        let _ = writeln!(
-            out,
-            "{}  {}  {}  {}  result",
-            pad("", lw),
-            pad("value", vw),
-            pad("detail", dw),
-            pad("target", tw)
-        );
-        for row in &self.rows {
-            match row {
-                Row::Heading(h) => {
-                    let _ = writeln!(out, "{}\n{h}", "─".repeat(total));
-                }
-                Row::Line {
-                    label,
-                    value,
-                    detail,
-                    target,
-                    verdict,
-                } => {
-                    let _ = writeln!(
-                        out,
-                        "{}  {}  {}  {}  {verdict}",
-                        pad(label, lw),
-                        pad(value, vw),
-                        pad(detail, dw),
-                        pad(target, tw)
-                    );
-                }
-            }
-        }
-        let _ = writeln!(out, "{}", "─".repeat(total));
-        out
-    }
-}
-
-/// The detail beside a paired ratio.
-fn middle_half(spread: throughput::Spread) -> String {
-    format!(
-        "middle half of the rounds {:.3}–{:.3}",
-        spread.low, spread.high
-    )
-}
-
-fn micros(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-#[allow(clippy::cast_precision_loss)] // sizes far below 2^52
-fn kib_to_mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
 }

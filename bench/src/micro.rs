@@ -8,8 +8,8 @@ use mastodon_auth_core::{
     RateLimiter,
 };
 
-use crate::BoxError;
 use crate::clients::{Target, VERIFY_PATH, unthrottled_pacer};
+use crate::runtime::BoxError;
 
 const ITERATIONS: u32 = 100_000;
 

@@ -16,12 +16,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use mastodon_auth_core::{HttpTransport, RateLimitMethod, TransportError};
-use mastodon_auth_ratelimit::Pacer;
+use mastodon_auth_core::{HttpTransport, TransportError};
+use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
 use mastodon_auth_tests::{Approval, LocalInstance};
 
-use crate::BoxError;
 use crate::clients::{Target, log_in, unthrottled_pacer};
+use crate::runtime::BoxError;
 
 pub(crate) const LIMIT: u32 = 300;
 pub(crate) const WINDOWS: u32 = 2;
@@ -81,7 +81,6 @@ async fn run_against(local: &LocalInstance, run: PaceRun) -> Result<PaceResult, 
     let target = Target {
         base_url: local.base_url(),
         ca_pem: local.ca_certificate_pem(),
-        plain_http: false,
     };
     let transport = target.transport()?;
     let setup = target

@@ -15,15 +15,16 @@ use mastodon_auth_tests::{Approval, LocalInstance};
 use serde_json::{Value, json};
 
 use crate::child::LineChild;
+use crate::child::ROLE_ENV;
 use crate::clients::Target;
-use crate::{BoxError, ROLE_ENV};
+use crate::runtime::{BoxError, runtime};
 
 /// High enough that the instance's throttle never answers 429 during the bench.
 pub(crate) const UNTHROTTLED: u32 = 10_000_000;
 
 /// Runs the server role until stdin closes.
 pub(crate) fn serve() -> ExitCode {
-    let runtime = match crate::runtime() {
+    let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bench server: cannot start the runtime: {e}");
@@ -151,7 +152,6 @@ impl ServerProcess {
                 self.http_url.clone()
             },
             ca_pem: self.ca_pem.clone(),
-            plain_http: !https,
         }
     }
 

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use crate::BoxError;
 use crate::clients::{Contender, Python};
 use crate::cpu::process_cpu;
+use crate::runtime::BoxError;
 
 /// No block may take longer than this (a hung server would otherwise hang the bench).
 const BLOCK_LIMIT: Duration = Duration::from_secs(120);

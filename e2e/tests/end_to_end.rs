@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use mastodon_auth_core::{
     AuthorizationRequest, Error, LoginGrant, Mastodon, MastodonBuilder, Password, RateLimitKey,
-    RateLimitMethod, RedirectUri, Scopes, TransportError,
+    RedirectUri, Scopes, TransportError,
 };
 use mastodon_auth_http::HyperTransport;
-use mastodon_auth_ratelimit::Pacer;
+use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
 use mastodon_auth_store::AccountsFile;
 use mastodon_auth_tests::{Approval, Fault, LocalInstance, Profile};
 

@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::instance_url::{InstanceUrl, ascii_host, split_port};
+use crate::text::is_bidi_control;
 
 /// An account, as `user@host`: the instance's host name, lower-cased, with its port when it
 /// is not the default (`alice@localhost:3000`), so that two instances on one machine do not
@@ -101,12 +102,6 @@ impl AccountKey {
     pub fn as_str(&self) -> &str {
         &self.key
     }
-}
-
-/// The bidirectional-text controls (Unicode's `Bidi_Control` property): embeddings and
-/// overrides (U+202A–U+202E), isolates (U+2066–U+2069) and marks (U+200E, U+200F, U+061C).
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 impl fmt::Display for AccountKey {

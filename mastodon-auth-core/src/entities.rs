@@ -1,7 +1,7 @@
 //! What the server answers, typed as far as the auth layer needs; everything else is kept in
 //! `extra`.
 
-mod account_scan;
+use std::fmt;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -82,8 +82,10 @@ pub struct Application {
 ///
 /// Only the fields the auth layer needs are typed. The rest of the document (`source`, `role`,
 /// counts, …) is kept as the server sent it and parsed only when asked for with
-/// [`json`](Self::json): this answer comes on every verification, and parsing its forty-odd
-/// fields into a map each time was most of the client's cost per request.
+/// [`json`](Self::json): this answer comes on every verification, and building its forty-odd
+/// fields into a map each time was most of the client's cost per request. serde_json reads
+/// the answer once, passing over the other fields without building them (serde's
+/// `IgnoredAny`).
 #[derive(Clone, Deserialize, PartialEq)]
 #[non_exhaustive]
 pub struct Account {
@@ -104,8 +106,8 @@ pub struct Account {
     pub(crate) raw: bytes::Bytes,
 }
 
-impl std::fmt::Debug for Account {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Account")
             .field("id", &self.id)
             .field("username", &self.username)
@@ -117,12 +119,6 @@ impl std::fmt::Debug for Account {
 }
 
 impl Account {
-    /// The account in a server's answer when it has the plain shape Mastodon sends, read in
-    /// one pass; `None` leaves the document to serde_json (see `entities/account_scan.rs`).
-    pub(crate) fn scan(text: &str) -> Option<Self> {
-        account_scan::account(text)
-    }
-
     /// The whole document as the server sent it.
     ///
     /// ```
@@ -181,7 +177,8 @@ pub(crate) struct TokenResponse {
     pub expires_in: Option<Value>,
 }
 
-/// Ids are strings on Mastodon and numbers on some other servers.
+/// An optional id: a string on Mastodon, a number on some other servers; anything else (or
+/// `null`) counts as absent.
 fn id_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Option::<Value>::deserialize(d)? {
         Some(Value::String(s)) => Some(s),
@@ -190,6 +187,98 @@ fn id_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D
     })
 }
 
+/// A required id, string or number, read straight from the document: the account's id comes
+/// with every verification, so it skips the `Value` that [`id_string`] goes through.
 fn required_id_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    id_string(d)?.ok_or_else(|| serde::de::Error::custom("`id` must be a string or a number"))
+    struct Id;
+    impl serde::de::Visitor<'_> for Id {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("`id` as a string or a number")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    d.deserialize_any(Id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(text: &str) -> Result<Account, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    #[test]
+    fn reads_the_five_fields_and_skips_the_rest() {
+        let a = account(
+            r#"{"id":"109","username":"alice","acct":"alice","display_name":"Al\u0069ce","url":"https://x.example/@alice","locked":false,"n":-1.5e+3,"deep":[{"a":[true,null,"s\"\\"]}],"note":"\u003cp\u003e"}"#,
+        )
+        .expect("an account");
+        assert_eq!(
+            (&*a.id, &*a.username, &*a.acct, &*a.display_name),
+            ("109", "alice", "alice", "Alice")
+        );
+        assert_eq!(a.url.as_deref(), Some("https://x.example/@alice"));
+    }
+
+    #[test]
+    fn ids_may_be_numbers_and_optional_fields_take_their_defaults() {
+        let a = account(r#"{"id":17,"username":"a","acct":"a","url":null}"#).expect("read");
+        assert_eq!((&*a.id, &*a.display_name, a.url), ("17", "", None));
+        let a = account(r#"{"id":-3,"username":"a","acct":"a"}"#).expect("read");
+        assert_eq!(a.id, "-3");
+    }
+
+    #[test]
+    fn what_is_not_an_account_is_an_error() {
+        for text in [
+            "{}",
+            "[]",
+            "",
+            r#"{"username":"a","acct":"a"}"#,
+            r#"{"id":true,"username":"a","acct":"a"}"#,
+            r#"{"id":null,"username":"a","acct":"a"}"#,
+            r#"{"id":{"n":1},"username":"a","acct":"a"}"#,
+            r#"{"id":"1","id":"2","username":"a","acct":"a"}"#,
+            r#"{"id":"1","username":"a","acct":"a","display_name":null}"#,
+            r#"{"id":"1","username":"a","acct":"a",}"#,
+            r#"{"id":"1","username":"a","acct":"a"} x"#,
+            r#"[{"id":"1","username":"a","acct":"a"}]"#,
+            r#"{"id":"1","username":"a","acct":"a","x":01}"#,
+            r#"{"id":"1","username":"a","acct":"a","x":"\x"}"#,
+            r#"{"id":"1","username":"a","acct":"a","x":"open"#,
+        ] {
+            assert!(account(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_costs_no_stack() {
+        let deep = |field: &str| {
+            format!(
+                r#"{{"id":"1","username":"a","acct":"a","{field}":{}{}}}"#,
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            )
+        };
+        // A field nobody asked for is passed over without recursion (serde_json's
+        // `IgnoredAny`); a typed one is the wrong type at its first bracket.
+        assert!(account(&deep("x")).is_ok());
+        assert!(account(&deep("display_name")).is_err());
+    }
 }

@@ -38,11 +38,6 @@
 
 #![forbid(unsafe_code)]
 
-/// The time a request may take unless configured otherwise: Mastodon.py's `request_timeout`
-/// default, 300 s. The client sends it with every request; transports use it for requests
-/// that carry none.
-pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
-
 /// The `User-Agent` the client (and the transport, for requests without one) sends:
 /// `mastodon-auth/<version>`.
 pub const DEFAULT_USER_AGENT: &str = concat!("mastodon-auth/", env!("CARGO_PKG_VERSION"));
@@ -66,6 +61,7 @@ mod scope;
 mod secret;
 mod state;
 mod store;
+mod text;
 mod transport;
 mod version;
 
@@ -84,9 +80,7 @@ pub use error::{
 pub use instance_url::{InstanceUrl, InstanceUrlError, UrlProblem, is_loopback_host};
 pub use metadata::OAuthServerInfo;
 pub use oauth_code::OAuthErrorCode;
-pub use ratelimit::{
-    NoRateLimit, RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter, Verdict,
-};
+pub use ratelimit::{NoRateLimit, RateLimitInfo, RateLimitKey, RateLimiter, Verdict};
 pub use redact::SECRET_PARAMETERS;
 pub use redirect_uri::{RedirectUri, RedirectUriError, RedirectUriProblem};
 pub use scope::{DEFAULT_SCOPES, KNOWN_SCOPES, SCOPE_SETS, Scope, ScopeError, Scopes};
@@ -95,7 +89,10 @@ pub use secret::{
 };
 pub use state::State;
 pub use store::{AccountDirectory, AppCredentials, CredentialStore, UserCredentials, UserLease};
-pub use transport::{HttpTransport, RequestTimeout, TimeoutPhase, TlsFailure, TransportError};
+pub use text::is_bidi_control;
+pub use transport::{
+    AllowHttp, HttpTransport, RequestTimeout, TimeoutPhase, TlsFailure, TransportError,
+};
 pub use version::{MastodonVersion, ServerSoftware, VersionParseError};
 
 // What implementing a trait of this crate takes (the trait attribute, the request and response

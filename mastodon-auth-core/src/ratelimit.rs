@@ -1,12 +1,10 @@
-//! Rate-limit headers, the rate-limit methods, and the pluggable [`RateLimiter`].
+//! Rate-limit headers and the pluggable [`RateLimiter`].
 
-use std::cell::RefCell;
-use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
-use crate::error::{Error, HeaderError, RateLimitError};
+use crate::error::{HeaderError, RateLimitError};
 
 /// What the server said about its rate limit in one response.
 ///
@@ -117,23 +115,10 @@ fn text<'a>(
         .transpose()
 }
 
-/// Parses a `Date` value. The last one parsed on this thread is remembered: a server sends
-/// the same value for a whole second, and parsing it is a fifth of reading these headers.
+/// Parses a `Date` value (RFC 9110 §5.6.7).
 fn parse_date(value: &str) -> Result<SystemTime, HeaderError> {
-    thread_local! {
-        static LAST: RefCell<Option<(String, SystemTime)>> = const { RefCell::new(None) };
-    }
-    LAST.with_borrow_mut(|last| {
-        if let Some((text, time)) = last.as_ref()
-            && text == value
-        {
-            return Ok(*time);
-        }
-        let time = httpdate::parse_http_date(value)
-            .map_err(|_| HeaderError::new("date", value, "expected an HTTP date"))?;
-        *last = Some((value.to_owned(), time));
-        Ok(time)
-    })
+    httpdate::parse_http_date(value)
+        .map_err(|_| HeaderError::new("date", value, "expected an HTTP date"))
 }
 
 /// Parses an `X-RateLimit-Reset` value: integer or fractional epoch seconds, or ISO-8601.
@@ -223,66 +208,6 @@ pub(crate) fn parse_iso8601(s: &str) -> Option<SystemTime> {
         + leap;
     let secs = u64::try_from(secs).ok()?;
     UNIX_EPOCH.checked_add(Duration::new(secs, u32::try_from(nanos).ok()?))
-}
-
-/// How a client reacts to rate limits (Mastodon.py's `ratelimit_method`).
-///
-/// ```
-/// use mastodon_auth_core::RateLimitMethod;
-/// assert_eq!("wait".parse::<RateLimitMethod>()?, RateLimitMethod::Wait);
-/// assert_eq!(RateLimitMethod::pace(1.1)?, RateLimitMethod::Pace { pacefactor: 1.1 });
-/// assert!("sometimes".parse::<RateLimitMethod>().is_err());
-/// assert!(RateLimitMethod::pace(0.0).is_err());
-/// # Ok::<(), mastodon_auth_core::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-#[non_exhaustive]
-pub enum RateLimitMethod {
-    /// On a 429, sleep until the reset (or back off 2 s, doubling to 300 s) and resend.
-    #[default]
-    Wait,
-    /// On a 429, return [`RateLimitError::Hit`].
-    Throw,
-    /// Spread requests evenly over the window so that the limit is never hit.
-    Pace {
-        /// Above 1 the client sleeps less than the even spread (Mastodon.py's default 1.1).
-        pacefactor: f64,
-    },
-}
-
-impl RateLimitMethod {
-    /// Mastodon.py's default pace factor.
-    pub const DEFAULT_PACEFACTOR: f64 = 1.1;
-
-    /// `Pace` with a checked factor.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] unless `pacefactor` is finite and positive.
-    pub fn pace(pacefactor: f64) -> Result<Self, Error> {
-        if pacefactor.is_finite() && pacefactor > 0.0 {
-            Ok(Self::Pace { pacefactor })
-        } else {
-            Err(Error::InvalidArgument(format!(
-                "invalid ratelimit pacefactor {pacefactor}: it must be a positive number"
-            )))
-        }
-    }
-}
-
-impl FromStr for RateLimitMethod {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "wait" => Ok(Self::Wait),
-            "throw" => Ok(Self::Throw),
-            "pace" => Ok(Self::Pace {
-                pacefactor: Self::DEFAULT_PACEFACTOR,
-            }),
-            _ => Err(Error::InvalidArgument(format!(
-                "Invalid ratelimit method {s:?}: use wait, throw or pace."
-            ))),
-        }
-    }
 }
 
 /// Identifies whose budget a request spends: one per access token (a hash, never the token),
@@ -496,31 +421,6 @@ mod tests {
         let info = RateLimitInfo::from_headers(&h).unwrap().unwrap();
         assert_eq!(info.remaining, Some(7));
         assert_eq!(info.server_date, Some(epoch(1_792_004_661)));
-    }
-
-    #[test]
-    fn each_date_is_its_own_after_another() {
-        let date = |d: &str| {
-            RateLimitInfo::from_headers(&headers(&[("x-ratelimit-remaining", "1"), ("date", d)]))
-                .unwrap()
-                .unwrap()
-                .server_date
-        };
-        for _ in 0..2 {
-            assert_eq!(
-                date("Wed, 14 Oct 2026 19:04:21 GMT"),
-                Some(epoch(1_792_004_661))
-            );
-            assert_eq!(
-                date("Wed, 14 Oct 2026 19:04:22 GMT"),
-                Some(epoch(1_792_004_662))
-            );
-        }
-        let bad = headers(&[("x-ratelimit-remaining", "1"), ("date", "soon")]);
-        assert_eq!(
-            RateLimitInfo::from_headers(&bad).unwrap_err().header,
-            "date"
-        );
     }
 
     #[test]

@@ -15,8 +15,9 @@ use bytes::Bytes;
 ///
 /// Implementations must not follow redirects (the client reports an unexpected one as
 /// [`Error::UnexpectedRedirect`](crate::Error::UnexpectedRedirect) rather than carry
-/// credentials elsewhere), and should honour a [`RequestTimeout`] found in the request's
-/// extensions. Their failures are [`TransportError`]s, made with constructors that take only
+/// credentials elsewhere), should honour the [`RequestTimeout`] found in the request's
+/// extensions, and should refuse plain HTTP to hosts other than this machine unless the
+/// request carries [`AllowHttp`]. Their failures are [`TransportError`]s, made with constructors that take only
 /// what any HTTP client knows ([`TransportError::connect`], [`TransportError::timeout`], …).
 ///
 /// Everything an implementation needs is re-exported by this crate (`async_trait`, `http`,
@@ -59,13 +60,6 @@ pub trait HttpTransport: Send + Sync {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, TransportError>;
-
-    /// The timeout this transport applies to a request without a [`RequestTimeout`], when it
-    /// has one. A client whose `request_timeout` is the same leaves the extension off (one
-    /// allocation less per request); `None`, the default, makes the client always send it.
-    fn default_timeout(&self) -> Option<Duration> {
-        None
-    }
 }
 
 #[async_trait::async_trait]
@@ -82,11 +76,59 @@ where
     }
 }
 
-/// The per-request timeout, carried in [`http::Extensions`]: the client's `request_timeout`,
-/// attached unless the transport's [`default_timeout`](HttpTransport::default_timeout) is the
-/// same.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The time a whole request may take (connecting, sending, and receiving the whole answer).
+///
+/// The one name of the request timeout: the client sets it with
+/// [`MastodonBuilder::request_timeout`](crate::MastodonBuilder::request_timeout) and puts it
+/// in the [`http::Extensions`] of every request it sends; a transport applies the one it
+/// finds there, and its own `request_timeout` (`HyperTransportBuilder::request_timeout` in
+/// `mastodon-auth-http`) to requests that carry none, such as those sent without a client.
+/// Both default to [`RequestTimeout::DEFAULT`].
+///
+/// ```
+/// use std::time::Duration;
+/// use mastodon_auth_core::RequestTimeout;
+/// let mut request = http::Request::new(bytes::Bytes::new());
+/// request.extensions_mut().insert(RequestTimeout(Duration::from_secs(10)));
+/// // In a transport:
+/// let timeout = request.extensions().get::<RequestTimeout>().copied().unwrap_or_default();
+/// assert_eq!(timeout.0, Duration::from_secs(10));
+/// assert_eq!(RequestTimeout::default(), RequestTimeout::DEFAULT);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RequestTimeout(pub Duration);
+
+impl RequestTimeout {
+    /// Mastodon.py's `request_timeout` default: 300 s.
+    pub const DEFAULT: Self = Self(Duration::from_secs(300));
+}
+
+impl Default for RequestTimeout {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Permission to send a request over plain `http://` to a host other than this machine,
+/// carried in [`http::Extensions`].
+///
+/// The one switch for plain HTTP is the client's
+/// [`MastodonBuilder::allow_http`](crate::MastodonBuilder::allow_http): the client checks the
+/// URLs it is given (the OAuth endpoints a server's metadata names) and marks each request
+/// it sends with `AllowHttp` when the switch is on. A transport should refuse plain HTTP to
+/// any host that is not loopback (`localhost`, `127.0.0.0/8`, `[::1]`, see
+/// [`is_loopback_host`](crate::is_loopback_host)) unless the request carries this marker
+/// (`mastodon-auth-http`'s `HyperTransport` does), so HTTPS stays the default however a
+/// request is made, with or without a client.
+///
+/// ```
+/// use mastodon_auth_core::AllowHttp;
+/// let mut request = http::Request::new(bytes::Bytes::new());
+/// request.extensions_mut().insert(AllowHttp);
+/// assert!(request.extensions().get::<AllowHttp>().is_some());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AllowHttp;
 
 /// Why a request did not complete. Says what happened without quoting secrets: URLs appear
 /// without their query.

@@ -353,3 +353,60 @@ async fn request_timeout_travels_with_every_request() {
         "could not complete request: timed out after 7.0 s while waiting for the response"
     );
 }
+
+#[tokio::test]
+async fn recorded_account_answers_of_older_servers_parse_too() {
+    let recorded = cassette("mastodon-pre-4.4/test_log_in_password_to_file.yaml");
+    let answers: Vec<_> = recorded
+        .iter()
+        .filter(|i| {
+            i.request
+                .path_and_query()
+                .starts_with("/api/v1/accounts/verify_credentials")
+                && i.response.status == 200
+        })
+        .collect();
+    assert!(!answers.is_empty(), "no recorded verify_credentials answer");
+    for answer in answers {
+        let script = Script::new();
+        script.then(answer.answer());
+        let account = logged_in(&script).await.account_verify_credentials().await;
+        let account = account.expect("a recorded account parses");
+        assert!(!account.id.is_empty() && !account.username.is_empty());
+        assert_eq!(account.json()["acct"], account.acct.as_str());
+    }
+}
+
+#[tokio::test]
+async fn account_answers_that_are_not_accounts_are_malformed_responses() {
+    let deep = format!(
+        r#"{{"id":"1","username":"a","acct":"a","url":{}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    for body in [
+        "",
+        "{}",
+        "[]",
+        "<html>nope</html>",
+        r#"{"id":"1","username":"a""#,
+        r#"{"id":true,"username":"a","acct":"a"}"#,
+        r#"{"id":"1","id":"2","username":"a","acct":"a"}"#,
+        r#"{"id":"1","username":"a","acct":"a","display_name":null}"#,
+        r#"{"id":"1","username":"a","acct":"a"} trailing"#,
+        &deep,
+    ] {
+        let script = Script::new();
+        script.json(200, body);
+        let err = logged_in(&script)
+            .await
+            .account_verify_credentials()
+            .await
+            .expect_err("not an account");
+        assert!(
+            matches!(err, Error::MalformedResponse(_)),
+            "{}: {err:?}",
+            &body[..body.len().min(60)]
+        );
+    }
+}

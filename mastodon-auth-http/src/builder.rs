@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::HeaderValue;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use mastodon_auth_core::RequestTimeout;
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -16,7 +17,7 @@ use crate::error::BuildError;
 use crate::proxy::{Environment, ProxySettings, Variables};
 use crate::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL, DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT,
-    DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, HyperTransport, Inner,
+    DEFAULT_MAX_BODY_SIZE, DEFAULT_USER_AGENT, HyperTransport, Inner,
 };
 
 /// Builds a [`HyperTransport`]; start with [`HyperTransport::builder`].
@@ -32,7 +33,7 @@ use crate::{
 /// # let ca_pem: &[u8] = b"";
 /// let builder = HyperTransport::builder()
 ///     .add_root_pem(ca_pem)
-///     .default_timeout(Duration::from_secs(20));
+///     .request_timeout(Duration::from_secs(20));
 /// // An empty PEM holds no certificate, which `build` reports.
 /// assert!(builder.build().is_err());
 /// ```
@@ -44,10 +45,9 @@ pub struct HyperTransportBuilder {
     #[cfg(feature = "native-roots")]
     native_roots: bool,
     connect_timeout: Duration,
-    default_timeout: Duration,
+    request_timeout: RequestTimeout,
     max_body_size: usize,
     user_agent: String,
-    allow_http: bool,
     proxy: ProxySettings,
     http2_keep_alive: Http2KeepAlive,
 }
@@ -88,10 +88,9 @@ impl fmt::Debug for HyperTransportBuilder {
         #[cfg(feature = "native-roots")]
         d.field("native_roots", &self.native_roots);
         d.field("connect_timeout", &self.connect_timeout)
-            .field("default_timeout", &self.default_timeout)
+            .field("request_timeout", &self.request_timeout.0)
             .field("max_body_size", &self.max_body_size)
             .field("user_agent", &self.user_agent)
-            .field("allow_http", &self.allow_http)
             .field("proxy", &self.proxy)
             .field("http2_keep_alive", &self.http2_keep_alive)
             .finish_non_exhaustive()
@@ -114,10 +113,9 @@ impl HyperTransportBuilder {
             #[cfg(feature = "native-roots")]
             native_roots: true,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            default_timeout: DEFAULT_TIMEOUT,
+            request_timeout: RequestTimeout::DEFAULT,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
-            allow_http: false,
             proxy: ProxySettings::default(),
             http2_keep_alive: Http2KeepAlive {
                 interval: Some(DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL),
@@ -179,10 +177,10 @@ impl HyperTransportBuilder {
     }
 
     /// The time allowed for a whole request (connect, headers and body) when the request
-    /// carries no [`RequestTimeout`](mastodon_auth_core::RequestTimeout) extension
-    /// (default 300 s).
-    pub fn default_timeout(mut self, timeout: Duration) -> Self {
-        self.default_timeout = timeout;
+    /// carries no [`RequestTimeout`] extension (default [`RequestTimeout::DEFAULT`], 300 s).
+    /// A `Mastodon` client puts its own `request_timeout` in every request, which wins.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = RequestTimeout(timeout);
         self
     }
 
@@ -199,22 +197,12 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// Allows plain `http://` to any host (default: only to loopback hosts: `localhost`,
-    /// `127.0.0.0/8`, `[::1]`). Tokens and passwords would travel unencrypted: meant for test
-    /// setups behind a trusted proxy. `MastodonBuilder::allow_http` is the same opt-in for the
-    /// OAuth endpoints a server's metadata names; a development server on another machine
-    /// needs both.
-    pub fn allow_http(mut self, allow: bool) -> Self {
-        self.allow_http = allow;
-        self
-    }
-
     /// Sends every request through the proxy at `url` (unless [`no_proxy`](Self::no_proxy)
     /// exempts its host), instead of one from the environment.
     ///
     /// `http://[user:password@]host[:port]` is an HTTP proxy: https targets are reached through
-    /// a CONNECT tunnel, with TLS from end to end; plain-http targets (loopback, or anything with
-    /// [`allow_http`](Self::allow_http)) are sent to it as absolute-form requests. The
+    /// a CONNECT tunnel, with TLS from end to end; plain-http targets (loopback, or any host for a request
+    /// that carries [`AllowHttp`](mastodon_auth_core::AllowHttp)) are sent to it as absolute-form requests. The
     /// credentials, percent-encoded in the URL, go in a `Proxy-Authorization: Basic` header.
     /// `socks5://` (names resolved here) and `socks5h://` (names resolved by the proxy) are
     /// SOCKS5 proxies, with username/password authentication when the URL has credentials.
@@ -384,11 +372,10 @@ impl HyperTransportBuilder {
         Ok(HyperTransport {
             inner: Arc::new(Inner {
                 client,
-                default_timeout: self.default_timeout,
+                request_timeout: self.request_timeout,
                 connect_timeout: self.connect_timeout,
                 max_body_size: self.max_body_size,
                 user_agent,
-                allow_http: self.allow_http,
                 routes,
                 http2_keep_alive: keep_alive,
             }),

@@ -10,8 +10,6 @@ mod policy;
 mod proxy;
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +18,7 @@ use http::HeaderValue;
 use http::header::{AUTHORIZATION, PROXY_AUTHORIZATION, USER_AGENT};
 use http_body_util::Full;
 use hyper_util::client::legacy::{Client, ResponseFuture};
-use mastodon_auth_core::{HttpTransport, RequestTimeout, TimeoutPhase, TransportError};
+use mastodon_auth_core::{AllowHttp, HttpTransport, RequestTimeout, TimeoutPhase, TransportError};
 
 pub use builder::HyperTransportBuilder;
 pub use error::{BuildError, ProxyOrigin};
@@ -29,9 +27,6 @@ pub use error::{BuildError, ProxyOrigin};
 pub const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;
 /// The default time allowed for connecting (DNS, TCP and TLS together).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The default time allowed for a whole request when it carries no [`RequestTimeout`]: the
-/// client's own default, Mastodon.py's `request_timeout` (300 s).
-pub const DEFAULT_TIMEOUT: Duration = mastodon_auth_core::DEFAULT_REQUEST_TIMEOUT;
 /// The default `User-Agent`, sent when a request has none: the client's own.
 pub const DEFAULT_USER_AGENT: &str = mastodon_auth_core::DEFAULT_USER_AGENT;
 /// The default interval between HTTP/2 PINGs on an open connection.
@@ -50,7 +45,7 @@ pub const DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// let transport = HyperTransport::builder()
 ///     .connect_timeout(Duration::from_secs(5))
-///     .default_timeout(Duration::from_secs(60))
+///     .request_timeout(Duration::from_secs(60))
 ///     .max_body_size(1024 * 1024)
 ///     .user_agent("my-bot/1.0")
 ///     .build()?;
@@ -65,11 +60,11 @@ pub struct HyperTransport {
 
 struct Inner {
     client: Client<connect::Connector, Full<Bytes>>,
-    default_timeout: Duration,
+    /// For requests without a [`RequestTimeout`] of their own.
+    request_timeout: RequestTimeout,
     connect_timeout: Duration,
     max_body_size: usize,
     user_agent: HeaderValue,
-    allow_http: bool,
     /// `None` when no proxy is configured, so requests skip the proxy lookup entirely.
     routes: Option<Arc<proxy::Routes>>,
     http2_keep_alive: builder::Http2KeepAlive,
@@ -80,10 +75,9 @@ impl fmt::Debug for HyperTransport {
         let i = &self.inner;
         f.debug_struct("HyperTransport")
             .field("connect_timeout", &i.connect_timeout)
-            .field("default_timeout", &i.default_timeout)
+            .field("request_timeout", &i.request_timeout.0)
             .field("max_body_size", &i.max_body_size)
             .field("user_agent", &i.user_agent)
-            .field("allow_http", &i.allow_http)
             .field("proxy", &i.routes)
             .field("http2_keep_alive", &i.http2_keep_alive)
             .finish_non_exhaustive()
@@ -92,7 +86,8 @@ impl fmt::Debug for HyperTransport {
 
 impl HyperTransport {
     /// A transport with the defaults: webpki roots, 30 s connect timeout, 300 s request
-    /// timeout, 8 MiB body cap, `User-Agent: mastodon-auth/<version>`, HTTPS only.
+    /// timeout, 8 MiB body cap, `User-Agent: mastodon-auth/<version>`, HTTPS only (plain HTTP
+    /// to loopback hosts, or to any host for a request that carries [`AllowHttp`]).
     ///
     /// The proxy comes from the environment (`HTTPS_PROXY`, `NO_PROXY`, …), HTTP/2
     /// connections are pinged every 30 s.
@@ -106,8 +101,8 @@ impl HyperTransport {
         Self::builder().build()
     }
 
-    /// A builder to change roots, timeouts, body cap, user agent, the HTTP policy, the proxy or
-    /// HTTP/2 keep-alive.
+    /// A builder to change roots, timeouts, body cap, user agent, the proxy or HTTP/2
+    /// keep-alive.
     pub fn builder() -> HyperTransportBuilder {
         HyperTransportBuilder::new()
     }
@@ -115,12 +110,13 @@ impl HyperTransport {
     /// Checks `request` against the policy, completes its headers and hands it to the pool.
     fn start(&self, request: http::Request<Bytes>) -> Result<InFlight, TransportError> {
         let inner = &*self.inner;
-        policy::check(request.uri(), inner.allow_http)?;
         let (mut parts, body) = request.into_parts();
+        policy::check(&parts.uri, parts.extensions.get::<AllowHttp>().is_some())?;
         let timeout = parts
             .extensions
             .get::<RequestTimeout>()
-            .map_or(inner.default_timeout, |t| t.0);
+            .unwrap_or(&inner.request_timeout)
+            .0;
         if !parts.headers.contains_key(USER_AGENT) {
             parts.headers.insert(USER_AGENT, inner.user_agent.clone());
         }
@@ -150,9 +146,8 @@ impl HyperTransport {
     }
 }
 
-/// What a request needs once it is on its way: everything else is done before the future is
-/// boxed, which keeps the box under a kilobyte (the allocator's fast path; it was 1.5 KB when
-/// `send` was an `async fn` holding the request and its parts).
+/// What a request needs once it is on its way: the policy check and the headers are done
+/// before it starts, by [`HyperTransport::start`].
 struct InFlight {
     response: ResponseFuture,
     timeout: Duration,
@@ -184,39 +179,12 @@ impl InFlight {
     }
 }
 
+#[async_trait::async_trait]
 impl HttpTransport for HyperTransport {
-    // The signature `#[async_trait]` gives the trait's `async fn`, written out so that the
-    // boxed future holds only what crosses an await (see `InFlight`).
-    fn send<'a, 'r>(
-        &'a self,
+    async fn send(
+        &self,
         request: http::Request<Bytes>,
-    ) -> Pin<Box<dyn Future<Output = Result<http::Response<Bytes>, TransportError>> + Send + 'r>>
-    where
-        'a: 'r,
-    {
-        let started = self.start(request);
-        Box::pin(async move { started?.finish().await })
-    }
-
-    fn default_timeout(&self) -> Option<Duration> {
-        Some(self.inner.default_timeout)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// glibc serves allocations up to 1,032 bytes from its per-thread cache; bigger ones take
-    /// the slow path, on every request.
-    #[tokio::test]
-    async fn the_boxed_request_future_stays_small_enough_for_the_allocators_fast_path() {
-        let transport = HyperTransport::new().expect("builds");
-        let request = http::Request::get("https://127.0.0.1:9/")
-            .body(Bytes::new())
-            .expect("request");
-        let future = transport.send(request);
-        let size = size_of_val(&*future);
-        assert!(size <= 1024, "the future of `send` is {size} bytes");
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        self.start(request)?.finish().await
     }
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use mastodon_auth_core::{HttpTransport, RequestTimeout, TimeoutPhase, TlsFailure, TransportError};
+use mastodon_auth_core::{
+    AllowHttp, HttpTransport, RequestTimeout, TimeoutPhase, TlsFailure, TransportError,
+};
 use mastodon_auth_http::HyperTransport;
 use support::{Alpn, Behaviour, TestCa, TestServer, get, hello, tls_config};
 
@@ -194,12 +196,12 @@ async fn https_to_a_plain_http_server_is_a_tls_protocol_error() {
 }
 
 #[tokio::test]
-async fn a_server_that_never_answers_times_out_at_the_default_timeout() {
+async fn a_server_that_never_answers_times_out_at_the_transports_request_timeout() {
     let server = TestServer::plain(Behaviour::Silent)
         .await
         .expect("test server");
     let transport = HyperTransport::builder()
-        .default_timeout(Duration::from_millis(300))
+        .request_timeout(Duration::from_millis(300))
         .build()
         .expect("transport");
     let result = send(&transport, get(&server.url("http", "/"))).await;
@@ -219,7 +221,7 @@ async fn the_request_timeout_extension_overrides_a_longer_default() {
         .await
         .expect("test server");
     let transport = HyperTransport::builder()
-        .default_timeout(Duration::from_secs(120))
+        .request_timeout(Duration::from_secs(120))
         .build()
         .expect("transport");
     let mut request = get(&server.url("http", "/"));
@@ -243,7 +245,7 @@ async fn the_request_timeout_extension_overrides_a_shorter_default() {
         .await
         .expect("test server");
     let transport = HyperTransport::builder()
-        .default_timeout(Duration::from_millis(100))
+        .request_timeout(Duration::from_millis(100))
         .build()
         .expect("transport");
     let mut request = get(&server.url("http", "/"));
@@ -264,7 +266,7 @@ async fn a_tls_handshake_that_never_completes_times_out_while_connecting() {
         .expect("test server");
     let transport = HyperTransport::builder()
         .connect_timeout(Duration::from_millis(300))
-        .default_timeout(Duration::from_secs(120))
+        .request_timeout(Duration::from_secs(120))
         .build()
         .expect("transport");
     let result = send(&transport, get(&server.url("https", "/"))).await;
@@ -422,6 +424,18 @@ async fn plain_http_to_a_public_host_is_refused_but_loopback_works() {
         .await
         .expect("localhost over plain http is allowed");
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_request_carrying_allow_http_may_use_plain_http_to_any_host() {
+    let transport = HyperTransport::new().expect("transport");
+    let mut request = get("http://no-such-host.invalid/api/v1/instance");
+    request.extensions_mut().insert(AllowHttp);
+    // Past the policy: the transport tries to resolve the host.
+    match send(&transport, request).await {
+        Err(TransportError::Dns { host, .. }) => assert_eq!(host, "no-such-host.invalid"),
+        other => panic!("expected Dns, got {other:?}"),
+    }
 }
 
 #[tokio::test]

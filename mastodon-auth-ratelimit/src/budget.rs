@@ -19,8 +19,7 @@ use mastodon_auth_core::RateLimitError;
 ///
 /// ```
 /// use std::time::Duration;
-/// use mastodon_auth_core::RateLimitMethod;
-/// use mastodon_auth_ratelimit::{Pacer, RetryBudget};
+/// use mastodon_auth_ratelimit::{Pacer, RateLimitMethod, RetryBudget};
 /// assert_eq!(RetryBudget::default().retries(), 5);
 /// assert_eq!(RetryBudget::default().wait(), Duration::from_secs(15 * 60));
 /// // A command-line tool would rather fail soon than wait for minutes.

@@ -218,27 +218,15 @@ impl Future for YieldOnce {
 
 /// Adapts any [`Clock`] to governor's clock traits, so a governor rate limiter runs on the
 /// same (possibly fake) time as the pacer. Instants are [`Clock::monotonic`] readings.
-///
-/// ```
-/// use std::sync::Arc;
-/// use std::time::Duration;
-/// use governor::clock::Clock as _;
-/// use mastodon_auth_ratelimit::{FakeClock, GovernorClock};
-/// let fake = FakeClock::at_unix_secs(1000);
-/// let clock = GovernorClock::new(Arc::new(fake.clone()));
-/// let before = clock.now();
-/// fake.advance(Duration::from_secs(1));
-/// assert_eq!(u64::from(clock.now()) - u64::from(before), 1_000_000_000);
-/// ```
+/// Internal: governor's traits stay out of this crate's public API.
 #[derive(Debug)]
-pub struct GovernorClock<C> {
+pub(crate) struct GovernorClock<C> {
     clock: Arc<C>,
 }
 
 impl<C> GovernorClock<C> {
     /// Wraps `clock`.
-    #[must_use]
-    pub fn new(clock: Arc<C>) -> Self {
+    pub(crate) fn new(clock: Arc<C>) -> Self {
         Self { clock }
     }
 }
@@ -264,6 +252,16 @@ impl<C: Clock> governor::clock::ReasonablyRealtime for GovernorClock<C> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn governor_reads_the_pacers_clock() {
+        use governor::clock::Clock as _;
+        let fake = FakeClock::at_unix_secs(1000);
+        let clock = GovernorClock::new(Arc::new(fake.clone()));
+        let before = clock.now();
+        fake.advance(Duration::from_secs(1));
+        assert_eq!(u64::from(clock.now()) - u64::from(before), 1_000_000_000);
+    }
 
     #[tokio::test]
     async fn overlapping_fake_sleeps_advance_to_the_latest_wake_up_not_the_sum() {

@@ -19,8 +19,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use mastodon_auth_core::{RateLimitKey, RateLimiter, RateLimitMethod};
-//! use mastodon_auth_ratelimit::{FakeClock, Pacer};
+//! use mastodon_auth_core::{RateLimitKey, RateLimiter};
+//! use mastodon_auth_ratelimit::{FakeClock, Pacer, RateLimitMethod};
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let clock = FakeClock::at_unix_secs(1000);
 //! // At most 3 requests in any 10 s.
@@ -39,16 +39,19 @@
 
 mod budget;
 mod clock;
+mod method;
 mod pacer;
+mod quota;
 #[cfg(feature = "redis")]
 mod redis_limiter;
 mod state;
 mod wait;
 
 pub use budget::RetryBudget;
-pub use clock::{Clock, FakeClock, GovernorClock, TokioClock};
-pub use governor::Quota;
-pub use pacer::{Pacer, window_quota};
+pub use clock::{Clock, FakeClock, TokioClock};
+pub use method::RateLimitMethod;
+pub use pacer::Pacer;
+pub use quota::Quota;
 #[cfg(feature = "redis")]
 pub use redis_limiter::{
     DEFAULT_KEY_PREFIX, RedisRateLimiter, RedisRateLimiterBuilder, Unreachable,

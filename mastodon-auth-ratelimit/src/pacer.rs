@@ -2,23 +2,22 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use governor::NotUntil;
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::StateStore;
-use governor::{NotUntil, Quota};
 use mastodon_auth_core::{
-    Error, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter,
-    Verdict,
+    Error, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, Verdict,
 };
 
 use crate::budget::{RetryBudget, Run};
 use crate::clock::{Clock, GovernorClock, TokioClock};
 use crate::state::PacerState;
 use crate::wait::{WaitObserver, WaitReason};
+use crate::{Quota, RateLimitMethod};
 
 /// Everything kept per key: the header state, the current run of 429s and the quota's
 /// theoretical arrival time.
@@ -152,8 +151,8 @@ struct QuotaLimiter<C: Clock> {
 /// ```
 /// use std::time::Duration;
 /// use http::StatusCode;
-/// use mastodon_auth_core::{RateLimitInfo, RateLimitKey, RateLimiter, RateLimitMethod, Verdict};
-/// use mastodon_auth_ratelimit::{FakeClock, Pacer};
+/// use mastodon_auth_core::{RateLimitInfo, RateLimitKey, RateLimiter, Verdict};
+/// use mastodon_auth_ratelimit::{FakeClock, Pacer, RateLimitMethod};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let clock = FakeClock::at_unix_secs(1000);
 /// let pacer = Pacer::with_clock(RateLimitMethod::Wait, clock.clone());
@@ -190,8 +189,7 @@ impl Pacer<TokioClock> {
     /// A pacer on the real clock with the default quota (300 requests per 5 minutes per key).
     ///
     /// ```
-    /// use mastodon_auth_core::RateLimitMethod;
-    /// use mastodon_auth_ratelimit::Pacer;
+    /// use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
     /// let pacer = Pacer::new(RateLimitMethod::pace(1.1)?);
     /// assert_eq!(pacer.method(), RateLimitMethod::Pace { pacefactor: 1.1 });
     /// # Ok::<(), mastodon_auth_core::Error>(())
@@ -227,28 +225,26 @@ impl<C: Clock> Pacer<C> {
             budget: RetryBudget::DEFAULT,
             observer: None,
         };
-        match window_quota(DEFAULT_REQUESTS, DEFAULT_WINDOW) {
+        match Quota::window(DEFAULT_REQUESTS, DEFAULT_WINDOW) {
             Ok(quota) => pacer.with_quota(quota),
             // Unreachable with the constants above; a pacer without quota is still correct.
             Err(_) => pacer,
         }
     }
 
-    /// Uses a governor [`Quota`] as it is (GCRA: a burst of `burst_size`, then one request per
-    /// `replenish_interval`). Note that such a quota admits up to
-    /// `burst_size − 1 + ⌈W / replenish_interval⌉` requests in a window of length `W`; use
+    /// Uses `quota` as it is (GCRA: a burst of [`burst`](Quota::burst), then one request per
+    /// [`interval`](Quota::interval)). Note that such a quota admits up to
+    /// `burst − 1 + ⌈W / interval⌉` requests in a window of length `W`; use
     /// [`Pacer::quota`] for a hard "n per window" limit.
     ///
     /// Resets every key's quota allowance; meant for construction time.
     ///
     /// ```
     /// use std::num::NonZeroU32;
-    /// use governor::Quota;
-    /// use mastodon_auth_core::RateLimitMethod;
-    /// use mastodon_auth_ratelimit::Pacer;
+    /// use mastodon_auth_ratelimit::{Pacer, Quota, RateLimitMethod};
     /// let pacer = Pacer::new(RateLimitMethod::Wait)
     ///     .with_quota(Quota::per_second(NonZeroU32::new(5).unwrap()));
-    /// assert_eq!(pacer.current_quota().map(|q| q.burst_size().get()), Some(5));
+    /// assert_eq!(pacer.current_quota().map(|q| q.burst().get()), Some(5));
     /// ```
     #[must_use]
     pub fn with_quota(mut self, quota: Quota) -> Self {
@@ -256,7 +252,7 @@ impl<C: Clock> Pacer<C> {
             entry.tat = 0;
         }
         let limiter = governor::RateLimiter::new(
-            quota,
+            quota.to_governor(),
             self.store.clone(),
             GovernorClock::new(Arc::clone(&self.clock)),
         );
@@ -270,29 +266,27 @@ impl<C: Clock> Pacer<C> {
     }
 
     /// Never starts more than `requests` requests per key in any span of `per` (see
-    /// [`window_quota`] for how this becomes a governor quota).
+    /// [`Quota::window`] for the quota this makes).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when `requests` is 0 or `per` is zero.
     ///
     /// ```
     /// use std::time::Duration;
-    /// use mastodon_auth_core::RateLimitMethod;
-    /// use mastodon_auth_ratelimit::Pacer;
+    /// use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
     /// // Mastodon's media upload limit: 30 per 30 minutes.
     /// let pacer = Pacer::new(RateLimitMethod::Wait).quota(30, Duration::from_secs(1800))?;
     /// assert!(Pacer::new(RateLimitMethod::Wait).quota(0, Duration::from_secs(1)).is_err());
     /// # Ok::<(), mastodon_auth_core::Error>(())
     /// ```
     pub fn quota(self, requests: u32, per: Duration) -> Result<Self, Error> {
-        Ok(self.with_quota(window_quota(requests, per)?))
+        Ok(self.with_quota(Quota::window(requests, per)?))
     }
 
     /// Turns the client-side quota off: only the server's headers pace requests.
     ///
     /// ```
-    /// use mastodon_auth_core::RateLimitMethod;
-    /// use mastodon_auth_ratelimit::Pacer;
+    /// use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
     /// assert!(Pacer::new(RateLimitMethod::Throw).without_quota().current_quota().is_none());
     /// ```
     #[must_use]
@@ -301,7 +295,7 @@ impl<C: Clock> Pacer<C> {
         self
     }
 
-    /// The governor quota in use, if any.
+    /// The client-side quota in use, if any.
     #[must_use]
     pub fn current_quota(&self) -> Option<Quota> {
         self.quota.as_ref().map(|q| q.quota)
@@ -312,8 +306,8 @@ impl<C: Clock> Pacer<C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use mastodon_auth_core::{RateLimitError, RateLimitKey, RateLimiter, RateLimitMethod};
-    /// use mastodon_auth_ratelimit::{FakeClock, Pacer, RetryBudget};
+    /// use mastodon_auth_core::{RateLimitError, RateLimitKey, RateLimiter};
+    /// use mastodon_auth_ratelimit::{FakeClock, Pacer, RateLimitMethod, RetryBudget};
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let pacer = Pacer::with_clock(RateLimitMethod::Wait, FakeClock::at_unix_secs(1000))
     ///     .retry_budget(RetryBudget::new(2, Duration::from_secs(60)));
@@ -348,8 +342,7 @@ impl<C: Clock> Pacer<C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use mastodon_auth_core::RateLimitMethod;
-    /// use mastodon_auth_ratelimit::Pacer;
+    /// use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
     /// let pacer = Pacer::new(RateLimitMethod::Wait).on_wait(Duration::from_secs(2), |wait, why| {
     ///     eprintln!("waiting {} s for {why}…", wait.as_secs());
     /// });
@@ -474,49 +467,6 @@ pub(crate) fn checked_pacefactor(method: RateLimitMethod) -> f64 {
 fn wait_for<C: Clock>(not_until: &NotUntil<Nanos>, clock: &C) -> Duration {
     let now = Nanos::new(u64::try_from(clock.monotonic().as_nanos()).unwrap_or(u64::MAX));
     not_until.wait_time_from(now)
-}
-
-/// A governor quota that never admits more than `requests` in any span of `per`.
-///
-/// governor's GCRA with a burst of `b` and one new request every `τ` admits at most
-/// `b − 1 + ⌈W / τ⌉` requests in a span `W`. A burst of `requests` (governor's
-/// `Quota::new(requests, per)`) would therefore allow almost twice the limit in one server
-/// window. This quota keeps a small burst (`b = max(1, requests / 30)`, 10 for Mastodon's 300)
-/// for a quick start and sets `τ = ⌈per / (requests − b + 1)⌉`, so the bound is exactly
-/// `requests`; the sustained rate is `(requests − b + 1) / per`, 97 % of the limit for 300.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] when `requests` is 0 or `per` is zero.
-///
-/// ```
-/// use std::time::Duration;
-/// use mastodon_auth_ratelimit::window_quota;
-/// let q = window_quota(300, Duration::from_secs(300))?;
-/// assert_eq!(q.burst_size().get(), 10);
-/// // 291 intervals fit in 5 minutes: 10 − 1 + 291 = 300 requests at most.
-/// assert!(q.replenish_interval() * 291 >= Duration::from_secs(300));
-/// # Ok::<(), mastodon_auth_core::Error>(())
-/// ```
-pub fn window_quota(requests: u32, per: Duration) -> Result<Quota, Error> {
-    let Some(n) = NonZeroU32::new(requests) else {
-        return Err(Error::InvalidArgument(
-            "a rate-limit quota must allow at least one request".into(),
-        ));
-    };
-    if per.is_zero() {
-        return Err(Error::InvalidArgument(
-            "a rate-limit quota's window must be longer than zero".into(),
-        ));
-    }
-    let burst = (n.get() / 30).max(1);
-    let intervals = u128::from(n.get() - burst + 1);
-    // Rounded up: a shorter interval would let one more request into the window.
-    let tau_nanos = per.as_nanos().div_ceil(intervals);
-    let tau = Duration::from_nanos(u64::try_from(tau_nanos).unwrap_or(u64::MAX));
-    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-    Quota::with_period(tau)
-        .map(|q| q.allow_burst(burst))
-        .ok_or_else(|| Error::InvalidArgument("a rate-limit quota's interval is zero".into()))
 }
 
 impl<C: Clock> fmt::Debug for Pacer<C> {

@@ -15,8 +15,8 @@ pub(crate) const MAX_SLEEP: Duration = Duration::from_secs(300);
 ///
 /// ```
 /// use std::time::Duration;
-/// use mastodon_auth_core::{RateLimitKey, RateLimitMethod};
-/// use mastodon_auth_ratelimit::{FakeClock, Pacer, PacerState};
+/// use mastodon_auth_core::RateLimitKey;
+/// use mastodon_auth_ratelimit::{FakeClock, Pacer, PacerState, RateLimitMethod};
 /// let pacer = Pacer::with_clock(RateLimitMethod::Wait, FakeClock::at_unix_secs(1000));
 /// // A key that has never been used has Mastodon.py's initial state.
 /// assert_eq!(pacer.snapshot(RateLimitKey::ANONYMOUS), None);

@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, StatusCode};
 use mastodon_auth_core::{
-    HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter, Verdict,
+    HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, Verdict,
 };
-use mastodon_auth_ratelimit::{Clock, FakeClock, Pacer, RetryBudget, WaitReason};
+use mastodon_auth_ratelimit::{Clock, FakeClock, Pacer, RateLimitMethod, RetryBudget, WaitReason};
 
 const KEY: RateLimitKey = RateLimitKey::ANONYMOUS;
 const TOO_MANY: StatusCode = StatusCode::TOO_MANY_REQUESTS;

@@ -7,8 +7,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use http::StatusCode;
-use mastodon_auth_core::{RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter};
-use mastodon_auth_ratelimit::{FakeClock, Pacer};
+use mastodon_auth_core::{RateLimitInfo, RateLimitKey, RateLimiter};
+use mastodon_auth_ratelimit::{FakeClock, Pacer, RateLimitMethod};
 
 struct Counting;
 

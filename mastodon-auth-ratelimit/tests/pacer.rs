@@ -6,10 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, StatusCode};
 use mastodon_auth_core::{
-    AccessToken, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimitMethod,
-    RateLimiter, Verdict,
+    AccessToken, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, Verdict,
 };
-use mastodon_auth_ratelimit::{Clock, FakeClock, Pacer, PacerState, RetryBudget};
+use mastodon_auth_ratelimit::{Clock, FakeClock, Pacer, PacerState, RateLimitMethod, RetryBudget};
 
 const KEY: RateLimitKey = RateLimitKey::ANONYMOUS;
 const OK: StatusCode = StatusCode::OK;

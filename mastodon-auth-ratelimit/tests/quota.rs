@@ -1,12 +1,10 @@
-//! The client-side governor quota on a fake clock.
+//! The client-side quota on a fake clock.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use mastodon_auth_core::{
-    AccessToken, RateLimitError, RateLimitKey, RateLimitMethod, RateLimiter, Verdict,
-};
-use mastodon_auth_ratelimit::{Clock, FakeClock, Pacer, window_quota};
+use mastodon_auth_core::{AccessToken, RateLimitError, RateLimitKey, RateLimiter, Verdict};
+use mastodon_auth_ratelimit::{Clock, FakeClock, Pacer, Quota, RateLimitMethod};
 
 const KEY: RateLimitKey = RateLimitKey::ANONYMOUS;
 
@@ -176,15 +174,15 @@ async fn without_quota_nothing_waits() {
 }
 
 #[test]
-fn window_quota_rejects_empty_quotas_and_bounds_any_window() {
-    assert!(window_quota(0, Duration::from_secs(1)).is_err());
-    assert!(window_quota(5, Duration::ZERO).is_err());
+fn window_quotas_reject_empty_windows_and_bound_any_window() {
+    assert!(Quota::window(0, Duration::from_secs(1)).is_err());
+    assert!(Quota::window(5, Duration::ZERO).is_err());
     for (n, per) in [(1, 1), (29, 60), (30, 60), (300, 300), (7500, 300)] {
         let per = Duration::from_secs(per);
-        let q = window_quota(n, per).unwrap();
-        let b = q.burst_size().get();
-        let tau = q.replenish_interval();
-        // governor's bound for a half-open span: b − 1 + ⌈per / τ⌉.
+        let q = Quota::window(n, per).unwrap();
+        let b = q.burst().get();
+        let tau = q.interval();
+        // GCRA's bound for a half-open span: b − 1 + ⌈per / τ⌉.
         let intervals = per.as_nanos().div_ceil(tau.as_nanos());
         assert!(
             u128::from(b) - 1 + intervals <= u128::from(n),

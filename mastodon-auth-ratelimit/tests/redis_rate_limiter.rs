@@ -15,10 +15,10 @@ use bytes::Bytes;
 use http::StatusCode;
 use mastodon_auth_core::{
     AccessToken, AuthorizationRequest, Error, HttpTransport, LoginGrant, Mastodon, RateLimitError,
-    RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter, TransportError, Verdict,
+    RateLimitInfo, RateLimitKey, RateLimiter, TransportError, Verdict,
 };
 use mastodon_auth_http::HyperTransport;
-use mastodon_auth_ratelimit::{Quota, RedisRateLimiter, RetryBudget, Unreachable};
+use mastodon_auth_ratelimit::{Quota, RateLimitMethod, RedisRateLimiter, RetryBudget, Unreachable};
 use mastodon_auth_tests::{Approval, LocalInstance, RedisServer, Worker};
 use tokio::task::JoinSet;
 
@@ -74,7 +74,7 @@ async fn two_limiters_spend_one_quota() {
     };
     let (a, b) = (build(), build());
     let key = RateLimitKey::for_token(&AccessToken::new("shared token"));
-    // window_quota(3, 60 s) is a burst of 1 and one request every 20 s.
+    // Quota::window(3, 60 s) is a burst of 1 and one request every 20 s.
     a.before_request(key).await.expect("first request");
     match b.before_request(key).await {
         Err(RateLimitError::QuotaExhausted { wait }) => {
@@ -96,7 +96,7 @@ async fn two_limiters_spend_one_quota() {
 
 /// A burst of 40, then one request an hour: every test below runs within the first hour.
 fn forty_an_hour() -> Quota {
-    Quota::per_hour(NonZeroU32::MIN).allow_burst(NonZeroU32::new(40).unwrap())
+    Quota::per_hour(NonZeroU32::MIN).with_burst(NonZeroU32::new(40).unwrap())
 }
 
 /// Script calls Redis has run since its statistics were last reset (`CONFIG RESETSTAT`).
@@ -297,7 +297,7 @@ async fn slots_ahead_are_spent_from_the_shared_quota_and_leave_half_the_burst() 
         return;
     };
     let hundred_an_hour =
-        Quota::per_hour(NonZeroU32::MIN).allow_burst(NonZeroU32::new(100).unwrap());
+        Quota::per_hour(NonZeroU32::MIN).with_burst(NonZeroU32::new(100).unwrap());
     let build = |ahead| {
         Arc::new(
             RedisRateLimiter::builder(redis.url(), RateLimitMethod::Throw)

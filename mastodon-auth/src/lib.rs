@@ -14,7 +14,7 @@
 //! | [`Mastodon`], the flows, errors, [`Scopes`], secrets, the three traits | `mastodon-auth-core` | always |
 //! | [`HyperTransport`] (hyper 1 + rustls) as [`transport`] | `mastodon-auth-http` | `transport` |
 //! | [`MemoryStore`], [`MastodonPyFiles`], [`AccountsFile`] as [`store`] | `mastodon-auth-store` | `store` |
-//! | [`Pacer`] (wait / throw / pace) as [`ratelimit`] | `mastodon-auth-ratelimit` | `ratelimit` |
+//! | [`Pacer`] and [`RateLimitMethod`] (wait / throw / pace) as [`ratelimit`] | `mastodon-auth-ratelimit` | `ratelimit` |
 //! | the installed-app login: [`loopback`] listener and [`browser`] opener | this crate | `login` |
 //! | the crates a trait implementation needs: [`async_trait`](macro@async_trait), [`http`], [`bytes`] | | always |
 //!
@@ -97,11 +97,9 @@
 
 #![forbid(unsafe_code)]
 
+// Everything of core, including the crates a trait implementation needs (`async_trait`,
+// `http`, `bytes`), which core re-exports so that both name the same versions.
 pub use mastodon_auth_core::*;
-
-pub use async_trait::async_trait;
-pub use bytes;
-pub use http;
 
 /// The hyper + rustls transport (`mastodon-auth-http`).
 #[cfg(feature = "transport")]
@@ -119,7 +117,7 @@ pub use mastodon_auth_store::{AccountsFile, MastodonPyFiles, MemoryStore};
 #[cfg(feature = "ratelimit")]
 pub use mastodon_auth_ratelimit as ratelimit;
 #[cfg(feature = "ratelimit")]
-pub use mastodon_auth_ratelimit::Pacer;
+pub use mastodon_auth_ratelimit::{Pacer, RateLimitMethod};
 
 #[cfg(feature = "login")]
 pub mod browser;

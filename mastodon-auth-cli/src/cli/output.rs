@@ -84,12 +84,7 @@ pub(crate) fn escape(text: &str) -> Cow<'_, str> {
 }
 
 fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            // Arabic letter mark, LRM/RLM, embeddings and overrides, isolates (Unicode TR9).
-            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
+    c.is_control() || mastodon_auth::is_bidi_control(c)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::ratelimit::{NoRateLimit, RateLimiter};
 use crate::redact;
 use crate::secret::{AccessToken, ClientSecret};
 use crate::store::CredentialStore;
-use crate::transport::HttpTransport;
+use crate::transport::{HttpTransport, RequestTimeout};
 use crate::version::MastodonVersion;
 
 /// When the client checks the instance's version (Mastodon.py's `version_check_mode`).
@@ -139,7 +139,7 @@ pub struct MastodonBuilder<T = WithTransport> {
     limiter: Option<Arc<dyn RateLimiter>>,
     store: Option<Arc<dyn CredentialStore>>,
     debug_requests: bool,
-    request_timeout: Duration,
+    request_timeout: RequestTimeout,
     mastodon_version: Option<String>,
     version_check_mode: VersionCheckMode,
     feature_set: FeatureSet,
@@ -149,9 +149,6 @@ pub struct MastodonBuilder<T = WithTransport> {
 }
 
 impl MastodonBuilder<NoTransport> {
-    /// Mastodon.py's default request timeout: 300 s ([`DEFAULT_REQUEST_TIMEOUT`](crate::DEFAULT_REQUEST_TIMEOUT)).
-    pub const DEFAULT_TIMEOUT: Duration = crate::DEFAULT_REQUEST_TIMEOUT;
-
     pub(super) fn new(base_url: &str) -> Self {
         Self {
             base_url: base_url.to_owned(),
@@ -163,7 +160,7 @@ impl MastodonBuilder<NoTransport> {
             limiter: None,
             store: None,
             debug_requests: false,
-            request_timeout: Self::DEFAULT_TIMEOUT,
+            request_timeout: RequestTimeout::DEFAULT,
             mastodon_version: None,
             version_check_mode: VersionCheckMode::None,
             feature_set: FeatureSet::Mainline,
@@ -274,9 +271,10 @@ impl<T> MastodonBuilder<T> {
         self
     }
 
-    /// The timeout of each request (default 300 s).
+    /// The time each request may take, sent to the transport as a [`RequestTimeout`] with
+    /// every request (default [`RequestTimeout::DEFAULT`], 300 s as in Mastodon.py).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.request_timeout = RequestTimeout(timeout);
         self
     }
 
@@ -318,11 +316,14 @@ impl<T> MastodonBuilder<T> {
         self
     }
 
-    /// Allow plain `http://` OAuth endpoints on hosts other than this machine, when the
-    /// server's metadata names them (for a development server on another machine). The same
-    /// opt-in as the transport's `allow_http`, which lets the requests themselves through:
-    /// without it only loopback hosts (`localhost`, `127.0.0.0/8`, `[::1]`) may use plain
-    /// HTTP, and with it any host may. Default `false`.
+    /// Allow plain `http://` to hosts other than this machine (for a development server on
+    /// another machine). Default `false`: only loopback hosts (`localhost`, `127.0.0.0/8`,
+    /// `[::1]`) may use plain HTTP.
+    ///
+    /// The one plain-HTTP switch: the client applies it to the OAuth endpoints a server's
+    /// metadata names, and marks every request it sends with [`AllowHttp`](crate::AllowHttp) so that the
+    /// transport lets plain HTTP through; a transport refuses it for requests without the
+    /// marker.
     pub fn allow_http(mut self, allow: bool) -> Self {
         self.allow_http = allow;
         self
@@ -338,7 +339,7 @@ impl<T> fmt::Debug for MastodonBuilder<T> {
             .field("access_token", &self.access_token)
             .field("account", &self.account)
             .field("store", &self.store.is_some())
-            .field("request_timeout", &self.request_timeout)
+            .field("request_timeout", &self.request_timeout.0)
             .field("version_check_mode", &self.version_check_mode)
             .field("feature_set", &self.feature_set)
             .field("language", &self.language)
@@ -377,7 +378,7 @@ impl MastodonBuilder<WithTransport> {
                     &base,
                     config.user_agent.clone(),
                     config.request_timeout,
-                    self.transport.0.default_timeout(),
+                    config.allow_http,
                 )?,
                 base,
                 transport: self.transport.0,

@@ -27,7 +27,7 @@ mod verify;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 pub use app::CreateApp;
 pub use authorize::{
@@ -46,7 +46,7 @@ use crate::ratelimit::RateLimiter;
 use crate::scope::Scopes;
 use crate::secret::{AccessToken, RefreshToken};
 use crate::store::{AppCredentials, CredentialStore, UserCredentials};
-use crate::transport::HttpTransport;
+use crate::transport::{HttpTransport, RequestTimeout};
 use crate::version::MastodonVersion;
 
 /// A Mastodon API client's authentication layer.
@@ -93,7 +93,7 @@ struct Inner {
 
 #[derive(Debug, Clone)]
 struct Config {
-    request_timeout: Duration,
+    request_timeout: RequestTimeout,
     user_agent: Option<http::HeaderValue>,
     debug_requests: bool,
     version_check_mode: VersionCheckMode,

@@ -145,24 +145,11 @@ impl Reply {
 
     /// Parses the body as `T`, or says precisely what is wrong with it.
     pub(super) fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        self.json_or_scan(|_| None)
-    }
-
-    /// Like [`json`](Self::json), trying `scan` on the text first: a reader for the common
-    /// shape of one answer, which leaves everything else (and every error) to serde_json by
-    /// returning `None`.
-    pub(super) fn json_or_scan<T: DeserializeOwned>(
-        &self,
-        scan: impl FnOnce(&str) -> Option<T>,
-    ) -> Result<T, Error> {
         // Reading text, serde_json checks no string's UTF-8 again: checking the whole body
         // once is faster (a sixth of the parse of an account). A body that is not UTF-8 goes
         // to the byte reader, whose error says where the bad byte is.
         let parsed = match std::str::from_utf8(&self.body) {
-            Ok(text) => match scan(text) {
-                Some(value) => return Ok(value),
-                None => serde_json::from_str(text),
-            },
+            Ok(text) => serde_json::from_str(text),
             Err(_) => serde_json::from_slice(&self.body),
         };
         parsed.map_err(|e| self.malformed(&describe_json_error(&e, &self.body, self.secrets)))

@@ -1,10 +1,7 @@
 //! What every request of a client shares, prepared once when the client is built: the base URL
-//! split into `http`'s types, the headers every request carries, and whether the timeout has to
-//! travel with each request. A request to an API path is then assembled from these parts
-//! without parsing a URL or building a string.
-
-use std::sync::OnceLock;
-use std::time::Duration;
+//! split into `http`'s types, the headers every request carries, and the extensions that tell
+//! the transport the timeout and the plain-HTTP policy. A request to an API path is then
+//! assembled from these parts without parsing the base URL again.
 
 use bytes::Bytes;
 use http::uri::{Authority, Parts, PathAndQuery, Scheme};
@@ -13,7 +10,7 @@ use http::{HeaderValue, Method, Uri, header};
 use crate::error::Error;
 use crate::instance_url::{InstanceUrl, InstanceUrlError, UrlProblem};
 use crate::redact;
-use crate::transport::{RequestTimeout, TransportError};
+use crate::transport::{AllowHttp, RequestTimeout, TransportError};
 
 /// Where a call goes.
 pub(super) enum Endpoint {
@@ -24,28 +21,15 @@ pub(super) enum Endpoint {
     Url(String),
 }
 
-/// A path under an instance's base URL that the client calls, checked once per process
-/// rather than on every request (checking `/api/v1/accounts/verify_credentials` byte by byte
-/// costs about as much as building the rest of the request).
+/// A path under an instance's base URL that the client calls (`/api/v1/apps`), as opposed to
+/// an absolute URL ([`Endpoint::Url`]).
 pub(super) struct ApiPath {
     text: &'static str,
-    checked: OnceLock<PathAndQuery>,
 }
 
 impl ApiPath {
     pub(super) const fn new(text: &'static str) -> Self {
-        Self {
-            text,
-            checked: OnceLock::new(),
-        }
-    }
-
-    fn path_and_query(&self) -> Result<PathAndQuery, http::Error> {
-        if let Some(checked) = self.checked.get() {
-            return Ok(checked.clone());
-        }
-        let checked = PathAndQuery::from_maybe_shared(Bytes::from_static(self.text.as_bytes()))?;
-        Ok(self.checked.get_or_init(|| checked).clone())
+        Self { text }
     }
 }
 
@@ -57,19 +41,18 @@ pub(super) struct Template {
     /// one under a prefix); never ends with `/`.
     prefix: String,
     user_agent: Option<HeaderValue>,
-    /// `None` when the transport applies the client's timeout by itself (its default is the
-    /// same), which saves an allocation per request.
-    timeout: Option<RequestTimeout>,
+    timeout: RequestTimeout,
+    /// Whether requests carry [`AllowHttp`] (the client's `allow_http`).
+    allow_http: bool,
 }
 
 impl Template {
-    /// Splits `base` (already validated, so this only fails on a bug) and decides whether the
-    /// timeout must be sent: only when it differs from the transport's own default.
+    /// Splits `base` (already validated, so this only fails on a bug).
     pub(super) fn new(
         base: &InstanceUrl,
         user_agent: Option<HeaderValue>,
-        timeout: Duration,
-        transport_default: Option<Duration>,
+        timeout: RequestTimeout,
+        allow_http: bool,
     ) -> Result<Self, Error> {
         let invalid = |e: &dyn std::fmt::Display| {
             Error::InvalidUrl(InstanceUrlError {
@@ -91,7 +74,8 @@ impl Template {
             authority,
             prefix,
             user_agent,
-            timeout: (transport_default != Some(timeout)).then_some(RequestTimeout(timeout)),
+            timeout,
+            allow_http,
         })
     }
 
@@ -119,8 +103,8 @@ impl Template {
 
     fn path_uri(&self, path: &ApiPath, query: &str) -> Result<Uri, http::Error> {
         let path_and_query = if self.prefix.is_empty() && query.is_empty() {
-            // The common case: no copy, no allocation, no check.
-            path.path_and_query()?
+            // The common case: the path as it is, without a copy.
+            PathAndQuery::from_maybe_shared(Bytes::from_static(path.text.as_bytes()))?
         } else {
             let path = path.text;
             let mut joined =
@@ -152,7 +136,8 @@ impl Template {
     }
 
     /// The request, with `Accept`, the client's `User-Agent`, `Authorization` when `bearer`
-    /// is given, `Content-Type` for a form body, and the timeout when the transport needs it.
+    /// is given, `Content-Type` for a form body; the timeout and, with `allow_http`,
+    /// [`AllowHttp`] in its extensions.
     pub(super) fn request(
         &self,
         method: Method,
@@ -178,8 +163,10 @@ impl Template {
         if let Some(bearer) = bearer {
             headers.insert(header::AUTHORIZATION, bearer.clone());
         }
-        if let Some(timeout) = self.timeout {
-            request.extensions_mut().insert(timeout);
+        let extensions = request.extensions_mut();
+        extensions.insert(self.timeout);
+        if self.allow_http {
+            extensions.insert(AllowHttp);
         }
         request
     }
@@ -195,7 +182,7 @@ mod tests {
 
     fn template(base: &str) -> Template {
         let base = InstanceUrl::parse(base).expect("valid base");
-        Template::new(&base, None, Duration::from_secs(300), None).expect("splits")
+        Template::new(&base, None, RequestTimeout::DEFAULT, false).expect("splits")
     }
 
     #[test]
@@ -235,42 +222,34 @@ mod tests {
     }
 
     #[test]
-    fn an_api_path_is_checked_once_then_reused_and_a_bad_one_is_an_error() {
-        let apps = ApiPath::new("/api/v1/apps");
-        assert!(apps.checked.get().is_none());
-        let first = apps.path_and_query().expect("valid");
-        assert_eq!(apps.checked.get(), Some(&first));
-        assert_eq!(apps.path_and_query().expect("valid"), "/api/v1/apps");
-        let bad = ApiPath::new("/api/v1/a\x7fb");
-        assert!(bad.path_and_query().is_err());
-        assert!(bad.checked.get().is_none());
+    fn a_bad_api_path_is_an_error_not_a_panic() {
+        for base in ["https://x.example", "https://x.example/social"] {
+            let t = template(base);
+            let err = t
+                .uri(&Endpoint::Path(path("/api/v1/a\x7fb")), "")
+                .expect_err("a control character")
+                .to_string();
+            assert!(err.contains("cannot build a request to"), "{err}");
+        }
     }
 
     #[test]
-    fn the_timeout_travels_only_when_the_transport_would_not_apply_it() {
+    fn every_request_carries_the_timeout_and_allow_http_only_when_set() {
         let base = InstanceUrl::parse("https://x.example").expect("valid base");
-        let timeout = |own: u64, transport: Option<u64>| {
-            let t = Template::new(
-                &base,
-                None,
-                Duration::from_secs(own),
-                transport.map(Duration::from_secs),
-            )
-            .expect("splits");
+        let extensions = |timeout: RequestTimeout, allow_http: bool| {
+            let t = Template::new(&base, None, timeout, allow_http).expect("splits");
             let uri = t.uri(&Endpoint::Path(path("/")), "").expect("builds");
-            t.request(Method::GET, uri, Bytes::new(), None)
-                .extensions()
-                .get::<RequestTimeout>()
-                .copied()
+            let request = t.request(Method::GET, uri, Bytes::new(), None);
+            (
+                request.extensions().get::<RequestTimeout>().copied(),
+                request.extensions().get::<AllowHttp>().is_some(),
+            )
         };
-        assert_eq!(timeout(300, Some(300)), None);
+        let seven = RequestTimeout(std::time::Duration::from_secs(7));
         assert_eq!(
-            timeout(300, Some(60)),
-            Some(RequestTimeout(Duration::from_secs(300)))
+            extensions(RequestTimeout::DEFAULT, false),
+            (Some(RequestTimeout::DEFAULT), false)
         );
-        assert_eq!(
-            timeout(7, None),
-            Some(RequestTimeout(Duration::from_secs(7)))
-        );
+        assert_eq!(extensions(seven, true), (Some(seven), true));
     }
 }

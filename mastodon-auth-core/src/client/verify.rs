@@ -80,7 +80,7 @@ impl Mastodon {
         let reply = self
             .call(Call::api(Method::GET, &ACCOUNT_CREDENTIALS))
             .await?;
-        let mut account = reply.json_or_scan(Account::scan)?;
+        let mut account = reply.json::<Account>()?;
         account.raw = reply.body.clone();
         let known = self
             .state()

@@ -12,10 +12,8 @@ use std::num::NonZeroUsize;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use governor::Quota;
 use mastodon_auth_core::{
-    Error, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimitMethod, RateLimiter,
-    Verdict,
+    Error, HeaderError, RateLimitError, RateLimitInfo, RateLimitKey, RateLimiter, Verdict,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
@@ -26,7 +24,7 @@ use self::script::{Observation, Reply, StepScript};
 use crate::budget::Run;
 use crate::pacer::{DEFAULT_REQUESTS, DEFAULT_WINDOW, checked_pacefactor};
 use crate::state::MAX_SLEEP;
-use crate::{Pacer, RetryBudget, window_quota};
+use crate::{Pacer, Quota, RateLimitMethod, RetryBudget};
 
 /// Where the shared state lives in Redis unless told otherwise; the key's id follows in hex.
 pub const DEFAULT_KEY_PREFIX: &str = "mastodon-auth:ratelimit:";
@@ -66,15 +64,15 @@ pub struct RedisRateLimiterBuilder {
 
 impl RedisRateLimiterBuilder {
     /// Never starts more than `requests` requests per key in any span of `per`, across every
-    /// process (see [`window_quota`]; default 300 per 5 minutes, Mastodon's limit).
+    /// process (see [`Quota::window`]; default 300 per 5 minutes, Mastodon's limit).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when `requests` is 0 or `per` is zero.
     pub fn quota(self, requests: u32, per: Duration) -> Result<Self, Error> {
-        Ok(self.with_quota(window_quota(requests, per)?))
+        Ok(self.with_quota(Quota::window(requests, per)?))
     }
 
-    /// Uses a governor [`Quota`] as it is (a burst, then one request per replenish
+    /// Uses a [`Quota`] as it is (a burst, then one request per replenish
     /// interval), as [`Pacer::with_quota`] does.
     pub fn with_quota(mut self, quota: Quota) -> Self {
         self.quota = Some(quota);
@@ -211,8 +209,8 @@ impl RedisRateLimiterBuilder {
 /// Idle keys expire from Redis five minutes after their last use or reset.
 ///
 /// ```no_run
-/// use mastodon_auth_core::{Mastodon, RateLimitMethod};
-/// use mastodon_auth_ratelimit::RedisRateLimiter;
+/// use mastodon_auth_core::Mastodon;
+/// use mastodon_auth_ratelimit::{RateLimitMethod, RedisRateLimiter};
 /// # async fn run(transport: impl mastodon_auth_core::HttpTransport + 'static) -> Result<(), mastodon_auth_core::Error> {
 /// let limiter = RedisRateLimiter::builder("redis://127.0.0.1:6379", RateLimitMethod::Wait)
 ///     .key_prefix("my-bot:")
@@ -260,7 +258,7 @@ impl RedisRateLimiter {
         RedisRateLimiterBuilder {
             url: url.into(),
             method,
-            quota: window_quota(DEFAULT_REQUESTS, DEFAULT_WINDOW).ok(),
+            quota: Quota::window(DEFAULT_REQUESTS, DEFAULT_WINDOW).ok(),
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             unreachable: Unreachable::default(),
             timeout: Duration::from_secs(1),
@@ -285,8 +283,8 @@ impl RedisRateLimiter {
     /// The Redis key holding `key`'s state.
     ///
     /// ```
-    /// use mastodon_auth_core::{RateLimitKey, RateLimitMethod};
-    /// use mastodon_auth_ratelimit::RedisRateLimiter;
+    /// use mastodon_auth_core::RateLimitKey;
+    /// use mastodon_auth_ratelimit::{RateLimitMethod, RedisRateLimiter};
     /// let limiter = RedisRateLimiter::builder("redis://127.0.0.1", RateLimitMethod::Wait)
     ///     .key_prefix("bots:")
     ///     .build()?;

@@ -3,8 +3,10 @@
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant, SystemTime};
 
-use mastodon_auth_core::{RateLimitInfo, RateLimitMethod};
+use mastodon_auth_core::RateLimitInfo;
 use redis::aio::ConnectionManager;
+
+use crate::{Quota, RateLimitMethod};
 
 /// Which step of a request the script takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +130,7 @@ impl StepScript {
     pub(super) fn new(
         method: RateLimitMethod,
         pacefactor: f64,
-        quota: Option<governor::Quota>,
+        quota: Option<Quota>,
         idle_ttl: Duration,
     ) -> Self {
         let method = match method {
@@ -141,11 +143,11 @@ impl StepScript {
             method,
             interval_micros: quota.map_or(0, |q| {
                 // At least 1 µs: 0 would mean "no quota" to the script.
-                u64::try_from(q.replenish_interval().as_micros())
+                u64::try_from(q.interval().as_micros())
                     .unwrap_or(u64::MAX)
                     .max(1)
             }),
-            burst: quota.map_or(1, |q| q.burst_size().get()),
+            burst: quota.map_or(1, |q| q.burst().get()),
             pacefactor,
             idle_ttl_millis: u64::try_from(idle_ttl.as_millis()).unwrap_or(u64::MAX),
         }

@@ -14,7 +14,7 @@ use classify::Attempt;
 use resolve::SystemResolver;
 
 /// The time allowed for a whole request that carries no [`RequestTimeout`].
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_TIMEOUT: Duration = RequestTimeout::DEFAULT.0;
 /// The time allowed to connect (TCP and TLS).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest response body accepted: far above anything the authentication API answers.
@@ -134,11 +134,6 @@ impl HttpTransport for ReqwestTransport {
         *out.version_mut() = version;
         *out.headers_mut() = headers;
         Ok(out)
-    }
-
-    /// A client whose `request_timeout` is this one then sends no [`RequestTimeout`].
-    fn default_timeout(&self) -> Option<Duration> {
-        Some(self.timeout)
     }
 }
 
