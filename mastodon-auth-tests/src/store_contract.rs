@@ -1,7 +1,7 @@
 //! The contract every credential store keeps, as a test suite a store's author runs in one
 //! line.
 //!
-//! [`check`] drives a store through [`CredentialStore`](mastodon_auth_core::CredentialStore)
+//! [`check`] drives a store through [`CredentialStore`]
 //! and [`AccountDirectory`] the way the client and an account switcher do, and fails with
 //! every rule the store breaks:
 //!
