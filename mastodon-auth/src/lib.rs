@@ -12,9 +12,9 @@
 //! | what | from | feature (default on) |
 //! |---|---|---|
 //! | [`Mastodon`], the flows, errors, [`Scopes`], secrets, the three traits | `mastodon-auth-core` | always |
-//! | [`HyperTransport`] (hyper 1 + rustls) as [`transport`](mod@transport) | `mastodon-auth-http` | `transport` |
-//! | [`MemoryStore`], [`MastodonPyFiles`], [`AccountsFile`] as [`store`](mod@store) | `mastodon-auth-store` | `store` |
-//! | [`Pacer`] and [`RateLimitMethod`] (wait / throw / pace) as [`ratelimit`](mod@ratelimit) | `mastodon-auth-ratelimit` | `ratelimit` |
+//! | [`HyperTransport`] (hyper 1 + rustls) as [`transport`] | `mastodon-auth-http` | `transport` |
+//! | [`MemoryStore`], [`MastodonPyFiles`], [`AccountsFile`] as [`store`] | `mastodon-auth-store` | `store` |
+//! | [`Pacer`] and [`RateLimitMethod`] (wait / throw / pace) as [`ratelimit`] | `mastodon-auth-ratelimit` | `ratelimit` |
 //! | the installed-app login: [`loopback`] listener and [`browser`] opener | this crate | `login` |
 //! | the crates a trait implementation needs: [`async_trait`](macro@async_trait), [`http`], [`bytes`] | | always |
 //!
