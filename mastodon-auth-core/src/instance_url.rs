@@ -78,7 +78,9 @@ impl InstanceUrl {
         if host.is_empty() {
             return Err(fail(UrlProblem::NoHost));
         }
-        let host = ascii_host(host).map_err(fail)?;
+        // Host names are case-insensitive (RFC 3986 §6.2.2.1): `LOCALHOST` is `localhost`,
+        // so that one instance has one URL, and so one app and one account key.
+        let host = ascii_host(host).map_err(fail)?.to_ascii_lowercase();
         let port = port.filter(|p| *p != default_port(scheme));
         let port_text = port.map(|p| format!(":{p}")).unwrap_or_default();
         let url = format!("{scheme}://{host}{port_text}{path}");
@@ -101,8 +103,8 @@ impl InstanceUrl {
         &self.url
     }
 
-    /// The host name (IPv6 literals keep their brackets), as written, or in its ASCII form
-    /// for an international name.
+    /// The host name, lower-cased (IPv6 literals keep their brackets), in its ASCII form for
+    /// an international name.
     #[must_use]
     pub fn host(&self) -> &str {
         &self.url[self.host_start..self.host_end]
@@ -404,8 +406,8 @@ mod tests {
     #[test]
     fn host_and_origin() {
         let u = InstanceUrl::parse("https://Example.com:8443/sub").unwrap();
-        assert_eq!(u.host(), "Example.com");
-        assert_eq!(u.origin(), "https://Example.com:8443");
+        assert_eq!(u.host(), "example.com");
+        assert_eq!(u.origin(), "https://example.com:8443");
         let v6 = InstanceUrl::parse("http://[::1]:3000").unwrap();
         assert_eq!(v6.host(), "[::1]");
     }
@@ -457,6 +459,19 @@ mod tests {
             "\"https://example.com\""
         );
         assert!(serde_json::from_str::<InstanceUrl>("\"ftp://x\"").is_err());
+    }
+
+    /// Issue 25: `--instance http://LOCALHOST:3000` registered a second app, as another
+    /// instance.
+    #[test]
+    fn host_names_are_lower_cased_so_one_instance_has_one_url() {
+        let upper = InstanceUrl::parse("http://LOCALHOST:3000/").unwrap();
+        assert_eq!(upper, InstanceUrl::parse("http://localhost:3000").unwrap());
+        assert_eq!(upper.host(), "localhost");
+        assert_eq!(
+            InstanceUrl::parse("Social.Example").unwrap().as_str(),
+            "https://social.example"
+        );
     }
 
     #[test]
