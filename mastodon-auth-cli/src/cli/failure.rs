@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use mastodon_auth::{Error, InstanceUrlError, StoreError};
+use mastodon_auth::{Error, InstanceUrlError, OAuthErrorCode, StoreError};
 
 use super::output;
 
@@ -160,7 +160,12 @@ pub(crate) fn exit_for(e: &Error) -> Exit {
     match e {
         _ if e.is_authentication() => Exit::Auth,
         Error::Api(api) if api.status == 403 => Exit::Auth,
-        Error::ScopeMismatch { .. } => Exit::Auth,
+        // A login the server will not do this way (the password grant on Mastodon 4.4+) is an
+        // authentication failure: another way of logging in is the fix.
+        Error::ScopeMismatch { .. } | Error::UnsupportedGrant { .. } => Exit::Auth,
+        Error::Api(api) if api.oauth_code() == Some(OAuthErrorCode::UnsupportedGrantType) => {
+            Exit::Auth
+        }
         _ if e.is_network() => Exit::Network,
         Error::RateLimit(_)
         | Error::MalformedResponse(_)
@@ -198,6 +203,10 @@ mod tests {
             Exit::Usage
         );
         assert_eq!(exit_for(&Error::StateMismatch), Exit::Auth);
+        // Issue 25: the password grant refused by Mastodon 4.4+ exited 1.
+        let mut refused = ApiError::new(400, "POST /oauth/token");
+        refused.error = Some("unsupported_grant_type".into());
+        assert_eq!(exit_for(&Error::Api(refused)), Exit::Auth);
     }
 
     #[test]
