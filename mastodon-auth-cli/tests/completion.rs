@@ -7,22 +7,18 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{binary, run};
+use common::{binary, run, seed_accounts};
 
 /// A config folder with two accounts, `bob@…` active.
 fn two_accounts(config: &Path) {
-    std::fs::create_dir_all(config).unwrap();
-    let user = |token: &str| serde_json::json!({ "instance": "https://social.example", "access_token": token });
-    let doc = serde_json::json!({
-        "version": 1,
-        "apps": {},
-        "users": {
-            "alice@social.example": user("a"),
-            "bob@social.example": user("b"),
-        },
-        "active": "bob@social.example",
-    });
-    std::fs::write(config.join("accounts.json"), doc.to_string()).unwrap();
+    seed_accounts(
+        config,
+        &[
+            ("alice@social.example", "https://social.example", "a"),
+            ("bob@social.example", "https://social.example", "b"),
+        ],
+        Some("bob@social.example"),
+    );
 }
 
 /// The script `completions <shell>` prints, in a file.

@@ -5,22 +5,22 @@ mod common;
 
 use std::path::Path;
 
-use common::{binary, run};
+use common::{binary, run, seed_accounts};
 
 /// Two accounts on two instances, bob's active; tokens `alice-token` and `bob-token`.
 fn two_accounts(config: &Path) {
-    std::fs::create_dir_all(config).unwrap();
-    let user = |instance: &str, token: &str| serde_json::json!({ "instance": instance, "access_token": token });
-    let doc = serde_json::json!({
-        "version": 1,
-        "apps": {},
-        "users": {
-            "alice@alpha.example": user("https://alpha.example", "alice-token"),
-            "bob@beta.example": user("https://beta.example", "bob-token"),
-        },
-        "active": "bob@beta.example",
-    });
-    std::fs::write(config.join("accounts.json"), doc.to_string()).unwrap();
+    seed_accounts(
+        config,
+        &[
+            (
+                "alice@alpha.example",
+                "https://alpha.example",
+                "alice-token",
+            ),
+            ("bob@beta.example", "https://beta.example", "bob-token"),
+        ],
+        Some("bob@beta.example"),
+    );
 }
 
 async fn cli(config: &Path, args: &[&str]) -> common::Outcome {
@@ -104,13 +104,14 @@ async fn a_user_name_alone_names_its_account_and_near_misses_get_a_suggestion() 
 #[tokio::test]
 async fn a_user_name_on_two_instances_asks_which() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path()).unwrap();
-    let user = |instance: &str| serde_json::json!({ "instance": instance, "access_token": "t" });
-    let doc = serde_json::json!({
-        "version": 1, "apps": {},
-        "users": { "ada@a.example": user("https://a.example"), "ada@b.example": user("https://b.example") },
-    });
-    std::fs::write(dir.path().join("accounts.json"), doc.to_string()).unwrap();
+    seed_accounts(
+        dir.path(),
+        &[
+            ("ada@a.example", "https://a.example", "t"),
+            ("ada@b.example", "https://b.example", "t"),
+        ],
+        None,
+    );
     let (code, _, err) = cli(dir.path(), &["use", "ada"]).await;
     assert_eq!(code, 2);
     assert!(

@@ -5,7 +5,7 @@ mod common;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use common::{binary, run};
+use common::{binary, run, seed_accounts};
 use mastodon_auth::bytes::Bytes;
 use mastodon_auth::http;
 use mastodon_auth_tests::{Behaviour, TestServer};
@@ -74,19 +74,17 @@ async fn status_checks_the_instances_at_once() {
         servers.push(instance(rendezvous.clone()).await);
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut users = serde_json::Map::new();
-    let mut keys = Vec::new();
-    for server in &servers {
-        let base = server.url("http", "");
-        let key = format!("alice@{}", base.trim_start_matches("http://"));
-        users.insert(
-            key.clone(),
-            serde_json::json!({ "instance": base, "access_token": "token" }),
-        );
-        keys.push(key);
-    }
-    let doc = serde_json::json!({ "version": 1, "apps": {}, "users": users, "active": keys[0] });
-    std::fs::write(dir.path().join("accounts.json"), doc.to_string()).unwrap();
+    let bases: Vec<String> = servers.iter().map(|s| s.url("http", "")).collect();
+    let keys: Vec<String> = bases
+        .iter()
+        .map(|base| format!("alice@{}", base.trim_start_matches("http://")))
+        .collect();
+    let users: Vec<(&str, &str, &str)> = keys
+        .iter()
+        .zip(&bases)
+        .map(|(key, base)| (key.as_str(), base.as_str(), "token"))
+        .collect();
+    seed_accounts(dir.path(), &users, Some(&keys[0]));
 
     let mut status = binary(dir.path());
     status.args(["status", "--json"]);

@@ -1,5 +1,6 @@
 //! `status`: every stored account checked against its instance, like `gh auth status`.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use futures_util::future::join_all;
@@ -97,11 +98,11 @@ pub(super) async fn status(ctx: &Context) -> Result<(), Failure> {
         let (permits, active) = (&permits, &active);
         async move {
             let _permit = permits.acquire().await;
-            let mut versions = HashMap::new();
+            let mut version = OnceCell::new();
             let mut reports = Vec::new();
             for (order, key, user) in group {
                 let is_active = active.as_ref() == Some(&key);
-                let report = check(ctx, Some(key), user, is_active, &mut versions).await?;
+                let report = check(ctx, Some(key), user, is_active, &mut version).await?;
                 // After the environment's token, which comes first.
                 reports.push((order + 1, report));
             }
@@ -110,8 +111,7 @@ pub(super) async fn status(ctx: &Context) -> Result<(), Failure> {
     });
     let mut reports = Vec::new();
     if let Some(user) = from_env {
-        let mut versions = HashMap::new();
-        let mut report = check(ctx, None, user, true, &mut versions).await?;
+        let mut report = check(ctx, None, user, true, &mut OnceCell::new()).await?;
         report.storage = Storage::Environment;
         reports.push((0, report));
     }
@@ -135,13 +135,14 @@ pub(super) async fn status(ctx: &Context) -> Result<(), Failure> {
     }
 }
 
-/// Checks one account; the instance's version is asked once per instance.
+/// Checks one account. `version` is its instance's, once asked: the accounts of one instance
+/// share it, so the instance is asked once.
 async fn check(
     ctx: &Context,
     key: Option<AccountKey>,
     user: UserCredentials,
     active: bool,
-    versions: &mut HashMap<String, Option<String>>,
+    version: &mut OnceCell<Option<String>>,
 ) -> Result<Report, Failure> {
     let client = ctx.account_client(&user).await?;
     let token = match client.account_verify_credentials().await {
@@ -151,10 +152,10 @@ async fn check(
         Err(e) if e.is_authentication() => Token::Rejected(e.to_string()),
         Err(e) => Token::Unchecked(e.into()),
     };
-    let version = if let Some(known) = versions.get(user.instance.as_str()) {
+    let version = if let Some(known) = version.get() {
         known.clone()
     } else {
-        let version = match &token {
+        let asked = match &token {
             // An instance that cannot be reached will not tell its version either.
             Token::Unchecked(_) => None,
             _ => client
@@ -164,8 +165,7 @@ async fn check(
                 .filter(|_| client.version_is_known())
                 .map(|v| v.raw),
         };
-        versions.insert(user.instance.to_string(), version.clone());
-        version
+        version.get_or_init(|| asked).clone()
     };
     Ok(Report {
         key: key.or_else(|| client.account()),

@@ -284,13 +284,23 @@ fn percent_decode(s: &str) -> String {
 
 /// Writes an accounts file holding one active account, without any server.
 pub fn seed_account(config: &Path, account: &str, instance: &str, token: &str) {
+    seed_accounts(config, &[(account, instance, token)], Some(account));
+}
+
+/// Writes an accounts file holding `(account, instance, token)`s, `active` the active one.
+pub fn seed_accounts(config: &Path, users: &[(&str, &str, &str)], active: Option<&str>) {
     std::fs::create_dir_all(config).unwrap();
-    let doc = serde_json::json!({
-        "version": 1,
-        "apps": {},
-        "users": { account: { "instance": instance, "access_token": token } },
-        "active": account,
-    });
+    let users: serde_json::Map<String, serde_json::Value> = users
+        .iter()
+        .map(|(account, instance, token)| {
+            let user = serde_json::json!({ "instance": instance, "access_token": token });
+            ((*account).to_owned(), user)
+        })
+        .collect();
+    let mut doc = serde_json::json!({ "version": 1, "apps": {}, "users": users });
+    if let Some(active) = active {
+        doc["active"] = active.into();
+    }
     std::fs::write(config.join("accounts.json"), doc.to_string()).unwrap();
 }
 
